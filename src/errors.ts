@@ -1,0 +1,54 @@
+/**
+ * The error catalogue: every error the product reports has a stable code, so operators can alert on it
+ * and tests can assert on it. Messages say what was wrong in plain words; codes never change meaning.
+ */
+export const ERROR_CODES = {
+  // configuration (src/config)
+  CONFIG_INVALID: 'The configuration file has unknown keys or bad values',
+  CONFIG_READ: 'The configuration file could not be read or parsed',
+  // policy (src/policy)
+  POLICY_INVALID: 'A policy file is not valid',
+  POLICY_READ: 'A policy file could not be read',
+  // client requests (src/listeners/proxy)
+  BAD_REQUEST: 'The client request is malformed',
+  BAD_TARGET: 'The request target or CONNECT authority is not valid',
+  HEADERS_TOO_LARGE: 'The request headers exceed the limit',
+  CLIENT_DENIED: 'The client address is not in proxy.clients',
+  TOO_MANY_FLOWS: 'The proxy is at its concurrent flow limit',
+  CLIENT_ABORTED: 'The client closed the connection before the flow ended',
+  CLIENT_TIMEOUT: 'The client was idle for too long',
+  // destinations (src/net, src/actions)
+  RESOLVE_FAILED: 'The destination name could not be resolved',
+  UPSTREAM_CONNECT_FAILED: 'The destination refused or reset the connection',
+  UPSTREAM_TIMEOUT: 'The destination did not answer in time',
+  UPSTREAM_ABORTED: 'The destination closed the connection mid-response',
+  // TLS observation (src/parsers, src/fingerprint)
+  TLS_PARSE: 'The TLS ClientHello is malformed',
+  TLS_INCOMPLETE: 'The TLS ClientHello is truncated',
+  // hints and admin API (src/enrich, src/listeners/admin)
+  UNAUTHORIZED: 'The admin API bearer token is missing or wrong',
+  HINT_INVALID: 'A process hint event is not valid',
+  BODY_TOO_LARGE: 'The request body exceeds the limit',
+  // DNS (src/listeners/dns, src/actions/forward-dns)
+  DNS_FORMERR: 'The DNS message is malformed',
+  DNS_UPSTREAM_FAILED: 'No DNS upstream answered',
+  // shutdown
+  SHUTDOWN: 'The proxy shut down before the flow ended',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a stable code. `detail` is extra structured context safe to log (never secrets). */
+export class EgressError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'EgressError';
+    this.code = code;
+  }
+}
+
+export function isEgressError(err: unknown): err is EgressError {
+  return err instanceof EgressError;
+}

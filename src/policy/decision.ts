@@ -1,0 +1,40 @@
+import type { FieldName } from '../flow/fields.js';
+
+export type Verdict = 'allow' | 'block';
+export type TunnelMode = 'splice' | 'bump';
+export type Severity = 'low' | 'medium' | 'high' | 'critical';
+export type RuleAction = Verdict | 'tag' | TunnelMode;
+
+/**
+ * A decision is a value (smokescreen's acl.Decision): what to do, which rule said so, and why in words.
+ * `final` decisions are never revised; a `pending` one names the fields the next stage must bring.
+ */
+export type Decision = FinalDecision | PendingDecision;
+
+interface DecisionBase {
+  /** Ids of every rule that matched so far, in file order. */
+  readonly matchedRuleIds: readonly string[];
+  /** Tags of every matched rule, de-duplicated, in order of first appearance. */
+  readonly tags: readonly string[];
+  /** Highest severity among the matched rules, or null. */
+  readonly severity: Severity | null;
+  /** The first matching `bump`/`splice` rule's mode; `splice` when none matched. */
+  readonly tunnel: TunnelMode;
+  /** Plain-word explanation of every matched rule (matcher `explain()` output). */
+  readonly reasons: readonly string[];
+}
+
+export interface FinalDecision extends DecisionBase {
+  readonly status: 'final';
+  readonly verdict: Verdict;
+  /** The rule that decided, or null when no rule matched (the default applies). */
+  readonly ruleId: string | null;
+}
+
+export interface PendingDecision extends DecisionBase {
+  readonly status: 'pending';
+  /** The id of the first rule that cannot be decided yet. */
+  readonly pendingRuleId: string;
+  /** The unknown fields that rule still waits for. */
+  readonly pendingFields: readonly FieldName[];
+}
