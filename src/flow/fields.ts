@@ -21,8 +21,9 @@ interface FieldSpec {
   readonly description: string;
 }
 
-const f = (type: FieldType, stage: Stage, description: string): FieldSpec => ({ type, stage, description });
-const out = (type: FieldType, description: string): FieldSpec => ({ type, stage: 'end', matchable: false, description });
+const f = <T extends FieldType>(type: T, stage: Stage, description: string) => ({ type, stage, description });
+const out = <T extends FieldType>(type: T, description: string) =>
+  ({ type, stage: 'end', matchable: false, description }) as const;
 
 export const FIELDS = {
   '@timestamp': out('string', 'When the flow started (ISO 8601, UTC)'),
@@ -101,6 +102,8 @@ export const FIELDS = {
   'egress.reasons': f('string[]', 'connect', 'What raised the score, in plain words'),
   'egress.rules': out('string[]', 'Ids of every matched rule'),
   'egress.tunnel': out('string', '`splice` or `bump` for CONNECT flows'),
+  'egress.explanation': out('string[]', 'Why each matched rule matched, in plain words'),
+  'egress.pending_rule': out('string', 'Rule still pending when the flow ended before a decision'),
   'rule.id': out('string', 'The rule that decided (absent when no rule matched)'),
   'tags': out('string[]', 'Tags of all matched rules'),
   'error.code': out('string', 'Stable error code (src/errors.ts) when the flow failed'),

@@ -38,3 +38,8 @@ export interface PendingDecision extends DecisionBase {
   /** The unknown fields that rule still waits for. */
   readonly pendingFields: readonly FieldName[];
 }
+
+/** A decision the proxy makes before or instead of the policy (bad request, client ACL, capacity …). */
+export function builtinDecision(verdict: Verdict, ruleId: string, reason: string): FinalDecision {
+  return { status: 'final', verdict, ruleId, matchedRuleIds: [], tags: [], severity: null, tunnel: 'splice', reasons: [reason] };
+}

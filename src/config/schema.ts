@@ -1,0 +1,255 @@
+/**
+ * The configuration: its defaults (SPEC "Configuration"), its schema, and the `Config` type the rest of the
+ * program reads.
+ *
+ * Keys keep their YAML spelling (snake_case) in TypeScript too, so one name is used in the file, in error
+ * messages, in docs/configuration.md and in code, with no mapping layer to get wrong. Durations are whole
+ * milliseconds, listen addresses `{ host, port }`, CIDRs validated strings.
+ *
+ * Adding a section (e.g. `hints:` in a later issue): add its defaults to DEFAULTS, its shape to
+ * `configSchema` with `section({...})`, its type to `Config`, and document it; `load.ts` needs no change
+ * unless the section holds relative paths.
+ */
+import * as z from 'zod';
+import { parseDuration, type Parsed } from './duration.js';
+import { parseCidr, parseListenAddress, parseServerAddress, type HostPort } from './listen.js';
+
+export type { HostPort } from './listen.js';
+
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The environment variable that supplies `admin.token` when the file leaves it null. */
+export const ADMIN_TOKEN_ENV = 'EGRESS_ADMIN_TOKEN';
+
+export interface Config {
+  readonly proxy: {
+    readonly listen: HostPort;
+    /** CIDRs of the clients allowed to use the proxy. */
+    readonly clients: readonly string[];
+    /** Concurrent flows; a new one over it gets 503. */
+    readonly max_flows: number;
+    /** Request line + headers; over it gets 431. */
+    readonly max_header_bytes: number;
+    /** Milliseconds. */
+    readonly timeouts: {
+      readonly headers: number;
+      readonly connect: number;
+      readonly response: number;
+      readonly idle: number;
+    };
+    /** Milliseconds in-flight flows may take to finish on shutdown. */
+    readonly drain: number;
+  };
+  readonly dns: {
+    /** null: the DNS forwarder is disabled. */
+    readonly listen: HostPort | null;
+    readonly upstream: readonly HostPort[];
+  };
+  readonly resolver: {
+    /** Empty: use dns.upstream; both empty: the nameservers of /etc/resolv.conf. */
+    readonly servers: readonly HostPort[];
+    /** Milliseconds. */
+    readonly timeout: number;
+    readonly cache_size: number;
+    /** Milliseconds. */
+    readonly max_ttl: number;
+  };
+  readonly network: {
+    readonly internal: readonly string[];
+  };
+  readonly admin: {
+    readonly listen: HostPort;
+    /** From the file, else from EGRESS_ADMIN_TOKEN; null: /v1/* is refused. */
+    readonly token: string | null;
+  };
+  readonly policy: {
+    /** Absolute paths. */
+    readonly files: readonly string[];
+    /** Milliseconds. */
+    readonly hint_wait: number;
+  };
+  readonly log: {
+    /** "-" for stdout, else an absolute path. */
+    readonly flows: string;
+    readonly level: LogLevel;
+  };
+  readonly tls: {
+    /** Absolute path. */
+    readonly ca_dir: string;
+    /** Absolute paths. */
+    readonly upstream_ca: readonly string[];
+  };
+}
+
+/**
+ * SPEC's defaults, written as they would be in YAML: they go through the same parsers as a file's values,
+ * so a default can never be something the schema would refuse.
+ */
+export const DEFAULTS = {
+  proxy: {
+    listen: '0.0.0.0:3128',
+    clients: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+    max_flows: 10_000,
+    max_header_bytes: 16_384,
+    timeouts: { headers: '10s', connect: '10s', response: '60s', idle: '300s' },
+    drain: '10s',
+  },
+  dns: { listen: '0.0.0.0:5300', upstream: [] },
+  resolver: { servers: [], timeout: '2s', cache_size: 10_000, max_ttl: '300s' },
+  network: {
+    // Loopback, RFC 1918, link-local (incl. cloud metadata 169.254.169.254), CGNAT, "this network",
+    // IETF protocol assignments, benchmarking, multicast, reserved; IPv6 unspecified, loopback, ULA,
+    // link-local, multicast, local-use NAT64 (RFC 8215).
+    internal: [
+      '127.0.0.0/8', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10',
+      '0.0.0.0/8', '192.0.0.0/24', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4',
+      '::/128', '::1/128', 'fc00::/7', 'fe80::/10', 'ff00::/8', '64:ff9b:1::/48',
+    ],
+  },
+  admin: { listen: '127.0.0.1:9180', token: null },
+  policy: { files: ['policies/default.yaml'], hint_wait: '250ms' },
+  log: { flows: '-', level: 'info' },
+  tls: { ca_dir: 'certs', upstream_ca: [] },
+} as const;
+
+/** How a refused value is shown after "got": strings quoted and cut short, containers by kind only. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  switch (typeof value) {
+    case 'string': {
+      const quoted = JSON.stringify(value);
+      return quoted.length > 80 ? `${quoted.slice(0, 76)}…"` : quoted;
+    }
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(value);
+    case 'object':
+      return 'a mapping';
+    default:
+      return typeof value;
+  }
+}
+
+/** For secrets: say what kind of value was there, never the value itself. */
+function describeKind(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return typeof value === 'string' ? 'a string that is not one' : `a ${typeof value}`;
+}
+
+/**
+ * A leaf value checked by one of our parsers, so every message reads "expected …, got …" in the same words
+ * whatever the key.
+ */
+function leaf<T>(parse: (value: unknown) => Parsed<T>, describe: (value: unknown) => string = describeValue) {
+  return z.unknown().transform((value, ctx): T => {
+    const result = parse(value);
+    if (result.ok) return result.value;
+    ctx.issues.push({ code: 'custom', message: `${result.expected}, got ${describe(value)}`, input: value });
+    return z.NEVER;
+  });
+}
+
+/** A mapping section; a key written with nothing under it (YAML null) means "all defaults", like no key. */
+function section<Shape extends z.ZodRawShape>(shape: Shape) {
+  return z.preprocess((value) => value ?? {}, z.strictObject(shape));
+}
+
+const duration = leaf((v) => parseDuration(v));
+const positiveDuration = leaf((v) => parseDuration(v, { positive: true }));
+const listenAddress = leaf(parseListenAddress);
+const serverAddress = leaf(parseServerAddress);
+const cidr = leaf(parseCidr);
+
+/**
+ * A whole number in [min, max]. A string of digits is taken too, because `${VAR}` expansion always yields
+ * a string and `max_flows: ${MAX_FLOWS}` should work.
+ */
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  const expected = max === Number.MAX_SAFE_INTEGER ? `expected an integer of at least ${min}` : `expected an integer from ${min} to ${max}`;
+  return leaf((v): Parsed<number> => {
+    const n = typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v;
+    return typeof n === 'number' && Number.isInteger(n) && n >= min && n <= max ? { ok: true, value: n } : { ok: false, expected };
+  });
+}
+
+function path(expected = 'expected a file path') {
+  return leaf((v): Parsed<string> => (typeof v === 'string' && v !== '' ? { ok: true, value: v } : { ok: false, expected }));
+}
+
+function oneOf<const T extends readonly string[]>(values: T) {
+  const expected = `expected one of ${values.join(', ')}`;
+  return leaf((v): Parsed<T[number]> => (values.includes(v as string) ? { ok: true, value: v as T[number] } : { ok: false, expected }));
+}
+
+// RFC 6750 §2.1 b64token: a token with any other character could never be sent in an Authorization header.
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
+export function parseToken(value: unknown): Parsed<string | null> {
+  if (value === null) return { ok: true, value: null };
+  return typeof value === 'string' && BEARER_TOKEN.test(value)
+    ? { ok: true, value }
+    : { ok: false, expected: 'expected null or a bearer token of letters, digits and -._~+/ (RFC 6750)' };
+}
+
+const nullable = <T>(parse: (value: unknown) => Parsed<T>) => (value: unknown): Parsed<T | null> =>
+  value === null ? { ok: true, value: null } : parse(value);
+
+const d = DEFAULTS;
+
+export const configSchema = z.preprocess(
+  (value) => value ?? {},
+  z.strictObject({
+    proxy: section({
+      listen: listenAddress.prefault(d.proxy.listen),
+      clients: z.array(cidr).prefault([...d.proxy.clients]),
+      max_flows: integer(1).prefault(d.proxy.max_flows),
+      max_header_bytes: integer(1_024, 1_048_576).prefault(d.proxy.max_header_bytes),
+      timeouts: section({
+        headers: positiveDuration.prefault(d.proxy.timeouts.headers),
+        connect: positiveDuration.prefault(d.proxy.timeouts.connect),
+        response: positiveDuration.prefault(d.proxy.timeouts.response),
+        idle: positiveDuration.prefault(d.proxy.timeouts.idle),
+      }),
+      drain: duration.prefault(d.proxy.drain),
+    }),
+    dns: section({
+      listen: leaf(nullable(parseListenAddress)).prefault(d.dns.listen),
+      upstream: z.array(serverAddress).prefault([...d.dns.upstream]),
+    }),
+    resolver: section({
+      servers: z.array(serverAddress).prefault([...d.resolver.servers]),
+      timeout: positiveDuration.prefault(d.resolver.timeout),
+      cache_size: integer(0).prefault(d.resolver.cache_size),
+      max_ttl: duration.prefault(d.resolver.max_ttl),
+    }),
+    network: section({
+      internal: z.array(cidr).prefault([...d.network.internal]),
+    }),
+    admin: section({
+      listen: listenAddress.prefault(d.admin.listen),
+      token: leaf(parseToken, describeKind).prefault(d.admin.token),
+    }),
+    policy: section({
+      // At least one file: a proxy with no policy would still run, deciding on defaults alone, which is
+      // more likely a typo than a wish.
+      files: z.array(path()).min(1, 'expected at least one policy file').prefault([...d.policy.files]),
+      hint_wait: duration.prefault(d.policy.hint_wait),
+    }),
+    log: section({
+      flows: path('expected "-" or a file path').prefault(d.log.flows),
+      level: oneOf(LOG_LEVELS).prefault(d.log.level),
+    }),
+    tls: section({
+      ca_dir: path('expected a directory path').prefault(d.tls.ca_dir),
+      upstream_ca: z.array(path()).prefault([...d.tls.upstream_ca]),
+    }),
+  }),
+);
+
+/** The schema's output: a Config before relative paths are resolved and the token is taken from the env. */
+export type ParsedConfig = z.output<typeof configSchema>;

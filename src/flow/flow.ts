@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import type { Facts } from './facts.js';
+import { FIELDS, type FieldName, type FieldValueOf, type FlowFields, type Stage } from './fields.js';
+import type { Decision } from '../policy/decision.js';
+import type { ErrorCode } from '../errors.js';
+
+/** What kind of flow this is; it fixes which stages can happen. */
+export type FlowKind = 'http' | 'connect' | 'dns';
+
+const STAGE_BIT: Readonly<Record<Stage, number>> = {
+  connect: 1,
+  'client-hello': 2,
+  'http-request': 4,
+  'dns-query': 8,
+  hint: 16,
+  end: 32,
+};
+
+/** Stages each kind of flow can go through (docs/architecture.md). `hint` is added for managed clients. */
+const KIND_STAGES: Readonly<Record<FlowKind, number>> = {
+  http: STAGE_BIT['http-request'] | STAGE_BIT.end,
+  connect: STAGE_BIT.connect | STAGE_BIT['client-hello'] | STAGE_BIT.end,
+  dns: STAGE_BIT['dns-query'] | STAGE_BIT.end,
+};
+
+/** Fields that stay pending while the destination name is being resolved. */
+const RESOLUTION_FIELDS: ReadonlySet<FieldName> = new Set<FieldName>([
+  'destination.ip',
+  'destination.internal',
+  'destination.resolved_before',
+]);
+
+export type FlowOutcome = 'success' | 'failure';
+
+/**
+ * One flow: plain data named by ECS fields, filled in stage by stage. No sockets in here (mitmproxy's
+ * connection objects hold metadata only), so the pipeline and the policy can be tested without any I/O.
+ */
+export class Flow implements Facts {
+  readonly id: string = randomUUID();
+  readonly kind: FlowKind;
+  readonly fields: FlowFields = {};
+  /** process.hrtime.bigint() at the start, for event.duration. */
+  readonly startedNs: bigint = process.hrtime.bigint();
+  readonly startedMs: number = Date.now();
+  /** The latest policy decision (final once decided). */
+  decision: Decision | null = null;
+  outcome: FlowOutcome = 'success';
+  errorCode: ErrorCode | null = null;
+  errorMessage: string | null = null;
+  /** Bytes from the client and from the destination. */
+  sourceBytes = 0;
+  destinationBytes = 0;
+  /** True while destination.* address facts are being looked up. */
+  resolving = false;
+  ended = false;
+  /** Bit set of stages that can still happen. */
+  private possible: number;
+
+  constructor(kind: FlowKind, managed: boolean) {
+    this.kind = kind;
+    this.possible = KIND_STAGES[kind] | (managed ? STAGE_BIT.hint : 0);
+    this.fields['@timestamp'] = new Date(this.startedMs).toISOString();
+    this.fields['event.id'] = this.id;
+  }
+
+  set<K extends FieldName>(name: K, value: FieldValueOf<K> | undefined): void {
+    if (value === undefined) return;
+    (this.fields as Record<FieldName, unknown>)[name] = value;
+  }
+
+  get<K extends FieldName>(name: K): FieldValueOf<K> | undefined {
+    return this.fields[name] as FieldValueOf<K> | undefined;
+  }
+
+  /** A field without a value is pending while its stage can still happen (SPEC: pending rules). */
+  isPending(name: FieldName): boolean {
+    if (this.fields[name] !== undefined) return false;
+    if (this.resolving && RESOLUTION_FIELDS.has(name)) return true;
+    return (this.possible & STAGE_BIT[FIELDS[name].stage]) !== 0;
+  }
+
+  /** The stage has happened (or can no longer happen): its fields are now known or absent for good. */
+  closeStage(stage: Stage): void {
+    this.possible &= ~STAGE_BIT[stage];
+  }
+
+  canStillReach(stage: Stage): boolean {
+    return (this.possible & STAGE_BIT[stage]) !== 0;
+  }
+
+  fail(code: ErrorCode, message: string): void {
+    this.outcome = 'failure';
+    // The first error is the cause; later ones (a close after a reset) are consequences.
+    if (this.errorCode === null) {
+      this.errorCode = code;
+      this.errorMessage = message;
+    }
+  }
+
+  /** Nanoseconds since the flow started. */
+  elapsedNs(): bigint {
+    return process.hrtime.bigint() - this.startedNs;
+  }
+}

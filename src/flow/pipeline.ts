@@ -1,0 +1,201 @@
+import type { Facts } from './facts.js';
+import { FIELDS, type FieldName, type Stage } from './fields.js';
+import { Flow, type FlowKind } from './flow.js';
+import type { Decision, FinalDecision } from '../policy/decision.js';
+import type { HintSource } from '../enrich/hints.js';
+import { scoreFlow, type Scorer } from '../scoring/score.js';
+import { isEgressError } from '../errors.js';
+
+/** The policy as the pipeline needs it: evaluation, and which rules may open internal destinations. */
+export interface PolicyView {
+  evaluate(facts: Facts): Decision;
+  /** true when the rule names the destination (ip, domain or `destination.internal`) in its `when`. */
+  opensInternal(ruleId: string): boolean;
+}
+
+export interface DestinationLookup {
+  resolve(host: string): Promise<ReadonlyArray<{ readonly address: string; readonly family: 4 | 6 }>>;
+}
+
+export interface AddressClass {
+  isInternal(ip: string): boolean;
+}
+
+/** Enrichers add facts at a stage (GeoIP, DNS memory, attribution …). Sync ones stay on the fast path. */
+export interface Enricher {
+  readonly name: string;
+  readonly stages: readonly Stage[];
+  enrich(flow: Flow): void | Promise<void>;
+}
+
+/** Called once per flow when it ends, with the flow complete (record + metrics). */
+export type FlowObserver = (flow: Flow) => void;
+
+export interface PipelineDeps {
+  policy: () => PolicyView;
+  resolver: DestinationLookup;
+  addresses: AddressClass;
+  hints: HintSource;
+  hintWaitMs: number;
+  enrichers: readonly Enricher[];
+  scorers: readonly Scorer[];
+  observe: FlowObserver;
+  onOpen?: (flow: Flow) => void;
+  onDecided?: (flow: Flow, decision: FinalDecision) => void;
+}
+
+/** Built-in rule id for the default deny of internal destinations (SPEC network.internal). */
+export const INTERNAL_DESTINATION_RULE = 'builtin:internal-destination';
+
+/** Stages whose facts arrive on their own (no wait budget): the caller reads them from the client. */
+const SELF_ARRIVING: ReadonlySet<Stage> = new Set<Stage>(['connect', 'client-hello', 'http-request', 'dns-query']);
+
+/**
+ * The only sequencer of a flow's life: open → (stage: enrich → score → decide)* → end. Listeners feed it
+ * the facts of each stage and act on the decision it returns; they never evaluate the policy themselves.
+ */
+export class Pipeline {
+  private readonly deps: PipelineDeps;
+  private active = new Set<Flow>();
+
+  constructor(deps: PipelineDeps) {
+    this.deps = deps;
+  }
+
+  /** Start a flow for a client connection. */
+  open(kind: FlowKind, sourceIp: string, sourcePort: number): Flow {
+    const flow = new Flow(kind, this.deps.hints.isManaged(sourceIp));
+    flow.set('source.ip', sourceIp);
+    flow.set('source.port', sourcePort);
+    flow.set('network.transport', kind === 'dns' ? 'udp' : 'tcp');
+    if (!flow.canStillReach('hint')) flow.set('egress.attribution', 'none');
+    this.active.add(flow);
+    this.deps.onOpen?.(flow);
+    return flow;
+  }
+
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  /**
+   * Run one stage whose facts the caller has just set, and return the decision. A `pending` decision means
+   * a self-arriving stage (e.g. the ClientHello) must come first; the caller gathers it and calls again.
+   * Destination resolution happens inside the first stage, and only when the policy has not already
+   * blocked on the name alone: a name we block is never looked up (its nameserver could be the C2 channel).
+   */
+  async decide(flow: Flow, stage: Stage): Promise<Decision> {
+    flow.closeStage(stage);
+    const earlier = flow.decision;
+    if (earlier !== null && earlier.status === 'final') {
+      // Already decided (first match wins): a later stage only adds facts and evidence to the record.
+      await this.enrich(flow, stage);
+      scoreFlow(flow, this.deps.scorers);
+      return earlier;
+    }
+    // The first stage that names a destination also resolves and classifies it.
+    if ((stage === 'connect' || stage === 'http-request') && flow.get('destination.internal') === undefined) {
+      flow.resolving = true;
+    }
+    this.deps.hints.attach(flow);
+    await this.enrich(flow, stage);
+    scoreFlow(flow, this.deps.scorers);
+
+    const policy = this.deps.policy();
+    let decision = policy.evaluate(flow);
+    if (flow.resolving) {
+      if (!(decision.status === 'final' && decision.verdict === 'block')) {
+        await this.resolve(flow);
+        scoreFlow(flow, this.deps.scorers);
+      }
+      flow.resolving = false;
+      decision = policy.evaluate(flow);
+    }
+
+    while (decision.status === 'pending' && !this.awaitsSelfArrivingStage(flow, decision.pendingFields)) {
+      // Only the hint can still bring the missing facts: wait for it within the budget, then decide.
+      if (flow.canStillReach('hint')) {
+        const remaining = this.deps.hintWaitMs - (Date.now() - flow.startedMs);
+        if (remaining > 0) await this.deps.hints.waitFor(flow, remaining);
+        flow.closeStage('hint');
+        if (flow.get('egress.attribution') === undefined) flow.set('egress.attribution', 'none');
+        scoreFlow(flow, this.deps.scorers);
+        decision = policy.evaluate(flow);
+      } else {
+        // Defensive: a pending field whose stage cannot come (should not happen) must not hang the flow.
+        for (const name of decision.pendingFields) flow.closeStage(FIELDS[name].stage);
+        decision = policy.evaluate(flow);
+      }
+    }
+
+    if (decision.status === 'final') decision = this.applyInternalDefault(flow, decision, policy);
+    flow.decision = decision;
+    if (decision.status === 'final') this.deps.onDecided?.(flow, decision);
+    return decision;
+  }
+
+  /** End the flow: the record is written exactly once. */
+  end(flow: Flow): void {
+    if (flow.ended) return;
+    flow.ended = true;
+    this.active.delete(flow);
+    // A hint that arrived while the flow ran still lands in its record.
+    if (flow.canStillReach('hint')) this.deps.hints.attach(flow);
+    this.deps.observe(flow);
+  }
+
+  /** Flows still running (for shutdown). */
+  activeFlows(): Flow[] {
+    return [...this.active];
+  }
+
+  private awaitsSelfArrivingStage(flow: Flow, pending: readonly FieldName[]): boolean {
+    for (const name of pending) {
+      const stage = FIELDS[name].stage;
+      if (SELF_ARRIVING.has(stage) && flow.canStillReach(stage)) return true;
+    }
+    return false;
+  }
+
+  private async enrich(flow: Flow, stage: Stage): Promise<void> {
+    for (const enricher of this.deps.enrichers) {
+      if (!enricher.stages.includes(stage)) continue;
+      const pending = enricher.enrich(flow);
+      if (pending !== undefined) await pending;
+    }
+  }
+
+  /** Resolve destination.domain (unless the host was an IP literal) and classify the address we will dial. */
+  private async resolve(flow: Flow): Promise<void> {
+    const domain = flow.get('destination.domain');
+    if (domain !== undefined && flow.get('destination.ip') === undefined) {
+      try {
+        const addresses = await this.deps.resolver.resolve(domain);
+        const first = addresses[0];
+        // We dial exactly this address (actions read destination.ip): no second lookup, no rebinding.
+        if (first !== undefined) flow.set('destination.ip', first.address);
+        else flow.fail('RESOLVE_FAILED', `could not resolve "${domain}": no addresses`);
+      } catch (err) {
+        flow.fail('RESOLVE_FAILED', isEgressError(err) ? err.message : `could not resolve "${domain}"`);
+      }
+    }
+    const ip = flow.get('destination.ip');
+    if (ip !== undefined) flow.set('destination.internal', this.deps.addresses.isInternal(ip));
+  }
+
+  /**
+   * SPEC: a flow to an internal destination is blocked unless a policy rule allows it. A blanket allow
+   * (say, `destination.port: 443`) does not count: the allowing rule must name the destination, so an
+   * operator opens internal networks only on purpose.
+   */
+  private applyInternalDefault(flow: Flow, decision: FinalDecision, policy: PolicyView): FinalDecision {
+    if (decision.verdict !== 'allow' || flow.get('destination.internal') !== true) return decision;
+    if (decision.ruleId !== null && policy.opensInternal(decision.ruleId)) return decision;
+    return {
+      ...decision,
+      verdict: 'block',
+      ruleId: INTERNAL_DESTINATION_RULE,
+      reasons: [...decision.reasons, `destination ${flow.get('destination.ip') ?? ''} is internal (network.internal)`],
+    };
+  }
+}

@@ -1,0 +1,110 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../observe/logger.js';
+
+/** A handler of an authenticated /v1/* route. It owns the response. */
+export type ApiHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
+
+export interface AdminOptions {
+  host: string;
+  port: number;
+  /** Bearer token for /v1/*; null refuses every /v1/* request. */
+  token: string | null;
+}
+
+export interface AdminDeps {
+  registry: Registry;
+  /** true once the policy is loaded and every listener is up. */
+  isReady: () => boolean;
+  logger: Logger;
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+/** Constant-time token check: hashing both sides first makes the comparison length-independent too. */
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (header === undefined || !header.startsWith('Bearer ')) return false;
+  const given = createHash('sha256').update(header.slice(7)).digest();
+  const wanted = createHash('sha256').update(token).digest();
+  return timingSafeEqual(given, wanted);
+}
+
+/**
+ * The admin listener: /metrics (Prometheus text), /healthz (the process serves), /readyz (policy loaded and
+ * listeners up), and /v1/* for the API, which needs the bearer token. Meant for a loopback or management
+ * address; it never serves proxy traffic.
+ */
+export class AdminListener {
+  readonly server: http.Server;
+  private readonly routes = new Map<string, { method: string; handler: ApiHandler }>();
+  private readonly opts: AdminOptions;
+
+  constructor(opts: AdminOptions, deps: AdminDeps) {
+    this.opts = opts;
+    this.server = http.createServer({ headersTimeout: 10_000, requestTimeout: 60_000 }, (req, res) => {
+      this.route(req, res, deps).catch((err: unknown) => {
+        deps.logger.error({ err }, 'admin handler failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
+        else res.destroy();
+      });
+    });
+  }
+
+  /** Register an authenticated API route, e.g. ('POST', '/v1/hints', handler). */
+  addRoute(method: string, path: string, handler: ApiHandler): void {
+    this.routes.set(path, { method, handler });
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private async route(req: http.IncomingMessage, res: http.ServerResponse, deps: AdminDeps): Promise<void> {
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
+    if (path === '/metrics' && req.method === 'GET') {
+      const body = await deps.registry.metrics();
+      res.writeHead(200, { 'content-type': deps.registry.contentType });
+      res.end(body);
+      return;
+    }
+    if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
+    if (path === '/readyz') return deps.isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready' });
+    if (path.startsWith('/v1/')) {
+      if (this.opts.token === null) {
+        return sendJson(res, 403, { error: 'the admin API is disabled: set admin.token or EGRESS_ADMIN_TOKEN' });
+      }
+      if (!tokenMatches(req.headers.authorization, this.opts.token)) {
+        res.setHeader('www-authenticate', 'Bearer realm="egress-inspector"');
+        return sendJson(res, 401, { error: 'missing or wrong bearer token' });
+      }
+      const route = this.routes.get(path);
+      if (route === undefined) return sendJson(res, 404, { error: `no such API: ${path}` });
+      if (route.method !== req.method) {
+        res.setHeader('allow', route.method);
+        return sendJson(res, 405, { error: `${path} takes ${route.method}` });
+      }
+      await route.handler(req, res);
+      return;
+    }
+    sendJson(res, 404, { error: 'not found' });
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The evaluator: a compiled policy and the facts of a flow in, a `Decision` value out. Pure and synchronous
+ * (it runs at every stage of every flow), allocating nothing but the result when a rule matched.
+ *
+ * Three-valued logic (Kleene): a field with a value gives true/false; a field with no value whose stage can
+ * still arrive gives UNKNOWN; a field that will never have a value is "absent" and only `exists: false`
+ * matches it. Rules run in file order, and the first rule that is UNKNOWN stops the walk: a later rule may
+ * only decide once no earlier rule is pending, so the outcome can always be read off the files top to bottom
+ * (SPEC "Policy files").
+ */
+import type { Facts } from '../flow/facts.js';
+import type { FieldName } from '../flow/fields.js';
+import { namesDestination } from './compile.js';
+import type { CompiledCondition, CompiledPolicy, CompiledRule } from './compile.js';
+import type { Decision, FinalDecision, Severity, TunnelMode } from './decision.js';
+
+export const FALSE = 0;
+export const TRUE = 1;
+export const UNKNOWN = 2;
+export type Truth = typeof FALSE | typeof TRUE | typeof UNKNOWN;
+
+const SEVERITY_RANK: Readonly<Record<Severity, number>> = { low: 1, medium: 2, high: 3, critical: 4 };
+
+/** No rule matched: allow (the pipeline applies the internal-destination default-deny on top). Shared, frozen. */
+const NO_MATCH: FinalDecision = Object.freeze({
+  status: 'final',
+  verdict: 'allow',
+  ruleId: null,
+  matchedRuleIds: Object.freeze([]) as readonly string[],
+  tags: Object.freeze([]) as readonly string[],
+  severity: null,
+  tunnel: 'splice',
+  reasons: Object.freeze([]) as readonly string[],
+});
+
+export function evaluateCondition(condition: CompiledCondition, facts: Facts): Truth {
+  switch (condition.kind) {
+    case 'field': {
+      const value = facts.get(condition.field);
+      if (value === undefined || value === null) {
+        if (facts.isPending(condition.field)) return UNKNOWN;
+        return condition.matchesAbsent ? TRUE : FALSE;
+      }
+      for (const matcher of condition.matchers) if (!matcher.test(value)) return FALSE;
+      return TRUE;
+    }
+    case 'all': {
+      // Kleene AND: any FALSE decides even while other parts are unknown, so a rule on a late field does not
+      // hold a flow up when an early field already rules it out.
+      let result: Truth = TRUE;
+      for (const item of condition.items) {
+        const truth = evaluateCondition(item, facts);
+        if (truth === FALSE) return FALSE;
+        if (truth === UNKNOWN) result = UNKNOWN;
+      }
+      return result;
+    }
+    case 'any': {
+      let result: Truth = FALSE;
+      for (const item of condition.items) {
+        const truth = evaluateCondition(item, facts);
+        if (truth === TRUE) return TRUE;
+        if (truth === UNKNOWN) result = UNKNOWN;
+      }
+      return result;
+    }
+    case 'not': {
+      const truth = evaluateCondition(condition.item, facts);
+      return truth === UNKNOWN ? UNKNOWN : truth === TRUE ? FALSE : TRUE;
+    }
+  }
+}
+
+/** What the matched rules so far add up to; created on the first match only. */
+interface Accumulated {
+  readonly matchedRuleIds: string[];
+  readonly tags: string[];
+  readonly reasons: string[];
+  severity: Severity | null;
+  tunnel: TunnelMode | null;
+}
+
+function recordMatch(acc: Accumulated | null, rule: CompiledRule): Accumulated {
+  const into = acc ?? { matchedRuleIds: [], tags: [], reasons: [], severity: null, tunnel: null };
+  into.matchedRuleIds.push(rule.id);
+  into.reasons.push(rule.reason);
+  for (const tag of rule.tags) if (!into.tags.includes(tag)) into.tags.push(tag);
+  if (rule.severity !== null && (into.severity === null || SEVERITY_RANK[rule.severity] > SEVERITY_RANK[into.severity])) {
+    into.severity = rule.severity;
+  }
+  if (into.tunnel === null && (rule.action === 'bump' || rule.action === 'splice')) into.tunnel = rule.action;
+  return into;
+}
+
+/** The fields of a rule that have no value yet but may still get one: what the pipeline should wait for. */
+function pendingFieldsOf(rule: CompiledRule, facts: Facts): FieldName[] {
+  const pending: FieldName[] = [];
+  for (const field of rule.fields) if (facts.get(field) === undefined && facts.isPending(field)) pending.push(field);
+  return pending;
+}
+
+export function evaluatePolicy(policy: CompiledPolicy, facts: Facts): Decision {
+  let acc: Accumulated | null = null;
+  for (const rule of policy.rules) {
+    const truth = evaluateCondition(rule.condition, facts);
+    if (truth === FALSE) continue;
+    if (truth === UNKNOWN) {
+      return {
+        status: 'pending',
+        pendingRuleId: rule.id,
+        pendingFields: pendingFieldsOf(rule, facts),
+        matchedRuleIds: acc?.matchedRuleIds ?? [],
+        tags: acc?.tags ?? [],
+        severity: acc?.severity ?? null,
+        tunnel: acc?.tunnel ?? 'splice',
+        reasons: acc?.reasons ?? [],
+      };
+    }
+    acc = recordMatch(acc, rule);
+    if (rule.action === 'allow' || rule.action === 'block') {
+      return {
+        status: 'final',
+        verdict: rule.action,
+        ruleId: rule.id,
+        matchedRuleIds: acc.matchedRuleIds,
+        tags: acc.tags,
+        severity: acc.severity,
+        tunnel: acc.tunnel ?? 'splice',
+        reasons: acc.reasons,
+      };
+    }
+  }
+  if (acc === null) return NO_MATCH;
+  return {
+    status: 'final',
+    verdict: 'allow',
+    ruleId: null,
+    matchedRuleIds: acc.matchedRuleIds,
+    tags: acc.tags,
+    severity: acc.severity,
+    tunnel: acc.tunnel ?? 'splice',
+    reasons: acc.reasons,
+  };
+}
+
+/**
+ * The policy as the pipeline consumes it (structurally the pipeline's `PolicyView`): evaluation plus the
+ * internal-destination question, answered from the compiled rule's fields.
+ */
+export function createPolicyView(policy: CompiledPolicy): {
+  evaluate(facts: Facts): Decision;
+  opensInternal(ruleId: string): boolean;
+} {
+  return {
+    evaluate: (facts) => evaluatePolicy(policy, facts),
+    opensInternal: (ruleId) => {
+      const rule = policy.ruleById(ruleId);
+      return rule !== undefined && rule.action === 'allow' && namesDestination(rule);
+    },
+  };
+}

@@ -1,0 +1,26 @@
+import type { Scorer } from './score.js';
+
+/** Ports that web clients use; anything else from a browser-less process is worth a look (AN0922). */
+const WEB_PORTS: ReadonlySet<number> = new Set([80, 443, 8080, 8443]);
+
+export const uncommonPort: Scorer = {
+  name: 'uncommon-port',
+  score(flow) {
+    const port = flow.get('destination.port');
+    if (port === undefined || WEB_PORTS.has(port)) return null;
+    return { points: 25, reason: `uncommon destination port ${port}` };
+  },
+};
+
+/** Malware often connects to bare IPs to avoid DNS; legitimate software almost always uses names. */
+export const ipLiteralDestination: Scorer = {
+  name: 'ip-literal',
+  score(flow) {
+    if (flow.kind === 'dns' || flow.get('destination.domain') !== undefined) return null;
+    if (flow.get('destination.ip') === undefined) return null;
+    return { points: 20, reason: 'destination is a bare IP address, not a name' };
+  },
+};
+
+/** The built-in scorers, in the order their reasons are most useful to a reader. */
+export const defaultScorers: readonly Scorer[] = [uncommonPort, ipLiteralDestination];
