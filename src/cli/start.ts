@@ -11,9 +11,6 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { createPolicyStore, type PolicyStore } from '../policy/policy-store.js';
 import { noHints } from '../enrich/hints.js';
 
-/** How long a rule may wait for a ClientHello before the tunnel is judged "not TLS". */
-const CLIENT_HELLO_WAIT_MS = 10_000;
-
 export interface RunningProxy {
   readonly proxyAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
@@ -75,9 +72,9 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         connectMs: config.proxy.timeouts.connect,
         responseMs: config.proxy.timeouts.response,
         idleMs: config.proxy.timeouts.idle,
-        clientHelloMs: CLIENT_HELLO_WAIT_MS,
+        clientHelloMs: config.proxy.timeouts.client_hello,
       },
-      isAllowedClient: (ip) => clients.isInternal(ip),
+      isAllowedClient: (ip) => clients.contains(ip),
     },
     { pipeline, forwarder, logger },
   );

@@ -37,6 +37,8 @@ export interface Config {
       readonly connect: number;
       readonly response: number;
       readonly idle: number;
+      /** How long a tunnel whose decision needs the ClientHello waits for it before judging it "not TLS". */
+      readonly client_hello: number;
     };
     /** Milliseconds in-flight flows may take to finish on shutdown. */
     readonly drain: number;
@@ -92,7 +94,7 @@ export const DEFAULTS = {
     clients: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
     max_flows: 10_000,
     max_header_bytes: 16_384,
-    timeouts: { headers: '10s', connect: '10s', response: '60s', idle: '300s' },
+    timeouts: { headers: '10s', connect: '10s', response: '60s', idle: '300s', client_hello: '10s' },
     drain: '10s',
   },
   dns: { listen: '0.0.0.0:5300', upstream: [] },
@@ -214,6 +216,7 @@ export const configSchema = z.preprocess(
         connect: positiveDuration.prefault(d.proxy.timeouts.connect),
         response: positiveDuration.prefault(d.proxy.timeouts.response),
         idle: positiveDuration.prefault(d.proxy.timeouts.idle),
+        client_hello: positiveDuration.prefault(d.proxy.timeouts.client_hello),
       }),
       drain: duration.prefault(d.proxy.drain),
     }),

@@ -52,6 +52,12 @@ export interface AddressClassifier {
   isInternal(ip: string): boolean;
   /** Classifies an IP address; throws EgressError BAD_TARGET when `ip` is not one. */
   classify(ip: string): AddressClass;
+  /**
+   * Plain list membership for allow-lists (e.g. `proxy.clients`): IPv4-mapped IPv6 counts as the IPv4 inside
+   * (a dual-stack socket reports IPv4 peers that way), no other embedding does, and anything that is not an IP
+   * answers false. isInternal is the wrong tool there: its fail-closed answers widen an allow-list.
+   */
+  contains(ip: string): boolean;
 }
 
 /**
@@ -132,6 +138,16 @@ export function createAddressClassifier(cidrs: readonly string[] = DEFAULT_INTER
     return true; // SECURITY: not an IP address → treated as internal (fail closed), see AddressClassifier.isInternal
   }
 
+  function contains(ip: string): boolean {
+    const v4addr = parseDottedQuad(ip);
+    if (v4addr >= 0) return matchesV4(v4addr);
+    const parts = parseIPv6Parts(ip);
+    if (parts === null) return false; // SECURITY: allow-list semantics, so a non-IP is never a member (fail closed)
+    for (let w = 0; w < 4; w++) scratchWords[w] = (((parts[2 * w] ?? 0) << 16) | (parts[2 * w + 1] ?? 0)) >>> 0;
+    if (matchesV6(scratchWords)) return true;
+    return isIPv4Mapped(parts) && matchesV4(partsLow32(parts));
+  }
+
   function classify(ip: string): AddressClass {
     let v4addr = parseDottedQuad(ip);
     if (v4addr < 0) {
@@ -148,7 +164,7 @@ export function createAddressClassifier(cidrs: readonly string[] = DEFAULT_INTER
     return { internal: matchesV4(v4addr), canonical: formatIPv4(v4addr), family: 4 };
   }
 
-  return { isInternal, classify };
+  return { isInternal, classify, contains };
 }
 
 const PREFIX_LENGTH = /^\d{1,3}$/;

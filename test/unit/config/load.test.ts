@@ -34,7 +34,7 @@ const SPEC_DEFAULTS: Config = {
     clients: ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
     max_flows: 10_000,
     max_header_bytes: 16_384,
-    timeouts: { headers: 10_000, connect: 10_000, response: 60_000, idle: 300_000 },
+    timeouts: { headers: 10_000, connect: 10_000, response: 60_000, idle: 300_000, client_hello: 10_000 },
     drain: 10_000,
   },
   dns: { listen: { host: '0.0.0.0', port: 5300 }, upstream: [] },
@@ -69,7 +69,7 @@ describe('defaults', () => {
 
   it('are overridden key by key, leaving siblings at their defaults', () => {
     const c = configOf('proxy:\n  timeouts:\n    connect: 3s\n');
-    expect(c.proxy.timeouts).toEqual({ headers: 10_000, connect: 3_000, response: 60_000, idle: 300_000 });
+    expect(c.proxy.timeouts).toEqual({ headers: 10_000, connect: 3_000, response: 60_000, idle: 300_000, client_hello: 10_000 });
     expect(c.proxy.listen).toEqual(SPEC_DEFAULTS.proxy.listen);
   });
 

@@ -159,6 +159,24 @@ describe('custom internal list', () => {
   );
 });
 
+describe('contains: allow-list membership (proxy.clients)', () => {
+  const clients = createAddressClassifier(['127.0.0.0/8', '::1/128', '10.0.0.0/8']);
+
+  it.each([
+    ['listed IPv4', '10.1.2.3', true],
+    ['IPv4 peer on a dual-stack socket (mapped)', '::ffff:10.1.2.3', true],
+    ['listed IPv6', '::1', true],
+    ['unlisted IPv4', '192.0.2.1', false],
+    ['6to4 address embedding a listed IPv4 is not a member', '2002:a01:203::1', false],
+    ['NAT64 address embedding a listed IPv4 is not a member', '64:ff9b::a01:203', false],
+    ['IPv4-compatible form is not a member', '::10.1.2.3', false],
+    ['a non-IP is never a member', 'not-an-ip', false],
+    ['empty string is never a member', '', false],
+  ] as const)('%s (%s) → %s', (_intent, ip, member) => {
+    expect(clients.contains(ip)).toBe(member);
+  });
+});
+
 describe('IP text forms', () => {
   it('parseIPv6Parts agrees with the WHATWG URL parser on every IPv6 address', () => {
     fc.assert(

@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { field, startHarness, type Harness } from '../helpers/harness.js';
+import { closedPort, curl, openTunnel, rawExchange, startTcpServer, type TestServer } from '../helpers/servers.js';
+import { makeCert, startTlsServer, tlsOverTunnel, type TestCert, type TestTlsServer } from '../helpers/tls.js';
+
+describe('CONNECT tunnels decided at CONNECT time', () => {
+  let h: Harness;
+  let echo: TestServer;
+  let cert: TestCert;
+  let tlsServer: TestTlsServer;
+
+  beforeAll(async () => {
+    echo = await startTcpServer();
+    cert = makeCert(['tls.test']);
+    tlsServer = await startTlsServer(cert);
+    h = await startHarness({
+      policy: `version: 1
+rules:
+  - id: block-bad-domain
+    when: { destination.domain: { endswith: .bad.test } }
+    action: block
+    severity: medium
+`,
+      dns: { 'echo.test': { A: ['127.0.0.1'] }, 'tls.test': { A: ['127.0.0.1'] }, 'c2.bad.test': { A: ['127.0.0.1'] } },
+    });
+  });
+
+  afterAll(async () => {
+    await h.stop();
+    await echo.close();
+    await tlsServer.close();
+  });
+
+  it('relays bytes both ways and records counts, protocol unknown for non-TLS', async () => {
+    const { socket, head } = await openTunnel(h.port, `echo.test:${echo.port}`);
+    expect(head).toMatch(/^HTTP\/1\.1 200/);
+    const reply = await new Promise<string>((resolve) => {
+      let got = '';
+      socket.on('data', (c: Buffer) => {
+        got += c.toString();
+        if (got.length >= 11) socket.end();
+      });
+      socket.on('close', () => resolve(got));
+      socket.write('hello there');
+    });
+    expect(reply).toBe('hello there');
+    const rec = await h.waitForRecord((x) => field(x, 'destination.domain') === 'echo.test');
+    expect(field(rec, 'http.request.method')).toBe('CONNECT');
+    expect(field(rec, 'url.original')).toBe(`echo.test:${echo.port}`);
+    expect(field(rec, 'event.action')).toBe('allow');
+    expect(field(rec, 'network.protocol')).toBe('unknown');
+    expect(field(rec, 'source.bytes')).toBe(11);
+    expect(field(rec, 'destination.bytes')).toBe(11);
+    expect(field(rec, 'egress.tunnel')).toBe('splice');
+  });
+
+  it('blocks a CONNECT by rule with 403 naming the rule, before any connection', async () => {
+    const before = echo.connections();
+    const reply = await rawExchange(h.port, `CONNECT c2.bad.test:${echo.port} HTTP/1.1\r\nHost: c2.bad.test\r\n\r\n`);
+    expect(reply).toMatch(/^HTTP\/1\.1 403/);
+    expect(reply).toContain('block-bad-domain');
+    expect(echo.connections()).toBe(before);
+    const rec = await h.waitForRecord((x) => field(x, 'destination.domain') === 'c2.bad.test');
+    expect(field(rec, 'event.kind')).toBe('alert');
+    expect(field(rec, 'rule.id')).toBe('block-bad-domain');
+  });
+
+  it('answers 502 when the destination refuses the tunnel', async () => {
+    const port = await closedPort();
+    const reply = await rawExchange(h.port, `CONNECT echo.test:${port} HTTP/1.1\r\n\r\n`);
+    expect(reply).toMatch(/^HTTP\/1\.1 502/);
+    const rec = await h.waitForRecord((x) => field(x, 'destination.port') === port);
+    expect(field(rec, 'error.code')).toBe('UPSTREAM_CONNECT_FAILED');
+  });
+
+  it('observes the ClientHello of an allowed tunnel: SNI, JA3, JA4 in the record', async () => {
+    const { socket } = await openTunnel(h.port, `tls.test:${tlsServer.port}`);
+    const said = await tlsOverTunnel(socket, 'tls.test', cert.cert, ['h2', 'http/1.1']);
+    expect(said).toBe('hello tls.test\n');
+    const rec = await h.waitForRecord((x) => field(x, 'destination.domain') === 'tls.test' && field(x, 'network.protocol') === 'tls');
+    expect(field(rec, 'tls.client.server_name')).toBe('tls.test');
+    expect(field(rec, 'tls.client.ja3')).toMatch(/^[0-9a-f]{32}$/);
+    expect(field(rec, 'tls.client.ja4')).toMatch(/^t13d\d{4}h2_[0-9a-f]{12}_[0-9a-f]{12}$/);
+    expect(field(rec, 'tls.client.alpn')).toEqual(['h2', 'http/1.1']);
+    expect(field(rec, 'tls.client.sni_matches_destination')).toBe(true);
+  });
+
+  it('works for curl https through the tunnel', async () => {
+    const r = await curl(['-x', h.proxyUrl, '--cacert', '/dev/null', '-k', `https://tls.test:${tlsServer.port}/`]);
+    // The test TLS server speaks no HTTP; what matters is that curl's handshake went through the tunnel.
+    expect(r.stderr).not.toContain('CONNECT tunnel failed');
+    const rec = await h.waitForRecord((x) => field(x, 'tls.client.server_name') === 'tls.test' && field(x, 'user_agent.original') !== undefined);
+    expect(field(rec, 'tls.client.ja4')).toMatch(/^t13d/);
+  });
+});
+
+describe('CONNECT tunnels that wait for the ClientHello', () => {
+  let h: Harness;
+  let cert: TestCert;
+  let tlsServer: TestTlsServer;
+  let echo: TestServer;
+
+  beforeAll(async () => {
+    cert = makeCert(['good.test', 'evil.test']);
+    tlsServer = await startTlsServer(cert);
+    echo = await startTcpServer();
+    h = await startHarness({
+      policy: `version: 1
+rules:
+  - id: block-evil-sni
+    when: { tls.client.server_name: evil.test }
+    action: block
+    severity: high
+    tags: [c2]
+  - id: block-non-tls-on-tunnel
+    when: { network.protocol: unknown, destination.port: ${echo.port} }
+    action: block
+`,
+      dns: { 'good.test': { A: ['127.0.0.1'] }, 'evil.test': { A: ['127.0.0.1'] }, 'echo.test': { A: ['127.0.0.1'] } },
+      config: { proxy: 'proxy:\n  listen: "127.0.0.1:0"\n  timeouts: { client_hello: 500ms }' },
+    });
+  });
+
+  afterAll(async () => {
+    await h.stop();
+    await tlsServer.close();
+    await echo.close();
+  });
+
+  it('a blocked hello never reaches the destination, not even as a TCP handshake', async () => {
+    const { socket, head } = await openTunnel(h.port, `evil.test:${tlsServer.port}`);
+    expect(head).toMatch(/^HTTP\/1\.1 200/);
+    await expect(tlsOverTunnel(socket, 'evil.test', cert.cert)).rejects.toThrow();
+    expect(tlsServer.connections()).toBe(0);
+    const rec = await h.waitForRecord((x) => field(x, 'tls.client.server_name') === 'evil.test');
+    expect(field(rec, 'event.action')).toBe('block');
+    expect(field(rec, 'rule.id')).toBe('block-evil-sni');
+    expect(field(rec, 'event.kind')).toBe('alert');
+    expect(field(rec, 'tags')).toEqual(['c2']);
+    expect(field(rec, 'destination.bytes')).toBe(0);
+  });
+
+  it('an allowed hello is replayed verbatim and the tunnel works', async () => {
+    const { socket } = await openTunnel(h.port, `good.test:${tlsServer.port}`);
+    expect(await tlsOverTunnel(socket, 'good.test', cert.cert)).toBe('hello good.test\n');
+    expect(tlsServer.connections()).toBe(1);
+    const rec = await h.waitForRecord((x) => field(x, 'tls.client.server_name') === 'good.test');
+    expect(field(rec, 'event.action')).toBe('allow');
+    expect(field(rec, 'source.bytes') as number).toBeGreaterThan(200);
+    expect(field(rec, 'destination.bytes') as number).toBeGreaterThan(200);
+  });
+
+  it('non-TLS bytes on a tunnel become network.protocol unknown, and a rule can block them', async () => {
+    const { socket } = await openTunnel(h.port, `echo.test:${echo.port}`);
+    socket.write('SSH-2.0-OpenSSH_9.0\r\n');
+    await new Promise((r) => socket.on('close', r));
+    expect(echo.connections()).toBe(0);
+    const rec = await h.waitForRecord((x) => field(x, 'destination.domain') === 'echo.test');
+    expect(field(rec, 'network.protocol')).toBe('unknown');
+    expect(field(rec, 'rule.id')).toBe('block-non-tls-on-tunnel');
+    expect(field(rec, 'source.bytes')).toBe(21);
+  });
+});
