@@ -28,7 +28,8 @@ program
   .description('run the proxy, the DNS forwarder and the admin server')
   .option('-c, --config <file>', 'YAML configuration file (default: embedded defaults; env EGRESS_CONFIG)')
   .action(async (opts: { config?: string }) => {
-    const file = opts.config ?? process.env.EGRESS_CONFIG;
+    const env = process.env.EGRESS_CONFIG;
+    const file = opts.config ?? (env === undefined || env === '' ? undefined : env);
     let running;
     try {
       const config = await loadConfig(file === undefined ? { baseDir: PACKAGE_ROOT } : { file, baseDir: process.cwd() });

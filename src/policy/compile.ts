@@ -9,7 +9,7 @@ import type { FieldName } from '../flow/fields.js';
 import type { RuleAction, Severity } from './decision.js';
 import { isOperator, MatcherCompileError, MATCHERS, OPERATORS } from './matchers.js';
 import type { ArgItem, CompiledMatcher, MatcherArg, MatcherKey } from './matchers.js';
-import { describeNode, didYouMean, PolicyIssue, suggestClosest } from './parse.js';
+import { describeNode, didYouMean, LIST_NAME_PATTERN, PolicyIssue, suggestClosest } from './parse.js';
 import type { Position, WrittenMap, WrittenNode, WrittenPolicyFile, WrittenScalar } from './parse.js';
 
 /**
@@ -308,6 +308,10 @@ function unescapeDollar<T extends string | number | boolean>(value: T): T | stri
 function lookupList(name: string, pos: Position, ctx: CompileContext): DefinedList | null {
   const list = ctx.lists.get(name);
   if (list !== undefined) return list;
+  if (!LIST_NAME_PATTERN.test(name)) {
+    ctx.issues.push(new PolicyIssue(pos, `"$${name}" is not a list reference; a text starting with $ must be written $$`));
+    return null;
+  }
   const suggestion = suggestClosest(name, ctx.lists.keys());
   ctx.issues.push(new PolicyIssue(pos, `unknown list "$${name}"${didYouMean(suggestion === null ? null : `$${suggestion}`)}`));
   return null;

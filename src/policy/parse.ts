@@ -102,6 +102,8 @@ export const RESERVED_ID_PREFIX = 'builtin:';
 /** List names are referenced as `$name` inside strings, so they stay identifier-like. */
 export const LIST_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
+/** Deepest YAML nesting accepted (a rule's `when` sits at level 4). */
+const MAX_DEPTH = 64;
 const TOP_LEVEL_KEYS = ['version', 'lists', 'rules'] as const;
 const RULE_KEYS = ['id', 'description', 'when', 'action', 'severity', 'tags'] as const;
 
@@ -198,10 +200,15 @@ export function parsePolicyText(file: string, text: string): ParseResult {
   // A document with syntax errors is only half-built; checking its shape would report phantom problems.
   if (issues.length > 0) return { written: null, issues };
 
-  const toWritten = (node: unknown, fallback: Position): WrittenNode => {
+  const toWritten = (node: unknown, fallback: Position, depth = 0): WrittenNode => {
     if (node === null || node === undefined) return { kind: 'scalar', value: null, pos: fallback };
     const yamlNode = node as YamlNode;
     const pos = yamlNode.range ? at(yamlNode.range[0]) : fallback;
+    if (depth > MAX_DEPTH) {
+      // Bounds the recursion of compile and evaluate; no sensible policy nests this deep.
+      issues.push(new PolicyIssue(pos, `nested more than ${MAX_DEPTH} levels deep`));
+      return { kind: 'invalid', pos };
+    }
     if (isAlias(node)) {
       // Aliases would let a small file expand without bound; `$lists` cover the reuse they offer.
       issues.push(new PolicyIssue(pos, 'YAML aliases (*name) are not supported in policy files; use a list'));
@@ -222,7 +229,7 @@ export function parsePolicyText(file: string, text: string): ParseResult {
     }
     if (isSeq(node)) {
       const items: WrittenNode[] = [];
-      for (const item of node.items) items.push(toWritten(item, pos));
+      for (const item of node.items) items.push(toWritten(item, pos, depth + 1));
       return { kind: 'seq', items, pos };
     }
     if (isMap(node)) {
@@ -235,7 +242,7 @@ export function parsePolicyText(file: string, text: string): ParseResult {
           issues.push(new PolicyIssue(keyPos, 'map keys must be plain strings'));
           continue;
         }
-        entries.push({ key: String(keyNode.value), keyPos, value: toWritten(pair.value, keyPos) });
+        entries.push({ key: String(keyNode.value), keyPos, value: toWritten(pair.value, keyPos, depth + 1) });
       }
       return { kind: 'map', entries, pos };
     }

@@ -63,9 +63,19 @@ export function tlsOverTunnel(socket: net.Socket, servername: string, ca: string
   return new Promise((resolve, reject) => {
     const client = tls.connect({ socket, servername, ca, ALPNProtocols: alpn });
     let out = '';
+    const settle = (): void => {
+      // Close our side too, as a real client would, so the proxy ends the tunnel and writes its record.
+      client.destroy();
+      socket.destroy();
+      if (out === '') reject(new Error('tunnel closed before any TLS data'));
+      else resolve(out);
+    };
     client.on('data', (c: Buffer) => (out += c.toString()));
-    client.on('end', () => resolve(out));
-    client.on('close', () => (out === '' ? reject(new Error('tunnel closed before any TLS data')) : resolve(out)));
-    client.on('error', reject);
+    client.on('end', settle);
+    client.on('close', settle);
+    client.on('error', (err) => {
+      socket.destroy();
+      reject(err);
+    });
   });
 }

@@ -100,6 +100,11 @@ describe('inline compile errors', () => {
     expect(issuesOf(text)).toEqual(expected);
   });
 
+  it('refuses nesting deeper than 64 levels with one error, before it can strain the evaluator', () => {
+    const text = `version: 1\nrules:\n  - id: x\n    when: ${'{ not: '.repeat(100)}{}${' }'.repeat(100)}\n    action: tag\n`;
+    expect(issuesOf(text)).toEqual(['inline.yaml:4:445: nested more than 64 levels deep']);
+  });
+
   it('refuses bytes that are not UTF-8', () => {
     const result = buildPolicy([{ file: 'bin.yaml', bytes: new Uint8Array([0xff, 0xfe, 0x00]) }]);
     expect(result.ok ? [] : result.errors.map((issue) => issue.format())).toEqual(['bin.yaml:1:1: the file is not valid UTF-8']);

@@ -139,6 +139,7 @@ describe('matcher type errors', () => {
     ['a literal needs a value', '{ process.name: }', 'process.name needs a value; to match a missing field use { exists: false }'],
     ['an operator cannot be empty', '{ process.name: {} }', 'process.name: {} has no operator; expected one of in, not_in, contains, startswith, endswith, regex, cidr, gt, gte, lt, lte, exists'],
     ['a field name where an operator goes hints at combinators', '{ process.name: { destination.port: 1 } }', 'unknown operator "destination.port" (to combine fields, use all/any/not); expected one of in, not_in, contains, startswith, endswith, regex, cidr, gt, gte, lt, lte, exists'],
+    ['a lone $ is neither a list nor a literal', '{ url.path: { contains: "$" } }', '"$" is not a list reference; a text starting with $ must be written $$'],
     ['not takes one map', '{ not: [ { destination.port: 1 } ] }', 'not needs one map of conditions, got a list'],
   ];
   it.each(broken)('%s', (_intent, when, message) => {

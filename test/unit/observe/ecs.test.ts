@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { Flow } from '../../../src/flow/flow.js';
+import { buildEcsRecord } from '../../../src/observe/ecs.js';
+import { builtinDecision } from '../../../src/policy/decision.js';
+
+describe('ECS flow records', () => {
+  it('nests dotted fields and adds what the decision and the end of the flow say', () => {
+    const flow = new Flow('connect', false);
+    flow.set('source.ip', '10.0.0.5');
+    flow.set('source.port', 51000);
+    flow.set('destination.domain', 'c2.example');
+    flow.set('destination.port', 8443);
+    flow.set('tls.client.ja3', 'aa'.repeat(16));
+    flow.set('process.name', 'rundll32.exe');
+    flow.sourceBytes = 517;
+    flow.destinationBytes = 0;
+    flow.decision = {
+      status: 'final',
+      verdict: 'block',
+      ruleId: 'lolbin',
+      matchedRuleIds: ['tag-ext', 'lolbin'],
+      tags: ['an0922', 'attack.t1071'],
+      severity: 'high',
+      tunnel: 'splice',
+      reasons: ['rule lolbin: process.name is one of [rundll32.exe]'],
+    };
+    const rec = buildEcsRecord(flow, flow.startedNs + 1234n);
+    expect(rec).toMatchObject({
+      source: { ip: '10.0.0.5', port: 51000, bytes: 517 },
+      destination: { domain: 'c2.example', port: 8443, bytes: 0 },
+      tls: { client: { ja3: 'aa'.repeat(16) } },
+      process: { name: 'rundll32.exe' },
+      event: { kind: 'alert', action: 'block', outcome: 'success', duration: 1234, severity: 3 },
+      rule: { id: 'lolbin' },
+      tags: ['an0922', 'attack.t1071'],
+      egress: { rules: ['tag-ext', 'lolbin'], tunnel: 'splice', explanation: ['rule lolbin: process.name is one of [rundll32.exe]'] },
+    });
+    expect(typeof rec['@timestamp']).toBe('string');
+    expect(JSON.parse(JSON.stringify(rec))).toEqual(rec);
+  });
+
+  it('an event without severity is kind "event", and a default allow has no rule.id', () => {
+    const flow = new Flow('http', false);
+    flow.decision = { status: 'final', verdict: 'allow', ruleId: null, matchedRuleIds: [], tags: [], severity: null, tunnel: 'splice', reasons: [] };
+    const rec = buildEcsRecord(flow);
+    expect(rec).toMatchObject({ event: { kind: 'event', action: 'allow' } });
+    expect(rec['rule']).toBeUndefined();
+    expect(rec['tags']).toBeUndefined();
+    expect((rec['egress'] as Record<string, unknown> | undefined)?.['tunnel']).toBeUndefined();
+  });
+
+  it('records failures with their stable error code', () => {
+    const flow = new Flow('http', false);
+    flow.decision = builtinDecision('block', 'builtin:bad-request', 'bad');
+    flow.fail('BAD_TARGET', 'CONNECT authority "x" has no port');
+    flow.fail('CLIENT_ABORTED', 'later consequence');
+    expect(buildEcsRecord(flow)).toMatchObject({
+      event: { outcome: 'failure', action: 'block' },
+      error: { code: 'BAD_TARGET', message: 'CONNECT authority "x" has no port' },
+      rule: { id: 'builtin:bad-request' },
+    });
+  });
+
+  it('a flow that ended before its decision says which rule was still pending and forwarded nothing', () => {
+    const flow = new Flow('connect', false);
+    flow.decision = { status: 'pending', pendingRuleId: 'ja4-rule', pendingFields: ['tls.client.ja4'], matchedRuleIds: [], tags: [], severity: null, tunnel: 'splice', reasons: [] };
+    expect(buildEcsRecord(flow)).toMatchObject({ event: { action: 'block' }, egress: { pending_rule: 'ja4-rule' } });
+  });
+});
