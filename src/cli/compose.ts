@@ -49,6 +49,7 @@ export function createPipeline(
     scorers: defaultScorers,
     observe: createFlowRecorder(deps.flowLog, deps.metrics),
     onOpen: () => deps.metrics.activeFlows.inc(),
+    onDecided: (flow) => deps.metrics.decisionLatency.observe(Number(flow.elapsedNs()) / 1e9),
   });
   return { pipeline, resolver };
 }

@@ -75,6 +75,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         clientHelloMs: config.proxy.timeouts.client_hello,
       },
       isAllowedClient: (ip) => clients.contains(ip),
+      observeClientHello: config.tls.observe,
     },
     { pipeline, forwarder, logger },
   );

@@ -135,7 +135,7 @@ function finishConfig(c: ParsedConfig, baseDir: string, token: string | null): C
     admin: { ...c.admin, token },
     policy: { ...c.policy, files: c.policy.files.map(abs) },
     log: { ...c.log, flows: c.log.flows === '-' ? '-' : abs(c.log.flows) },
-    tls: { ca_dir: abs(c.tls.ca_dir), upstream_ca: c.tls.upstream_ca.map(abs) },
+    tls: { ...c.tls, ca_dir: abs(c.tls.ca_dir), upstream_ca: c.tls.upstream_ca.map(abs) },
   };
 }
 

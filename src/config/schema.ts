@@ -81,6 +81,8 @@ export interface Config {
     readonly ca_dir: string;
     /** Absolute paths. */
     readonly upstream_ca: readonly string[];
+    /** Observe ClientHellos of spliced tunnels (SNI, JA3, JA4); false only for benchmarks or troubleshooting. */
+    readonly observe: boolean;
   };
 }
 
@@ -112,7 +114,7 @@ export const DEFAULTS = {
   admin: { listen: '127.0.0.1:9180', token: null },
   policy: { files: ['policies/default.yaml'], hint_wait: '250ms' },
   log: { flows: '-', level: 'info' },
-  tls: { ca_dir: 'certs', upstream_ca: [] },
+  tls: { ca_dir: 'certs', upstream_ca: [], observe: true },
 } as const;
 
 /** How a refused value is shown after "got": strings quoted and cut short, containers by kind only. */
@@ -183,6 +185,8 @@ function path(expected = 'expected a file path') {
   return leaf((v): Parsed<string> => (typeof v === 'string' && v !== '' ? { ok: true, value: v } : { ok: false, expected }));
 }
 
+const boolean = leaf((v): Parsed<boolean> => (typeof v === 'boolean' ? { ok: true, value: v } : { ok: false, expected: 'expected true or false' }));
+
 function oneOf<const T extends readonly string[]>(values: T) {
   const expected = `expected one of ${values.join(', ')}`;
   return leaf((v): Parsed<T[number]> => (values.includes(v as string) ? { ok: true, value: v as T[number] } : { ok: false, expected }));
@@ -250,6 +254,7 @@ export const configSchema = z.preprocess(
     tls: section({
       ca_dir: path('expected a directory path').prefault(d.tls.ca_dir),
       upstream_ca: z.array(path()).prefault([...d.tls.upstream_ca]),
+      observe: boolean.prefault(d.tls.observe),
     }),
   }),
 );

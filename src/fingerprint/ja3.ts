@@ -5,9 +5,9 @@
  * "SSLVersion" is the ClientHello legacy_version (not supported_versions), every list is in wire order,
  * and GREASE values (RFC 8701) are dropped from every list, as the reference ja3.py does.
  */
-import { createHash } from 'node:crypto';
 import type { ClientHello } from '../parsers/client-hello.js';
 import { isGrease16 } from './grease.js';
+import { hashHex } from './ja4.js';
 
 export interface Ja3 {
   /** The JA3 string before hashing, e.g. `771,4865-4866-…,0-23-…,29-23-24,0`. */
@@ -49,5 +49,6 @@ export function formatJa3(hello: ClientHello): string {
 export function computeJa3(hello: ClientHello): Ja3 {
   const ja3Full = formatJa3(hello);
   // MD5 is what the JA3 definition specifies; it is an identifier here, not a security control.
-  return { ja3Full, ja3: createHash('md5').update(ja3Full, 'latin1').digest('hex') };
+  // ja3Full is ASCII (digits, "-" and ","), so the string encoding the hash uses does not matter.
+  return { ja3Full, ja3: hashHex('md5', ja3Full) };
 }

@@ -7,7 +7,7 @@
  *   b = sha256 of the sorted cipher list, first 12 hex characters
  *   c = sha256 of the sorted extension list "_" signature algorithms, first 12 hex characters
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { EXT } from '../parsers/client-hello.js';
 import type { ClientHello } from '../parsers/client-hello.js';
 import { isGrease16 } from './grease.js';
@@ -95,8 +95,18 @@ function count2(n: number): string {
   return n > 99 ? '99' : n < 10 ? `0${n}` : String(n);
 }
 
+/**
+ * One-shot `crypto.hash` (Node ≥ 20.12) is twice as fast as createHash().update().digest() on these short
+ * strings; fall back for older Node 20 releases.
+ */
+export const hashHex: (algorithm: 'md5' | 'sha256', data: string) => string =
+  typeof crypto.hash === 'function'
+    ? (algorithm, data) => crypto.hash(algorithm, data, 'hex')
+    : (algorithm, data) => crypto.createHash(algorithm).update(data, 'latin1').digest('hex');
+
 function sha256Prefix12(s: string): string {
-  return createHash('sha256').update(s, 'latin1').digest('hex').slice(0, 12);
+  // All inputs are ASCII (hex digits, commas, underscores), so UTF-8 and Latin-1 encodings agree.
+  return hashHex('sha256', s).slice(0, 12);
 }
 
 function joinHex(values: Uint16Array, length: number): string {

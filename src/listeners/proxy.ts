@@ -33,6 +33,11 @@ export interface ProxyListenerOptions {
   timeouts: ProxyTimeouts;
   /** true when the address may use the proxy (proxy.clients). */
   isAllowedClient: (ip: string) => boolean;
+  /**
+   * Observe the ClientHello of tunnels decided on the CONNECT alone (default true). false (config
+   * `tls.observe`) exists to measure the observation's cost against a plain splice.
+   */
+  observeClientHello?: boolean;
 }
 
 export interface ProxyListenerDeps {
@@ -287,10 +292,12 @@ export class ProxyListener {
       this.tunnels.add(upstream);
       flow.set('http.response.status_code', 200);
       socket.write(CONNECTION_ESTABLISHED);
-      tapClientHello(socket, head, (result) => {
-        this.applyHello(flow, result, target);
-        void pipeline.decide(flow, 'client-hello');
-      });
+      if (this.opts.observeClientHello !== false) {
+        tapClientHello(socket, head, (result) => {
+          this.applyHello(flow, result, target);
+          void pipeline.decide(flow, 'client-hello');
+        });
+      }
       const spliced = await splice(socket, upstream, this.opts.timeouts.idleMs, head);
       this.tunnels.delete(upstream);
       this.recordSplice(flow, spliced);

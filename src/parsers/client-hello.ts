@@ -47,6 +47,32 @@ export interface TlsExtension {
   readonly data: Uint8Array;
 }
 
+/**
+ * An extension that makes its `data` view only when asked: most callers only read `type`, and creating
+ * ~17 typed-array views per hello was a measurable share of the parse time.
+ */
+class LazyExtension implements TlsExtension {
+  readonly type: number;
+  private readonly bytes: Uint8Array;
+  private readonly start: number;
+  private readonly end: number;
+
+  constructor(type: number, bytes: Uint8Array, start: number, end: number) {
+    this.type = type;
+    this.bytes = bytes;
+    this.start = start;
+    this.end = end;
+  }
+
+  get data(): Uint8Array {
+    return this.bytes.subarray(this.start, this.end);
+  }
+
+  toJSON(): { type: number; data: string } {
+    return { type: this.type, data: Buffer.from(this.data).toString('hex') };
+  }
+}
+
 export interface KeyShareEntry {
   readonly group: number;
   /** Only the length is kept: the key itself is random per connection and useless for policy. */
@@ -273,6 +299,7 @@ export function parseClientHello(body: Uint8Array): ClientHello {
     hasEncryptedClientHello: false,
   };
   const extensions: TlsExtension[] = [];
+  const types: number[] = [];
   // RFC 5246 §7.4.1.2: a hello without the extensions block at all is legal (SSL 3.0-era clients).
   if (!c.isAtEnd) {
     const block = c.vec16('client_hello.extensions');
@@ -284,16 +311,18 @@ export function parseClientHello(body: Uint8Array): ClientHello {
       // RFC 8446 §4.2: "There MUST NOT be more than one extension of the same type in a given extension
       // block." Servers abort on it; a proxy that read the first SNI while the server read the second
       // would be fooled, so a duplicate makes the hello invalid.
-      for (let i = 0; i < extensions.length; i++) {
-        if ((extensions[i] as TlsExtension).type === type) {
+      for (let i = 0; i < types.length; i++) {
+        if (types[i] === type) {
           throw block.invalid('extension.type', `duplicate extension 0x${type.toString(16).padStart(4, '0')}`, typeAt);
         }
       }
-      extensions.push({ type, data: data.bytes.subarray(data.offset, data.offset + data.remaining) });
+      types.push(type);
+      extensions.push(new LazyExtension(type, data.bytes, data.offset, data.offset + data.remaining));
       const d = EXTENSION_DECODERS.get(type);
       if (d !== undefined) applyDecoder(decoded, d, data);
     }
   }
+  // Every field set explicitly, in one shape, so that V8 keeps one hidden class for all hellos.
   return {
     legacyVersion,
     random,
@@ -301,7 +330,16 @@ export function parseClientHello(body: Uint8Array): ClientHello {
     cipherSuites,
     compressionMethods,
     extensions,
-    ...decoded,
+    serverName: decoded.serverName,
+    alpn: decoded.alpn,
+    supportedVersions: decoded.supportedVersions,
+    supportedGroups: decoded.supportedGroups,
+    ecPointFormats: decoded.ecPointFormats,
+    signatureAlgorithms: decoded.signatureAlgorithms,
+    signatureAlgorithmsCert: decoded.signatureAlgorithmsCert,
+    keyShares: decoded.keyShares,
+    pskKeyExchangeModes: decoded.pskKeyExchangeModes,
+    hasEncryptedClientHello: decoded.hasEncryptedClientHello,
   };
 }
 
@@ -445,27 +483,41 @@ function checkHandshakeHeader(
   curAvailable: number,
 ): ParseError | null {
   if (collected >= 4) return null; // already checked when the header completed
-  const byteAt = (i: number): number => (i < collected ? handshakeByte(buf, starts, lens, i) : (buf[curStart + i - collected] as number));
-  const offsetAt = (i: number): number => (i < collected ? bufOffsetOf(starts, lens, i) : curStart + i - collected);
   const have = collected + curAvailable;
   if (have >= 1 && collected === 0) {
-    const msgType = byteAt(0);
+    const msgType = buf[curStart] as number;
     // RFC 8446 §4: HandshakeType client_hello(1). A server's hello or anything else is not what a client sends first.
     if (msgType !== HANDSHAKE_TYPE_CLIENT_HELLO) {
-      return new ParseError('invalid', offsetAt(0), 'handshake.msg_type', `expected client_hello (1), got ${msgType}`);
+      return new ParseError('invalid', curStart, 'handshake.msg_type', `expected client_hello (1), got ${msgType}`);
     }
   }
   if (have >= 4) {
-    const length = byteAt(1) * 65536 + byteAt(2) * 256 + byteAt(3);
+    const length =
+      headerByte(buf, starts, lens, collected, curStart, 1) * 65536 +
+      headerByte(buf, starts, lens, collected, curStart, 2) * 256 +
+      headerByte(buf, starts, lens, collected, curStart, 3);
+    const at = collected > 1 ? bufOffsetOf(starts, lens, 1) : curStart + 1 - collected;
     if (length + 4 > MAX_CLIENT_HELLO_BYTES) {
-      return new ParseError('invalid', offsetAt(1), 'handshake.length', `${length} exceeds the ${MAX_CLIENT_HELLO_BYTES}-byte cap`);
+      return new ParseError('invalid', at, 'handshake.length', `${length} exceeds the ${MAX_CLIENT_HELLO_BYTES}-byte cap`);
     }
     if (length < 38) {
       // legacy_version (2) + random (32) + three length prefixes (1 + 2 + 1) is the smallest possible body.
-      return new ParseError('invalid', offsetAt(1), 'handshake.length', `${length} is too short for a ClientHello`);
+      return new ParseError('invalid', at, 'handshake.length', `${length} is too short for a ClientHello`);
     }
   }
   return null;
+}
+
+/** Byte `i` of the handshake header: from the collected fragments, or from the current record's bytes. */
+function headerByte(
+  buf: Uint8Array,
+  starts: readonly number[],
+  lens: readonly number[],
+  collected: number,
+  curStart: number,
+  i: number,
+): number {
+  return i < collected ? handshakeByte(buf, starts, lens, i) : (buf[curStart + i - collected] as number);
 }
 
 function parseBody(buf: Uint8Array, starts: readonly number[], lens: readonly number[], helloLength: number): ClientHello {

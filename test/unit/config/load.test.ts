@@ -49,7 +49,7 @@ const SPEC_DEFAULTS: Config = {
   admin: { listen: { host: '127.0.0.1', port: 9180 }, token: null },
   policy: { files: [`${BASE}/policies/default.yaml`], hint_wait: 250 },
   log: { flows: '-', level: 'info' },
-  tls: { ca_dir: `${BASE}/certs`, upstream_ca: [] },
+  tls: { ca_dir: `${BASE}/certs`, upstream_ca: [], observe: true },
 };
 
 describe('defaults', () => {
@@ -295,7 +295,7 @@ describe('relative paths', () => {
     );
     expect(c.policy.files).toEqual([`${BASE}/p/a.yaml`, '/etc/egress/b.yaml', '/srv/c.yaml']);
     expect(c.log.flows).toBe(`${BASE}/logs/flows.jsonl`);
-    expect(c.tls).toEqual({ ca_dir: `${BASE}/ca`, upstream_ca: [`${BASE}/extra.pem`] });
+    expect(c.tls).toEqual({ ca_dir: `${BASE}/ca`, upstream_ca: [`${BASE}/extra.pem`], observe: true });
     expect(configOf('log: { flows: "-" }').log.flows).toBe('-');
   });
 

@@ -18,7 +18,7 @@ function readSafely(buf: Uint8Array): ReadResult {
   try {
     result = readClientHello(buf);
   } catch (err) {
-    throw new Error(`readClientHello threw: ${String(err)}`);
+    throw new Error(`readClientHello threw: ${String(err)}`, { cause: err });
   }
   expect(KINDS.has(result.kind)).toBe(true);
   if (result.kind === 'complete') {
