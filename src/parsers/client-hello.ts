@@ -438,7 +438,13 @@ function readClientHelloUnsafe(buf: Uint8Array): ReadResult {
     collected += length;
     pos = fragStart + length;
     if (collected >= 4) {
-      if (helloLength < 0) helloLength = handshakeByte(buf, fragStarts, fragLens, 1) * 65536 + handshakeByte(buf, fragStarts, fragLens, 2) * 256 + handshakeByte(buf, fragStarts, fragLens, 3);
+      if (helloLength < 0) {
+        // RFC 8446 §4: struct { HandshakeType msg_type; uint24 length; … } Handshake.
+        helloLength =
+          handshakeByte(buf, fragStarts, fragLens, 1) * 65536 +
+          handshakeByte(buf, fragStarts, fragLens, 2) * 256 +
+          handshakeByte(buf, fragStarts, fragLens, 3);
+      }
       if (collected >= 4 + helloLength) {
         return { kind: 'complete', hello: parseBody(buf, fragStarts, fragLens, helloLength), consumed: pos };
       }
