@@ -61,11 +61,14 @@ describe('egress-inspector CLI', () => {
     expect(bad.stdout + bad.stderr).toMatch(new RegExp(`${broken.replace(/[.]/g, '\\.')}:1:\\d+: `));
   });
 
-  it('fingerprint: one JSON object per hex ClientHello line, an error object for a bad line', async () => {
+  it('fingerprint: one JSON object per hex ClientHello line, an error object for a bad line (exit 1)', async () => {
     const vectors = readFileSync(join(ROOT, 'test', 'fixtures', 'vectors', 'ja4-foxio', 'derived', 'clienthellos.jsonl'), 'utf8');
     const first = JSON.parse(vectors.split('\n')[0] ?? '{}') as { record_hex: string; ja3: string };
+    const good = await runCli(['fingerprint'], { input: `${first.record_hex}\n` });
+    expect(good.code).toBe(0);
+    // A bad line gets its own error object, the run goes on, and the exit code says something failed.
     const r = await runCli(['fingerprint'], { input: `${first.record_hex}\nnot hex at all\n` });
-    expect(r.code).toBe(0);
+    expect(r.code).toBe(1);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(2);
     expect(lines[0]?.ja3).toBe(first.ja3);

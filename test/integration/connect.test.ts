@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { field, startHarness, type Harness } from '../helpers/harness.js';
 import { closedPort, curl, openTunnel, rawExchange, startTcpServer, type TestServer } from '../helpers/servers.js';
 import { makeCert, startTlsServer, tlsOverTunnel, type TestCert, type TestTlsServer } from '../helpers/tls.js';
@@ -160,4 +161,70 @@ rules:
     expect(field(rec, 'rule.id')).toBe('block-non-tls-on-tunnel');
     expect(field(rec, 'source.bytes')).toBe(21);
   });
+});
+
+describe('FoxIO vector ClientHellos sent through the live proxy', () => {
+  interface Vector {
+    pcap: string;
+    record_hex: string;
+    sni: string | null;
+    ja3: string;
+    ja4_wireshark_4_4_19: string;
+    ja4_r_wireshark_4_4_19: string;
+  }
+  const vectors = readFileSync(new URL('../fixtures/vectors/ja4-foxio/derived/clienthellos.jsonl', import.meta.url), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Vector)
+    // One hello per capture, minus the one whose JA4 the references disagree on (tested in the unit tests).
+    .filter((v, i, all) => all.findIndex((w) => w.pcap === v.pcap) === i && v.pcap !== 'tls-non-ascii-alpn.pcapng');
+
+  let sink: TestServer;
+  const received: Buffer[] = [];
+  const sinks: Array<{ policy: string; name: string }> = [
+    { name: 'decided at CONNECT (hello observed beside the relay)', policy: 'version: 1\n' },
+    { name: 'pending on JA4 (hello held, then replayed)', policy: 'version: 1\nrules:\n  - id: never\n    when: { tls.client.ja4: t00i000000_000000000000_000000000000 }\n    action: block\n' },
+  ];
+
+  beforeAll(async () => {
+    sink = await startTcpServer((s) => {
+      const chunks: Buffer[] = [];
+      s.on('data', (c: Buffer) => chunks.push(c));
+      s.on('end', () => {
+        received.push(Buffer.concat(chunks));
+        s.end();
+      });
+    });
+  });
+  afterAll(async () => sink.close());
+
+  for (const mode of sinks) {
+    it(`${mode.name}: the record's SNI, JA3 and JA4 equal the references, bytes arrive verbatim`, async () => {
+      const h = await startHarness({ policy: mode.policy });
+      try {
+        for (const v of vectors) {
+          const hello = Buffer.from(v.record_hex, 'hex');
+          received.length = 0;
+          const { socket } = await openTunnel(h.port, `127.0.0.1:${sink.port}`);
+          const clientPort = socket.localPort;
+          // Split the hello across TCP segments: the reader must reassemble it.
+          const cut = Math.max(1, Math.floor(hello.length / 3));
+          socket.write(hello.subarray(0, cut));
+          await new Promise((r) => setTimeout(r, 5));
+          socket.end(hello.subarray(cut));
+          await new Promise((r) => socket.on('close', r));
+          const rec = await h.waitForRecord((x) => field(x, 'tls.client.ja3') === v.ja3 && field(x, 'source.port') === clientPort);
+          expect(field(rec, 'tls.client.ja4'), v.pcap).toBe(v.ja4_wireshark_4_4_19);
+          expect(field(rec, 'tls.client.ja4_r'), v.pcap).toBe(v.ja4_r_wireshark_4_4_19);
+          if (v.sni !== null) expect(field(rec, 'tls.client.server_name'), v.pcap).toBe(v.sni);
+          expect(field(rec, 'network.protocol')).toBe('tls');
+          expect(field(rec, 'source.bytes')).toBe(hello.length);
+          await expect.poll(() => received.length).toBe(1);
+          expect(received[0]?.equals(hello), v.pcap).toBe(true);
+        }
+      } finally {
+        await h.stop();
+      }
+    });
+  }
 });

@@ -1,0 +1,213 @@
+/**
+ * CONNECT load generators: bulk throughput over one tunnel, and new tunnels per second. `via: null`
+ * connects straight to the destination, so the direct baseline runs the very same code.
+ */
+import type { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import type { Endpoint } from './proc.js';
+
+/** Wait for one event with a deadline; an 'error' (or 'close' first) rejects. */
+function waitFor<T extends unknown[]>(emitter: EventEmitter, event: string, timeoutMs: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      emitter.off(event, onEvent);
+      emitter.off('error', onError);
+      emitter.off('close', onClose);
+    };
+    const onEvent = (...args: unknown[]): void => {
+      cleanup();
+      resolve(args as T);
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new Error(`connection closed while waiting for ${what}`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    }, timeoutMs);
+    emitter.on(event, onEvent);
+    emitter.once('error', onError);
+    if (event !== 'close') emitter.once('close', onClose);
+  });
+}
+
+/**
+ * A TCP connection to `target`, through `via` with CONNECT when given. Resolves once bytes can flow to
+ * the destination (after the proxy's 200).
+ */
+export async function openTunnel(via: Endpoint | null, target: Endpoint, timeoutMs: number): Promise<net.Socket> {
+  const first = via ?? target;
+  const socket = net.connect({ host: first.host, port: first.port, noDelay: true });
+  try {
+    await waitFor(socket, 'connect', timeoutMs, 'TCP connect');
+    if (via === null) return socket;
+    const authority = `${target.host}:${target.port}`;
+    socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
+    let head = Buffer.alloc(0);
+    for (let reads = 0; reads < 16; reads++) {
+      const [chunk] = await waitFor<[Buffer]>(socket, 'data', timeoutMs, 'the CONNECT response');
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const end = head.indexOf('\r\n\r\n');
+      if (end === -1) continue;
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(head.subarray(0, end).toString('latin1'));
+      if (status?.[1] !== '200') throw new Error(`CONNECT refused: ${head.subarray(0, end).toString('latin1').split('\r\n')[0] ?? ''}`);
+      // Neither proxy sends tunnel bytes before the client speaks; anything here would be a bug.
+      if (end + 4 !== head.length) throw new Error('unexpected bytes after the CONNECT response');
+      socket.pause();
+      return socket;
+    }
+    throw new Error('CONNECT response head too long');
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+}
+
+/**
+ * A real ClientHello (Node's OpenSSL, with SNI and ALPN) captured without any network: node:tls writes
+ * its first flight into a Duplex that just records it.
+ */
+export async function captureClientHello(servername: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const wire = new Duplex({
+    read() {
+      // never answers: only the first flight is wanted
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      callback();
+    },
+  });
+  const client = tls.connect({ socket: wire, servername, ALPNProtocols: ['h2', 'http/1.1'] });
+  client.on('error', () => undefined);
+  for (let i = 0; i < 50 && chunks.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  client.destroy();
+  wire.destroy();
+  const hello = Buffer.concat(chunks);
+  if (hello.length < 6 || hello[0] !== 0x16 || hello[5] !== 0x01) throw new Error('could not capture a ClientHello from node:tls');
+  return hello;
+}
+
+export interface BulkOptions {
+  readonly via: Endpoint | null;
+  /** The sink: discards, answers the byte count on half-close. */
+  readonly sink: Endpoint;
+  /** Sent first (a ClientHello), so the proxy's observation sees what a TLS tunnel would show it. */
+  readonly preamble: Buffer | null;
+  readonly maxBytes: number;
+  readonly maxMs: number;
+  readonly chunkBytes?: number;
+}
+
+export interface BulkResult {
+  readonly bytes: number;
+  readonly seconds: number;
+  /** 10^6 bytes per second. */
+  readonly mbPerSec: number;
+}
+
+/** One tunnel, one direction: write until maxBytes or maxMs, half-close, wait for the sink's count. */
+export async function bulkTransfer(opts: BulkOptions): Promise<BulkResult> {
+  const socket = await openTunnel(opts.via, opts.sink, 5000);
+  try {
+    // Random bytes: nothing on the path may profit from compressible data.
+    const chunk = randomBytes(opts.chunkBytes ?? 64 * 1024);
+    const started = process.hrtime.bigint();
+    const deadline = Date.now() + opts.maxMs;
+    let sent = 0;
+    if (opts.preamble !== null) {
+      socket.write(opts.preamble);
+      sent += opts.preamble.length;
+    }
+    while (sent < opts.maxBytes && Date.now() < deadline) {
+      sent += chunk.length;
+      if (!socket.write(chunk)) await waitFor(socket, 'drain', 10_000, 'drain');
+    }
+    const answer = waitFor<[Buffer]>(socket, 'data', 30_000, "the sink's byte count");
+    socket.resume();
+    socket.end();
+    const [count] = await answer;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const received = count.length >= 8 ? Number(count.readBigUInt64BE(0)) : -1;
+    if (received !== sent) throw new Error(`the sink received ${received} bytes, ${sent} were sent`);
+    return { bytes: sent, seconds, mbPerSec: sent / 1e6 / seconds };
+  } finally {
+    socket.destroy();
+  }
+}
+
+export interface RateOptions {
+  readonly via: Endpoint | null;
+  /** Answers the first bytes with one byte, then closes. */
+  readonly echo: Endpoint;
+  readonly hello: Buffer;
+  readonly concurrency: number;
+  readonly durationMs: number;
+  /** Hard cap on tunnels, whatever the speed (bounds sockets in TIME_WAIT). */
+  readonly maxTunnels: number;
+}
+
+export interface RateResult {
+  readonly tunnels: number;
+  readonly errors: number;
+  readonly firstError: string | null;
+  readonly seconds: number;
+  readonly perSec: number;
+  /** Per tunnel: TCP connect to the first byte back from the destination. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/**
+ * New tunnels per second: each of `concurrency` loops opens a tunnel, sends the ClientHello, waits for
+ * the destination's byte, closes, and starts over — until the time or the count runs out.
+ */
+export async function tunnelRate(opts: RateOptions): Promise<RateResult> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | null = null;
+  let started = 0;
+  const deadline = Date.now() + opts.durationMs;
+  const t0 = process.hrtime.bigint();
+
+  const once = async (): Promise<void> => {
+    const begin = process.hrtime.bigint();
+    const socket = await openTunnel(opts.via, opts.echo, 5000);
+    try {
+      const reply = waitFor<[Buffer]>(socket, 'data', 5000, "the destination's reply");
+      socket.resume();
+      socket.write(opts.hello);
+      await reply;
+      latencies.push(Number(process.hrtime.bigint() - begin) / 1e6);
+    } finally {
+      socket.destroy();
+    }
+  };
+  const loop = async (): Promise<void> => {
+    while (Date.now() < deadline && started < opts.maxTunnels) {
+      started++;
+      try {
+        await once();
+      } catch (err) {
+        errors++;
+        firstError ??= (err as Error).message;
+        // A failing target must not turn the loop into a busy spin.
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, loop));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
+  return { tunnels: latencies.length, errors, firstError, seconds, perSec: latencies.length / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99) };
+}
