@@ -103,6 +103,8 @@ export class ProxyListener {
     this.server = http.createServer({
       maxHeaderSize: opts.maxHeaderBytes,
       headersTimeout: opts.timeouts.headersMs,
+      // Node checks the headers timeout on this interval (default 30 s); check often enough to enforce it.
+      connectionsCheckingInterval: Math.max(250, Math.min(1000, Math.floor(opts.timeouts.headersMs / 2))),
       // Bodies may stream for long (uploads); idleness is bounded by the socket timeout instead.
       requestTimeout: 0,
       keepAliveTimeout: Math.min(opts.timeouts.idleMs, 60_000),

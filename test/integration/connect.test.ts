@@ -198,6 +198,28 @@ describe('FoxIO vector ClientHellos sent through the live proxy', () => {
   });
   afterAll(async () => sink.close());
 
+  it('a rule on JA3 or JA4 blocks the hello before any byte (or TCP handshake) reaches the destination', async () => {
+    const [a, b] = vectors as [Vector, Vector];
+    const h = await startHarness({
+      policy: `version: 1\nrules:\n  - id: bad-ja3\n    when: { tls.client.ja3: ${a.ja3} }\n    action: block\n  - id: bad-ja4\n    when: { tls.client.ja4: ${b.ja4_wireshark_4_4_19} }\n    action: block\n`,
+    });
+    try {
+      const before = sink.connections();
+      for (const [v, rule] of [[a, 'bad-ja3'], [b, 'bad-ja4']] as const) {
+        const { socket } = await openTunnel(h.port, `127.0.0.1:${sink.port}`);
+        const clientPort = socket.localPort;
+        socket.write(Buffer.from(v.record_hex, 'hex'));
+        await new Promise((r) => socket.on('close', r));
+        const rec = await h.waitForRecord((x) => field(x, 'source.port') === clientPort);
+        expect(field(rec, 'rule.id')).toBe(rule);
+        expect(field(rec, 'event.action')).toBe('block');
+      }
+      expect(sink.connections()).toBe(before);
+    } finally {
+      await h.stop();
+    }
+  });
+
   for (const mode of sinks) {
     it(`${mode.name}: the record's SNI, JA3 and JA4 equal the references, bytes arrive verbatim`, async () => {
       const h = await startHarness({ policy: mode.policy });

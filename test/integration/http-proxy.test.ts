@@ -212,6 +212,40 @@ describe('HTTP forward proxy (curl through the real proxy)', () => {
   });
 });
 
+describe('limits', () => {
+  it('a client that never finishes its request head gets 408 after proxy.timeouts.headers (slowloris)', async () => {
+    const h = await startHarness({ policy: 'version: 1\n', config: { proxy: 'proxy:\n  listen: "127.0.0.1:0"\n  timeouts: { headers: 500ms }' } });
+    try {
+      const started = Date.now();
+      const reply = await rawExchange(h.port, 'GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nX-Slow: ', 5000);
+      expect(reply.slice(0, 12)).toBe('HTTP/1.1 408');
+      expect(Date.now() - started).toBeLessThan(4000);
+      const rec = await h.waitForRecord((x) => field(x, 'http.response.status_code') === 408);
+      expect(field(rec, 'error.code')).toBe('CLIENT_TIMEOUT');
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('refuses flows over proxy.max_flows with 503 and a record', async () => {
+    const hold = await startOrigin((_req, res) => setTimeout(() => res.end('done'), 600));
+    const h = await startHarness({ policy: 'version: 1\n', config: { proxy: 'proxy:\n  listen: "127.0.0.1:0"\n  max_flows: 1' } });
+    try {
+      const first = curl(['-x', h.proxyUrl, `http://127.0.0.1:${hold.port}/first`]);
+      await expect.poll(() => h.proxy.metrics.activeFlows.get().then((m) => m.values[0]?.value ?? 0)).toBe(1);
+      const second = await curl(['-x', h.proxyUrl, `http://127.0.0.1:${hold.port}/second`]);
+      expect(second.status).toBe(503);
+      expect((await first).status).toBe(200);
+      const rec = await h.waitForRecord((x) => field(x, 'http.response.status_code') === 503);
+      expect(field(rec, 'rule.id')).toBe('builtin:capacity');
+      expect(field(rec, 'error.code')).toBe('TOO_MANY_FLOWS');
+    } finally {
+      await h.stop();
+      await hold.close();
+    }
+  });
+});
+
 describe('destination and client checks', () => {
   let origin: TestServer;
 
