@@ -14,6 +14,7 @@ export const ERROR_CODES = {
   BAD_TARGET: 'The request target or CONNECT authority is not valid',
   HEADERS_TOO_LARGE: 'The request headers exceed the limit',
   CLIENT_DENIED: 'The client address is not in proxy.clients',
+  AUTH_REQUIRED: 'Proxy authentication is required, or the credentials are wrong',
   TOO_MANY_FLOWS: 'The proxy is at its concurrent flow limit',
   CLIENT_ABORTED: 'The client closed the connection before the flow ended',
   CLIENT_TIMEOUT: 'The client was idle for too long',

@@ -8,6 +8,7 @@ import { startProxy, formatHostPort } from './cli/start.js';
 import { runPolicyCheck } from './cli/policy-check.js';
 import { runFingerprint } from './cli/fingerprint.js';
 import { isEgressError } from './errors.js';
+import { hashPassword } from './enrich/identity.js';
 
 /** The package root (where package.json, policies/ and certs/ live), from src/ or dist/. */
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -70,6 +71,18 @@ program
   .option('--pcap <file>', 'read ClientHellos from a pcap or pcapng capture')
   .action(async (opts: { pcap?: string }) => {
     process.exitCode = await runFingerprint(opts.pcap === undefined ? {} : { pcap: opts.pcap }, { stdin: process.stdin, stdout: process.stdout });
+  });
+
+program
+  .command('user-hash')
+  .description('print a users-file line (identity.users_file) for USER; the password is read from stdin')
+  .argument('<user>', 'user name')
+  .action(async (user: string) => {
+    let input = '';
+    for await (const chunk of process.stdin) input += String(chunk);
+    const password = input.replace(/\r?\n$/, '');
+    if (password === '') fail(new Error('no password on stdin'));
+    process.stdout.write(`${await hashPassword(user, password)}\n`);
   });
 
 program.parseAsync(process.argv).catch(fail);

@@ -10,6 +10,11 @@ import { openFlowLog, type FlowLog } from '../observe/flow-log.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { createPolicyStore, type PolicyStore } from '../policy/policy-store.js';
 import { noHints } from '../enrich/hints.js';
+import { withProcessClaims } from '../enrich/claims.js';
+import { identifyRequest, loadUsersFile, ProxyAuthenticator, type IdentityOutcome } from '../enrich/identity.js';
+import type { Flow } from '../flow/flow.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { EgressError } from '../errors.js';
 
 export interface RunningProxy {
   readonly proxyAddress: AddressInfo;
@@ -18,6 +23,26 @@ export interface RunningProxy {
   readonly policy: PolicyStore;
   /** Graceful stop: drain, write every record, close listeners and the log. */
   stop(): Promise<void>;
+}
+
+/** Proxy authentication, trusted identity headers and process claims, from the `identity` config. */
+async function createIdentify(config: Config): Promise<(flow: Flow, headers: IncomingHttpHeaders) => Promise<IdentityOutcome>> {
+  const id = config.identity;
+  const authenticator = id.users_file === null ? null : new ProxyAuthenticator(await loadUsersFile(id.users_file));
+  if (id.require_auth && authenticator === null) {
+    throw new EgressError('CONFIG_INVALID', 'identity.require_auth: needs identity.users_file');
+  }
+  const trusted = createAddressClassifier(id.trusted_proxies);
+  const options = {
+    authenticator,
+    requireAuth: id.require_auth,
+    isTrustedProxy: (ip: string) => id.trusted_proxies.length > 0 && trusted.contains(ip),
+    userHeaders: id.user_headers,
+    forwardedFor: id.forwarded_for,
+    processHeader: id.process_header,
+    processHmacKey: id.process_hmac_key,
+  };
+  return (flow, headers) => identifyRequest(flow, headers, options);
 }
 
 export function formatHostPort(a: HostPort | AddressInfo): string {
@@ -31,6 +56,8 @@ export function formatHostPort(a: HostPort | AddressInfo): string {
  */
 export async function startProxy(config: Config, opts: { logger?: Logger; flowLog?: FlowLog } = {}): Promise<RunningProxy> {
   const logger = opts.logger ?? createLogger(config.log.level);
+  // Read the users file first: a broken one refuses to start before anything listens or is opened.
+  const identify = await createIdentify(config);
   const metrics = createMetrics();
   const flowLog = opts.flowLog ?? openFlowLog(config.log.flows, (n) => metrics.flowLogDropped.inc(n));
 
@@ -57,7 +84,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   label.reload(metrics, 'success');
   setPolicyInfo(metrics, policy.current().sha256);
 
-  const hints = noHints;
+  const hints = withProcessClaims(noHints);
   const { pipeline, resolver } = createPipeline(config, { policy, hints, metrics, flowLog });
   const clients = createAddressClassifier(config.proxy.clients);
   const forwarder = createHttpForwarder({ connectTimeoutMs: config.proxy.timeouts.connect, responseTimeoutMs: config.proxy.timeouts.response });
@@ -77,7 +104,14 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
       isAllowedClient: (ip) => clients.contains(ip),
       observeClientHello: config.tls.observe,
     },
-    { pipeline, forwarder, logger },
+    {
+      pipeline,
+      forwarder,
+      logger,
+      identify,
+      authRealm: config.identity.realm,
+      identityHeaders: [...config.identity.user_headers, config.identity.process_header],
+    },
   );
 
   let ready = false;

@@ -136,6 +136,7 @@ function finishConfig(c: ParsedConfig, baseDir: string, token: string | null): C
     policy: { ...c.policy, files: c.policy.files.map(abs) },
     log: { ...c.log, flows: c.log.flows === '-' ? '-' : abs(c.log.flows) },
     tls: { ...c.tls, ca_dir: abs(c.tls.ca_dir), upstream_ca: c.tls.upstream_ca.map(abs) },
+    identity: { ...c.identity, users_file: c.identity.users_file === null ? null : abs(c.identity.users_file) },
   };
 }
 

@@ -84,6 +84,33 @@ export interface Config {
     /** Observe ClientHellos of spliced tunnels (SNI, JA3, JA4); false only for benchmarks or troubleshooting. */
     readonly observe: boolean;
   };
+  readonly hints: {
+    /** "memory", or a redis:// URL so that replicas share hints. */
+    readonly store: string;
+    /** Milliseconds either side of a connection within which a telemetry event can attribute it. */
+    readonly window: number;
+    /** Milliseconds: a client that sent telemetry within this is a managed endpoint (its flows may wait). */
+    readonly managed_window: number;
+    readonly max_entries: number;
+    readonly max_body_bytes: number;
+  };
+  readonly identity: {
+    /** Absolute path of the users file for Proxy-Authorization: Basic; null disables proxy authentication. */
+    readonly users_file: string | null;
+    /** Refuse (407) requests without valid proxy credentials. */
+    readonly require_auth: boolean;
+    readonly realm: string;
+    /** CIDRs of downstream proxies whose identity headers are believed. */
+    readonly trusted_proxies: readonly string[];
+    /** Lower-case header names carrying the user name, from trusted proxies only. */
+    readonly user_headers: readonly string[];
+    /** Take the original client address from X-Forwarded-For of trusted proxies (client.ip). */
+    readonly forwarded_for: boolean;
+    /** Lower-case name of the endpoint agent's process claim header. */
+    readonly process_header: string;
+    /** Shared HMAC key that signs process claims; null: every claim is recorded as unverified. */
+    readonly process_hmac_key: string | null;
+  };
 }
 
 /**
@@ -115,6 +142,17 @@ export const DEFAULTS = {
   policy: { files: ['policies/default.yaml'], hint_wait: '250ms' },
   log: { flows: '-', level: 'info' },
   tls: { ca_dir: 'certs', upstream_ca: [], observe: true },
+  hints: { store: 'memory', window: '120s', managed_window: '10m', max_entries: 1_000_000, max_body_bytes: 10_485_760 },
+  identity: {
+    users_file: null,
+    require_auth: false,
+    realm: 'egress-inspector',
+    trusted_proxies: [],
+    user_headers: ['x-authenticated-user'],
+    forwarded_for: true,
+    process_header: 'x-egress-process',
+    process_hmac_key: null,
+  },
 } as const;
 
 /** How a refused value is shown after "got": strings quoted and cut short, containers by kind only. */
@@ -205,6 +243,20 @@ export function parseToken(value: unknown): Parsed<string | null> {
 const nullable = <T>(parse: (value: unknown) => Parsed<T>) => (value: unknown): Parsed<T | null> =>
   value === null ? { ok: true, value: null } : parse(value);
 
+// RFC 9110 §5.1 field names are tokens; we keep them lower-case as Node does.
+const HEADER_NAME = /^[a-z0-9!#$%&'*+\-.^_`|~]+$/;
+const headerName = leaf((v): Parsed<string> =>
+  typeof v === 'string' && HEADER_NAME.test(v.toLowerCase()) ? { ok: true, value: v.toLowerCase() } : { ok: false, expected: 'expected an HTTP header name' },
+);
+const hintStore = leaf((v): Parsed<string> =>
+  v === 'memory' || (typeof v === 'string' && /^rediss?:\/\/[^\s]+$/.test(v)) ? { ok: true, value: v } : { ok: false, expected: 'expected "memory" or a redis:// URL' },
+);
+const nonEmptyString = leaf((v): Parsed<string> => (typeof v === 'string' && v !== '' ? { ok: true, value: v } : { ok: false, expected: 'expected a non-empty string' }));
+const secret = leaf(
+  nullable((v): Parsed<string> => (typeof v === 'string' && v.length >= 16 ? { ok: true, value: v } : { ok: false, expected: 'expected null or a secret of at least 16 characters' })),
+  describeKind,
+);
+
 const d = DEFAULTS;
 
 export const configSchema = z.preprocess(
@@ -255,6 +307,23 @@ export const configSchema = z.preprocess(
       ca_dir: path('expected a directory path').prefault(d.tls.ca_dir),
       upstream_ca: z.array(path()).prefault([...d.tls.upstream_ca]),
       observe: boolean.prefault(d.tls.observe),
+    }),
+    hints: section({
+      store: hintStore.prefault(d.hints.store),
+      window: positiveDuration.prefault(d.hints.window),
+      managed_window: positiveDuration.prefault(d.hints.managed_window),
+      max_entries: integer(1_000).prefault(d.hints.max_entries),
+      max_body_bytes: integer(1_024, 1_073_741_824).prefault(d.hints.max_body_bytes),
+    }),
+    identity: section({
+      users_file: leaf(nullable((v): Parsed<string> => (typeof v === 'string' && v !== '' ? { ok: true, value: v } : { ok: false, expected: 'expected null or a file path' }))).prefault(d.identity.users_file),
+      require_auth: boolean.prefault(d.identity.require_auth),
+      realm: nonEmptyString.prefault(d.identity.realm),
+      trusted_proxies: z.array(cidr).prefault([...d.identity.trusted_proxies]),
+      user_headers: z.array(headerName).prefault([...d.identity.user_headers]),
+      forwarded_for: boolean.prefault(d.identity.forwarded_for),
+      process_header: headerName.prefault(d.identity.process_header),
+      process_hmac_key: secret.prefault(d.identity.process_hmac_key),
     }),
   }),
 );

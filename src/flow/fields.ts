@@ -98,6 +98,11 @@ export const FIELDS = {
   'host.name': f('string', 'hint', 'Endpoint host name'),
 
   'egress.attribution': f('string', 'hint', '`telemetry`, `header` or `none`'),
+  'client.ip': f('ip', 'connect', 'Original client address from X-Forwarded-For of a trusted downstream proxy'),
+  'egress.claim.process_name': f('string', 'connect', 'Process named by the endpoint agent\'s X-Egress-Process header'),
+  'egress.claim.pid': f('number', 'connect', 'Process id named by the X-Egress-Process header'),
+  'egress.claim.verified': f('boolean', 'connect', 'The process claim carried a valid, fresh HMAC signature'),
+  'egress.claim.reason': out('string', 'Why a process claim is unverified'),
   'egress.score': f('number', 'connect', 'Anomaly score 0–100 from the facts known so far'),
   'egress.reasons': f('string[]', 'connect', 'What raised the score, in plain words'),
   'egress.rules': out('string[]', 'Ids of every matched rule'),

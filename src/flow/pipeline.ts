@@ -118,6 +118,8 @@ export class Pipeline {
         const remaining = this.deps.hintWaitMs - (Date.now() - flow.startedMs);
         if (remaining > 0) await this.deps.hints.waitFor(flow, remaining);
         flow.closeStage('hint');
+        // With the hint stage closed, fallbacks (a verified process claim) may now attribute the flow.
+        this.deps.hints.attach(flow);
         if (flow.get('egress.attribution') === undefined) flow.set('egress.attribution', 'none');
         scoreFlow(flow, this.deps.scorers);
         decision = policy.evaluate(flow);
@@ -139,8 +141,9 @@ export class Pipeline {
     if (flow.ended) return;
     flow.ended = true;
     this.active.delete(flow);
-    // A hint that arrived while the flow ran still lands in its record.
-    if (flow.canStillReach('hint')) this.deps.hints.attach(flow);
+    // A hint that arrived while the flow ran still lands in its record, with the score it adds.
+    if (flow.get('process.name') === undefined) this.deps.hints.attach(flow);
+    scoreFlow(flow, this.deps.scorers);
     this.deps.observe(flow);
   }
 

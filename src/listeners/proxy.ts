@@ -14,6 +14,7 @@ import { dialUpstream, peekClientHello, splice, tapClientHello } from '../action
 import type { ReadResult } from '../parsers/client-hello.js';
 import { tlsFactsOf } from '../fingerprint/tls-facts.js';
 import type { Logger } from '../observe/logger.js';
+import type { IdentityOutcome } from '../enrich/identity.js';
 
 export interface ProxyTimeouts {
   /** Whole request head must arrive within this (slowloris). */
@@ -44,6 +45,12 @@ export interface ProxyListenerDeps {
   pipeline: Pipeline;
   forwarder: HttpForwarder;
   logger: Logger;
+  /** Proxy authentication, trusted identity headers and process claims (src/enrich/identity.ts). */
+  identify?: (flow: Flow, headers: http.IncomingHttpHeaders) => Promise<IdentityOutcome>;
+  /** Realm of the 407 challenge. */
+  authRealm?: string;
+  /** Configured identity header names, stripped before forwarding like the built-in ones. */
+  identityHeaders?: readonly string[];
 }
 
 /** Built-in rule ids for decisions the proxy makes before the policy runs. */
@@ -51,6 +58,7 @@ export const BUILTIN_RULES = {
   clientDenied: 'builtin:client-denied',
   badRequest: 'builtin:bad-request',
   capacity: 'builtin:capacity',
+  authRequired: 'builtin:auth-required',
 } as const;
 
 const CONNECTION_ESTABLISHED = 'HTTP/1.1 200 Connection established\r\n\r\n';
@@ -182,6 +190,7 @@ export class ProxyListener {
   private async serveRequest(flow: Flow, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const { pipeline } = this.deps;
     if (!this.admit(flow, (status, text) => sendText(res, status, text))) return;
+    if (!(await this.authenticate(flow, req, (status, text, headers) => sendText(res, status, text, headers)))) return;
 
     let target;
     try {
@@ -213,7 +222,7 @@ export class ProxyListener {
       return;
     }
 
-    scrubRequestHeaders(req.headers);
+    scrubRequestHeaders(req.headers, this.deps.identityHeaders);
     // Forward origin-form (RFC 9112 §3.2.1); keep the client's Host, or supply it for HTTP/1.0 clients.
     req.url = target.query === null ? target.path : `${target.path}?${target.query}`;
     req.headers.host ??= target.port === 80 ? target.host : `${target.host}:${target.port}`;
@@ -252,6 +261,7 @@ export class ProxyListener {
     const finish = (): void => pipeline.end(flow);
 
     if (!this.admit(flow, (status, text) => sendRawText(socket, status, text))) return finish();
+    if (!(await this.authenticate(flow, req, (status, text, headers) => sendRawText(socket, status, text, headers)))) return finish();
 
     let target: Target;
     try {
@@ -399,6 +409,20 @@ export class ProxyListener {
       return false;
     }
     return true;
+  }
+
+  /** Identity facts, or 407 (RFC 9110 §15.5.8) with a challenge when credentials are required or wrong. */
+  private async authenticate(
+    flow: Flow,
+    req: http.IncomingMessage,
+    reply: (status: number, text: string, headers: Record<string, string>) => void,
+  ): Promise<boolean> {
+    if (this.deps.identify === undefined) return true;
+    const outcome = await this.deps.identify(flow, req.headers);
+    if (outcome.ok) return true;
+    this.refuse(flow, 'AUTH_REQUIRED', outcome.reason, 407, BUILTIN_RULES.authRequired);
+    reply(407, 'Proxy authentication required', { 'proxy-authenticate': `Basic realm="${(this.deps.authRealm ?? 'egress-inspector').replace(/["\\]/g, '')}", charset="UTF-8"` });
+    return false;
   }
 
   private refuse(flow: Flow, code: ErrorCode, message: string, status: number, ruleId: string = BUILTIN_RULES.badRequest): void {

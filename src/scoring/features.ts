@@ -22,5 +22,20 @@ export const ipLiteralDestination: Scorer = {
   },
 };
 
+/**
+ * The endpoint agent's header names one process and Sysmon names another for the same connection: either
+ * the agent is lying (malware spoofing chrome.exe) or something injected into the process. Both are signals.
+ */
+export const processClaimMismatch: Scorer = {
+  name: 'process-claim-mismatch',
+  score(flow) {
+    const claimed = flow.get('egress.claim.process_name');
+    const observed = flow.get('process.name');
+    if (claimed === undefined || observed === undefined || flow.get('egress.attribution') !== 'telemetry') return null;
+    if (claimed === observed) return null;
+    return { points: 40, reason: `process claim mismatch: the header says ${claimed}, telemetry says ${observed}` };
+  },
+};
+
 /** The built-in scorers, in the order their reasons are most useful to a reader. */
-export const defaultScorers: readonly Scorer[] = [uncommonPort, ipLiteralDestination];
+export const defaultScorers: readonly Scorer[] = [uncommonPort, ipLiteralDestination, processClaimMismatch];

@@ -50,6 +50,17 @@ const SPEC_DEFAULTS: Config = {
   policy: { files: [`${BASE}/policies/default.yaml`], hint_wait: 250 },
   log: { flows: '-', level: 'info' },
   tls: { ca_dir: `${BASE}/certs`, upstream_ca: [], observe: true },
+  hints: { store: 'memory', window: 120_000, managed_window: 600_000, max_entries: 1_000_000, max_body_bytes: 10_485_760 },
+  identity: {
+    users_file: null,
+    require_auth: false,
+    realm: 'egress-inspector',
+    trusted_proxies: [],
+    user_headers: ['x-authenticated-user'],
+    forwarded_for: true,
+    process_header: 'x-egress-process',
+    process_hmac_key: null,
+  },
 };
 
 describe('defaults', () => {
@@ -100,7 +111,7 @@ describe('values that are accepted and converted', () => {
 
 describe('each bad value → its error', () => {
   it.each([
-    ['unknown top-level key', 'hints: {}', ['hints: unknown key']],
+    ['unknown top-level key', 'telemetry: {}', ['telemetry: unknown key']],
     ['unknown key at depth, with the likely typo', 'proxy:\n  timeouts:\n    conect: 5s', ['proxy.timeouts.conect: unknown key (did you mean "connect"?)']],
     ['unknown key far from any known one', 'log:\n  color: true', ['log.color: unknown key']],
     ['unknown key with odd characters', 'proxy:\n  "a.b": 1', ['proxy["a.b"]: unknown key']],
@@ -156,7 +167,7 @@ describe('all errors at once, in file order, with file:line:col', () => {
     '  timeouts:', //                            3
     '    connect: ten', //                       4
     '    conect: 5s', //                         5
-    'hints: {}', //                              6
+    'telemetry: {}', //                          6
     'admin:', //                                 7
     '  token: "${NOT_SET}"', //                  8
     'network:', //                               9
@@ -172,7 +183,7 @@ describe('all errors at once, in file order, with file:line:col', () => {
         'egress.yaml:2:11: proxy.listen: expected a port from 0 to 65535, got "0.0.0.0:70000"',
         'egress.yaml:4:14: proxy.timeouts.connect: expected a duration like "10s", got "ten"',
         'egress.yaml:5:5: proxy.timeouts.conect: unknown key (did you mean "connect"?)',
-        'egress.yaml:6:1: hints: unknown key',
+        'egress.yaml:6:1: telemetry: unknown key',
         'egress.yaml:8:10: admin.token: environment variable NOT_SET is not set',
         'egress.yaml:10:26: network.internal[1]: expected an IPv4 prefix length from 0 to 32, got "10.0.0.0/33"',
       ],

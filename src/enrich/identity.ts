@@ -1,0 +1,253 @@
+import { createHash, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { IncomingHttpHeaders } from 'node:http';
+import { isIP } from 'node:net';
+import { LRUCache } from 'lru-cache';
+import { EgressError } from '../errors.js';
+
+/**
+ * Who is behind a request, from the three identity sources a proxy can have besides endpoint telemetry:
+ * proxy authentication (Proxy-Authorization: Basic against a users file), identity headers set by a trusted
+ * downstream proxy, and a process claim header signed by the endpoint agent. Trust model: docs/process-hints.md.
+ */
+
+function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scryptCb(password, salt, keylen, options, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
+
+// ---- users file ------------------------------------------------------------------------------------------
+
+/** One stored credential: scrypt parameters, salt and derived key (never the password). */
+interface StoredCredential {
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+  readonly salt: Buffer;
+  readonly key: Buffer;
+}
+
+const SCRYPT_PREFIX = '$scrypt$';
+/** Defaults for new hashes: N=2^15 costs ~50–100 ms and 32 MiB per check, so results are cached (below). */
+const DEFAULT_SCRYPT = { N: 32768, r: 8, p: 1 } as const;
+const KEY_BYTES = 32;
+
+/** `user:$scrypt$N=32768,r=8,p=1$<salt base64>$<key base64>`: the users-file line for a password. */
+export async function hashPassword(user: string, password: string): Promise<string> {
+  if (!/^[^:\s]+$/.test(user)) throw new EgressError('CONFIG_INVALID', `user name "${user}" must not contain ":" or spaces`);
+  const salt = randomBytes(16);
+  const key = await scrypt(password, salt, KEY_BYTES, { ...DEFAULT_SCRYPT, maxmem: 128 * DEFAULT_SCRYPT.N * DEFAULT_SCRYPT.r * 2 });
+  const { N, r, p } = DEFAULT_SCRYPT;
+  return `${user}:${SCRYPT_PREFIX}N=${N},r=${r},p=${p}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+/** Parse a users file: one `user:$scrypt$…` line each; `#` comments and blank lines ignored. */
+export function parseUsersFile(text: string, file: string): Map<string, StoredCredential> {
+  const users = new Map<string, StoredCredential>();
+  const errors: string[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const colon = line.indexOf(':');
+    const user = line.slice(0, colon);
+    const cred = parseCredential(line.slice(colon + 1));
+    if (colon <= 0 || cred === null) {
+      errors.push(`${file}:${i + 1}: expected "user:$scrypt$N=…,r=…,p=…$salt$key" (make one with \`egress-inspector user-hash USER\`)`);
+      return;
+    }
+    if (users.has(user)) errors.push(`${file}:${i + 1}: user "${user}" is listed twice`);
+    users.set(user, cred);
+  });
+  if (errors.length > 0) throw new EgressError('CONFIG_INVALID', errors.join('\n'));
+  return users;
+}
+
+function parseCredential(text: string): StoredCredential | null {
+  if (!text.startsWith(SCRYPT_PREFIX)) return null;
+  const [params, salt, key] = text.slice(SCRYPT_PREFIX.length).split('$');
+  if (params === undefined || salt === undefined || key === undefined) return null;
+  const values = new Map(params.split(',').map((kv) => kv.split('=') as [string, string]));
+  const N = Number(values.get('N'));
+  const r = Number(values.get('r'));
+  const p = Number(values.get('p'));
+  const ok = Number.isInteger(N) && N >= 1024 && (N & (N - 1)) === 0 && Number.isInteger(r) && r >= 1 && r <= 32 && Number.isInteger(p) && p >= 1 && p <= 16;
+  const saltBytes = Buffer.from(salt, 'base64');
+  const keyBytes = Buffer.from(key, 'base64');
+  if (!ok || saltBytes.length < 8 || keyBytes.length < 16) return null;
+  return { N, r, p, salt: saltBytes, key: keyBytes };
+}
+
+export async function loadUsersFile(file: string): Promise<Map<string, StoredCredential>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new EgressError('CONFIG_READ', `${file}: cannot read the users file`, { cause: err });
+  }
+  return parseUsersFile(text, file);
+}
+
+export type AuthResult = { readonly ok: true; readonly user: string } | { readonly ok: false; readonly reason: string };
+
+/**
+ * Proxy-Authorization: Basic (RFC 7617) checked against scrypt hashes. scrypt is slow on purpose, so a
+ * successful check is cached by a hash of the header value (bounded, short TTL): a client sends the same
+ * header on every request. Failed checks are not cached, so a password change takes effect at once.
+ */
+export class ProxyAuthenticator {
+  private readonly users: ReadonlyMap<string, StoredCredential>;
+  private readonly verified = new LRUCache<string, string>({ max: 10_000, ttl: 5 * 60_000 });
+
+  constructor(users: ReadonlyMap<string, StoredCredential>) {
+    this.users = users;
+  }
+
+  async authenticate(header: string | undefined): Promise<AuthResult> {
+    if (header === undefined) return { ok: false, reason: 'no Proxy-Authorization header' };
+    const cacheKey = createHash('sha256').update(header).digest('base64');
+    const cached = this.verified.get(cacheKey);
+    if (cached !== undefined) return { ok: true, user: cached };
+    const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+    if (match === null) return { ok: false, reason: 'Proxy-Authorization is not Basic' };
+    const decoded = Buffer.from(match[1] ?? '', 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon <= 0) return { ok: false, reason: 'malformed Basic credentials' };
+    const user = decoded.slice(0, colon);
+    const cred = this.users.get(user);
+    // Spend the same work for an unknown user as for a wrong password (no user enumeration by timing).
+    const target = cred ?? DUMMY_CREDENTIAL;
+    const key = await scrypt(decoded.slice(colon + 1), target.salt, target.key.length, { N: target.N, r: target.r, p: target.p, maxmem: 256 * target.N * target.r });
+    if (cred === undefined || !timingSafeEqual(key, cred.key)) return { ok: false, reason: `wrong user name or password` };
+    this.verified.set(cacheKey, user);
+    return { ok: true, user };
+  }
+}
+
+const DUMMY_CREDENTIAL: StoredCredential = { ...DEFAULT_SCRYPT, salt: Buffer.alloc(16, 7), key: Buffer.alloc(KEY_BYTES) };
+
+// ---- signed process claims -------------------------------------------------------------------------------
+
+export interface ProcessClaim {
+  readonly name: string;
+  readonly pid: number | null;
+  /** true only when the endpoint agent's HMAC over the claim checks out and the claim is fresh. */
+  readonly verified: boolean;
+  /** Why an unverified claim is unverified. */
+  readonly reason: string | null;
+}
+
+/** A claim older or newer than this is refused as a replay. */
+const CLAIM_MAX_SKEW_MS = 5 * 60_000;
+const MAX_CLAIM_LENGTH = 1024;
+
+/**
+ * `X-Egress-Process: name=chrome.exe; pid=4242; ts=1795699520; sig=<hex HMAC-SHA256>` where the HMAC is over
+ * the header text before `; sig=`, keyed with the secret shared with the endpoint agent. Without a key, or
+ * with a bad or stale signature, the claim is still recorded — as unverified: a spoofing signal, not a fact.
+ */
+export function parseProcessClaim(header: string | undefined, hmacKey: string | null, nowMs: number): ProcessClaim | null {
+  if (header === undefined || header.length === 0) return null;
+  if (header.length > MAX_CLAIM_LENGTH) return { name: '', pid: null, verified: false, reason: 'claim too long' };
+  const sigAt = header.lastIndexOf('; sig=');
+  const signed = sigAt === -1 ? header : header.slice(0, sigAt);
+  const fields = new Map<string, string>();
+  for (const part of signed.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+  }
+  const name = (fields.get('name') ?? '').toLowerCase();
+  const pidText = fields.get('pid');
+  const pid = pidText !== undefined && /^\d{1,10}$/.test(pidText) ? Number(pidText) : null;
+  if (name === '') return { name, pid, verified: false, reason: 'claim has no name' };
+  if (hmacKey === null) return { name, pid, verified: false, reason: 'no identity.process_hmac_key configured' };
+  if (sigAt === -1) return { name, pid, verified: false, reason: 'claim is not signed' };
+  const ts = Number(fields.get('ts'));
+  if (!Number.isFinite(ts) || Math.abs(nowMs - ts * 1000) > CLAIM_MAX_SKEW_MS) return { name, pid, verified: false, reason: 'claim timestamp missing or stale' };
+  const given = Buffer.from(header.slice(sigAt + 6).trim(), 'hex');
+  const wanted = createHmac('sha256', hmacKey).update(signed).digest();
+  if (given.length !== wanted.length || !timingSafeEqual(given, wanted)) return { name, pid, verified: false, reason: 'bad signature' };
+  return { name, pid, verified: true, reason: null };
+}
+
+/** What an endpoint agent sends: the header value for a claim, signed with the shared key. */
+export function signProcessClaim(name: string, pid: number, hmacKey: string, nowMs: number): string {
+  const signed = `name=${name}; pid=${pid}; ts=${Math.floor(nowMs / 1000)}`;
+  return `${signed}; sig=${createHmac('sha256', hmacKey).update(signed).digest('hex')}`;
+}
+
+// ---- per request -----------------------------------------------------------------------------------------
+
+export interface RequestIdentityOptions {
+  readonly authenticator: ProxyAuthenticator | null;
+  readonly requireAuth: boolean;
+  /** true when the address is a downstream proxy whose identity headers are believed. */
+  readonly isTrustedProxy: (ip: string) => boolean;
+  readonly userHeaders: readonly string[];
+  readonly forwardedFor: boolean;
+  readonly processHeader: string;
+  readonly processHmacKey: string | null;
+  readonly now?: () => number;
+}
+
+/** The facts identity adds to a flow, or the reason it must be refused with 407. */
+export type IdentityOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+interface FlowLike {
+  get(name: 'source.ip' | 'user.name'): string | undefined;
+  set(name: 'user.name' | 'client.ip' | 'egress.claim.process_name' | 'egress.claim.reason', value: string): void;
+  set(name: 'egress.claim.pid', value: number): void;
+  set(name: 'egress.claim.verified', value: boolean): void;
+}
+
+/** X-Forwarded-For: walk from the right past trusted proxies; the first other address is the client. */
+function clientFromForwardedFor(header: string, isTrusted: (ip: string) => boolean): string | null {
+  const hops = header.split(',').map((h) => h.trim()).filter((h) => h !== '');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i] as string;
+    if (isIP(hop) === 0) return null;
+    if (!isTrusted(hop)) return hop;
+  }
+  return null;
+}
+
+/**
+ * Identity for one request: proxy authentication first (it is the strongest claim a request carries),
+ * then identity headers — believed only from trusted downstream proxies — then the endpoint agent's process
+ * claim, recorded verified or not. The header values are stripped before forwarding (actions/headers).
+ */
+export async function identifyRequest(flow: FlowLike, headers: IncomingHttpHeaders, opts: RequestIdentityOptions): Promise<IdentityOutcome> {
+  if (opts.authenticator !== null) {
+    const header = headers['proxy-authorization'];
+    const result = await opts.authenticator.authenticate(header);
+    if (result.ok) flow.set('user.name', result.user);
+    // Wrong credentials are refused even when authentication is optional: a client that tries must succeed.
+    else if (opts.requireAuth || header !== undefined) return { ok: false, reason: result.reason };
+  }
+  const sourceIp = flow.get('source.ip') ?? '';
+  if (opts.isTrustedProxy(sourceIp)) {
+    if (flow.get('user.name') === undefined) {
+      for (const name of opts.userHeaders) {
+        const value = headers[name];
+        if (typeof value === 'string' && value !== '' && value.length <= 256) {
+          flow.set('user.name', value);
+          break;
+        }
+      }
+    }
+    const xff = headers['x-forwarded-for'];
+    if (opts.forwardedFor && typeof xff === 'string') {
+      const client = clientFromForwardedFor(xff, opts.isTrustedProxy);
+      if (client !== null) flow.set('client.ip', client);
+    }
+  }
+  const claimHeader = headers[opts.processHeader];
+  const claim = parseProcessClaim(typeof claimHeader === 'string' ? claimHeader : undefined, opts.processHmacKey, (opts.now ?? Date.now)());
+  if (claim !== null && claim.name !== '') {
+    flow.set('egress.claim.process_name', claim.name);
+    if (claim.pid !== null) flow.set('egress.claim.pid', claim.pid);
+    flow.set('egress.claim.verified', claim.verified);
+    if (claim.reason !== null) flow.set('egress.claim.reason', claim.reason);
+  }
+  return { ok: true };
+}
