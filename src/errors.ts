@@ -29,6 +29,11 @@ export const ERROR_CODES = {
   // hints and admin API (src/enrich, src/listeners/admin)
   UNAUTHORIZED: 'The admin API bearer token is missing or wrong',
   HINT_INVALID: 'A process hint event is not valid',
+  HINT_UNSUPPORTED: 'A hint event is not a Sysmon Event ID 1, 3 or 22',
+  HINT_PARSE: 'A hint body or NDJSON line is not valid JSON',
+  HINT_TOO_MANY: 'A hint request has more events than the per-request limit',
+  HINT_CONTENT_TYPE: 'A hint request has a content type that is not JSON or NDJSON',
+  HINT_STORE_FAILED: 'The hint store could not take an event (e.g. Redis unavailable)',
   BODY_TOO_LARGE: 'The request body exceeds the limit',
   // DNS (src/listeners/dns, src/actions/forward-dns)
   DNS_FORMERR: 'The DNS message is malformed',

@@ -36,7 +36,8 @@ program
       const config = await loadConfig(file === undefined ? { baseDir: PACKAGE_ROOT } : { file, baseDir: process.cwd() });
       running = await startProxy(config);
       process.stderr.write(
-        `egress-inspector ${VERSION}: proxy on ${formatHostPort(running.proxyAddress)}, admin on ${formatHostPort(running.adminAddress)}\n`,
+        `egress-inspector ${VERSION}: proxy on ${formatHostPort(running.proxyAddress)}, admin on ${formatHostPort(running.adminAddress)}` +
+          `${running.dnsAddress === null ? '' : `, dns on ${formatHostPort(running.dnsAddress)}`}\n`,
       );
     } catch (err) {
       fail(err);

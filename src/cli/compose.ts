@@ -1,4 +1,5 @@
 import type { Config, HostPort } from '../config/schema.js';
+import type { Flow } from '../flow/flow.js';
 import { Pipeline } from '../flow/pipeline.js';
 import type { HintSource } from '../enrich/hints.js';
 import { createAddressClassifier } from '../net/address-class.js';
@@ -10,6 +11,8 @@ import { createPolicyView } from '../policy/evaluate.js';
 import type { PolicyStore } from '../policy/policy-store.js';
 import type { CompiledPolicy } from '../policy/compile.js';
 import { defaultScorers } from '../scoring/features.js';
+import { createDnsMemory, type DnsMemory } from '../enrich/dns-memory.js';
+import { createDnsSignals, type DnsSignals } from '../scoring/dns-signals.js';
 
 function serverString(s: HostPort): string {
   return s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
@@ -18,8 +21,22 @@ function serverString(s: HostPort): string {
 /** The pipeline with its parts: resolver, address classes, enrichers, scorers, and the flow recorder. */
 export function createPipeline(
   config: Config,
-  deps: { policy: PolicyStore; hints: HintSource; metrics: Metrics; flowLog: FlowLog },
-): { pipeline: Pipeline; resolver: DestinationResolver } {
+  deps: { policy: PolicyStore; hints: HintSource; metrics: Metrics; flowLog: FlowLog; afterRecord?: (flow: Flow) => void },
+): { pipeline: Pipeline; resolver: DestinationResolver; dnsMemory: DnsMemory; dnsSignals: DnsSignals } {
+  // The name↔IP memory is fed by the DNS forwarder and by the proxy's own lookups (issue 5); its enricher
+  // names bare-IP destinations at the connect and http-request stages.
+  const dnsMemory = createDnsMemory({ maxAddresses: config.dns.memory.size, maxClientAddresses: config.dns.memory.size, ttlMs: config.dns.memory.ttl });
+  const dnsSignals = createDnsSignals({
+    windowMs: config.dns.signals.window,
+    uniqueSubdomains: config.dns.signals.unique_subdomains,
+    burstWindowMs: config.dns.signals.burst_window,
+    txtQueries: config.dns.signals.txt_queries,
+    nxdomainAnswers: config.dns.signals.nxdomain,
+  });
+  deps.metrics.dnsTables.set('addresses', () => dnsMemory.sizes().addresses);
+  deps.metrics.dnsTables.set('client_addresses', () => dnsMemory.sizes().clientAddresses);
+  deps.metrics.dnsTables.set('signal_clients', () => dnsSignals.sizes().clients);
+  deps.metrics.dnsTables.set('signal_domains', () => dnsSignals.sizes().pairs);
   // SPEC: resolver.servers, else dns.upstream, else /etc/resolv.conf — never the OS resolver.
   const servers = config.resolver.servers.length > 0 ? config.resolver.servers : config.dns.upstream;
   const resolver = createResolver({
@@ -27,6 +44,7 @@ export function createPipeline(
     timeoutMs: config.resolver.timeout,
     cacheSize: config.resolver.cache_size,
     maxTtlMs: config.resolver.max_ttl,
+    onAnswer: (host, addresses) => dnsMemory.rememberResolved(host, addresses),
   });
   // The compiled view is rebuilt only when the store swaps policies, not per flow.
   let viewOf: CompiledPolicy | null = null;
@@ -45,11 +63,20 @@ export function createPipeline(
     addresses: createAddressClassifier(config.network.internal),
     hints: deps.hints,
     hintWaitMs: config.policy.hint_wait,
-    enrichers: [],
-    scorers: defaultScorers,
-    observe: createFlowRecorder(deps.flowLog, deps.metrics),
+    enrichers: [dnsMemory.enricher, dnsSignals.enricher],
+    scorers: [...defaultScorers, ...dnsSignals.scorers],
+    observe: afterRecord(createFlowRecorder(deps.flowLog, deps.metrics), deps.afterRecord),
     onOpen: () => deps.metrics.activeFlows.inc(),
     onDecided: (flow) => deps.metrics.decisionLatency.observe(Number(flow.elapsedNs()) / 1e9),
   });
-  return { pipeline, resolver };
+  return { pipeline, resolver, dnsMemory, dnsSignals };
+}
+
+/** The recorder, then whoever wants to know a record was written (late-hint watch). */
+function afterRecord(record: (flow: Flow) => void, then: ((flow: Flow) => void) | undefined): (flow: Flow) => void {
+  if (then === undefined) return record;
+  return (flow) => {
+    record(flow);
+    then(flow);
+  };
 }

@@ -9,8 +9,12 @@ import { createMetrics, label, setPolicyInfo, type Metrics } from '../observe/me
 import { openFlowLog, type FlowLog } from '../observe/flow-log.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { createPolicyStore, type PolicyStore } from '../policy/policy-store.js';
-import { noHints } from '../enrich/hints.js';
-import { withProcessClaims } from '../enrich/claims.js';
+import { DnsListener } from '../listeners/dns.js';
+import { createDnsForwarder, type DnsForwarder } from '../actions/forward-dns.js';
+import { prepareSinkhole } from '../parsers/dns-message.js';
+import { readNameservers } from '../net/resolver.js';
+import { createTelemetry } from './telemetry.js';
+import { createPolicyView } from '../policy/evaluate.js';
 import { identifyRequest, loadUsersFile, ProxyAuthenticator, type IdentityOutcome } from '../enrich/identity.js';
 import type { Flow } from '../flow/flow.js';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -19,6 +23,8 @@ import { EgressError } from '../errors.js';
 export interface RunningProxy {
   readonly proxyAddress: AddressInfo;
   readonly adminAddress: AddressInfo;
+  /** null when dns.listen is null (the DNS forwarder is off). */
+  readonly dnsAddress: AddressInfo | null;
   readonly metrics: Metrics;
   readonly policy: PolicyStore;
   /** Graceful stop: drain, write every record, close listeners and the log. */
@@ -84,8 +90,14 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   label.reload(metrics, 'success');
   setPolicyInfo(metrics, policy.current().sha256);
 
-  const hints = withProcessClaims(noHints);
-  const { pipeline, resolver } = createPipeline(config, { policy, hints, metrics, flowLog });
+  const telemetry = createTelemetry(config, { metrics, flowLog, policy: () => createPolicyView(policy.current()) });
+  const { pipeline, resolver, dnsMemory, dnsSignals } = createPipeline(config, {
+    policy,
+    hints: telemetry.hints,
+    metrics,
+    flowLog,
+    afterRecord: (flow) => telemetry.flowEnded(flow),
+  });
   const clients = createAddressClassifier(config.proxy.clients);
   const forwarder = createHttpForwarder({ connectTimeoutMs: config.proxy.timeouts.connect, responseTimeoutMs: config.proxy.timeouts.response });
   const proxy = new ProxyListener(
@@ -119,37 +131,76 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     { host: config.admin.listen.host, port: config.admin.listen.port, token: config.admin.token },
     { registry: metrics.registry, isReady: () => ready, logger },
   );
+  admin.addRoute('POST', '/v1/hints', telemetry.api);
   admin.addRoute('GET', '/v1/policy', (_req, res) => {
     const current = policy.current();
     sendJson(res, 200, { sha256: current.sha256, files: current.files, rules: current.rules.map((r) => ({ id: r.id, action: r.action, file: r.file, line: r.line })) });
   });
 
+  // The DNS forwarder (issue 5): dns.upstream, or the nameservers of /etc/resolv.conf read once, async.
+  let dnsForwarder: DnsForwarder | null = null;
+  let dnsListener: DnsListener | null = null;
+  if (config.dns.listen !== null) {
+    const upstream = config.dns.upstream.length > 0
+      ? config.dns.upstream
+      : readNameservers('/etc/resolv.conf').then((found) => found.map((host) => ({ host, port: 53 })));
+    dnsForwarder = createDnsForwarder({
+      servers: upstream,
+      timeoutMs: config.dns.timeout,
+      tries: config.dns.tries,
+      onExchange: (transport, outcome, seconds) => label.dnsUpstream(metrics, transport, outcome, seconds),
+      onDrop: (reason) => label.dnsUpstreamDropped(metrics, reason),
+    });
+    dnsListener = new DnsListener(
+      {
+        host: config.dns.listen.host,
+        port: config.dns.listen.port,
+        isAllowedClient: (ip) => clients.contains(ip),
+        sinkhole: config.dns.sinkhole === null ? null : prepareSinkhole(config.dns.sinkhole),
+        sinkholeTtl: 60,
+        tcpIdleMs: config.dns.tcp_idle,
+        maxTcpConnections: config.dns.max_tcp_connections,
+        maxFlows: config.proxy.max_flows,
+      },
+      { pipeline, forwarder: dnsForwarder, metrics, logger, memory: dnsMemory, signals: dnsSignals },
+    );
+  }
+
   const adminAddress = await admin.listen();
   let proxyAddress: AddressInfo;
+  let dnsAddress: AddressInfo | null = null;
   try {
     proxyAddress = await proxy.listen();
+    // Ready only once every listener listens.
+    if (dnsListener !== null) dnsAddress = await dnsListener.listen();
   } catch (err) {
+    await proxy.shutdown(0).catch(() => undefined);
+    dnsForwarder?.close();
     await admin.close();
     policy.close();
     await flowLog.close();
     throw err;
   }
   ready = true;
-  logger.info({ proxy: formatHostPort(proxyAddress), admin: formatHostPort(adminAddress) }, 'egress-inspector listening');
+  logger.info({ proxy: formatHostPort(proxyAddress), admin: formatHostPort(adminAddress), dns: dnsAddress === null ? null : formatHostPort(dnsAddress) }, 'egress-inspector listening');
 
   let stopping: Promise<void> | null = null;
   return {
     proxyAddress,
     adminAddress,
+    dnsAddress,
     metrics,
     policy,
     stop() {
       stopping ??= (async () => {
         ready = false;
         policy.close();
+        await dnsListener?.close(Math.min(config.proxy.drain, 2000));
         await proxy.shutdown(config.proxy.drain);
+        dnsForwarder?.close();
         forwarder.close();
         resolver.close();
+        await telemetry.close();
         await admin.close();
         flowLog.flush();
         await flowLog.close();

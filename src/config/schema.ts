@@ -10,6 +10,7 @@
  * `configSchema` with `section({...})`, its type to `Config`, and document it; `load.ts` needs no change
  * unless the section holds relative paths.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import * as z from 'zod';
 import { parseDuration, type Parsed } from './duration.js';
 import { parseCidr, parseListenAddress, parseServerAddress, type HostPort } from './listen.js';
@@ -47,6 +48,25 @@ export interface Config {
     /** null: the DNS forwarder is disabled. */
     readonly listen: HostPort | null;
     readonly upstream: readonly HostPort[];
+    /** null: a blocked query gets NXDOMAIN; an IP: it gets an A/AAAA answer with this address (docs/dns.md). */
+    readonly sinkhole: string | null;
+    /** Per-try upstream timeout, milliseconds. */
+    readonly timeout: number;
+    /** Rounds over the upstream list before SERVFAIL. */
+    readonly tries: number;
+    /** Milliseconds an idle client TCP connection is kept. */
+    readonly tcp_idle: number;
+    readonly max_tcp_connections: number;
+    /** The name-IP memory: entries per table, and how long an answer is remembered (milliseconds). */
+    readonly memory: { readonly size: number; readonly ttl: number };
+    /** DNS signal thresholds (docs/dns.md); windows in milliseconds. */
+    readonly signals: {
+      readonly window: number;
+      readonly unique_subdomains: number;
+      readonly burst_window: number;
+      readonly txt_queries: number;
+      readonly nxdomain: number;
+    };
   };
   readonly resolver: {
     /** Empty: use dns.upstream; both empty: the nameservers of /etc/resolv.conf. */
@@ -126,7 +146,17 @@ export const DEFAULTS = {
     timeouts: { headers: '10s', connect: '10s', response: '60s', idle: '300s', client_hello: '10s' },
     drain: '10s',
   },
-  dns: { listen: '0.0.0.0:5300', upstream: [] },
+  dns: {
+    listen: '0.0.0.0:5300',
+    upstream: [],
+    sinkhole: null,
+    timeout: '2s',
+    tries: 2,
+    tcp_idle: '10s',
+    max_tcp_connections: 1_000,
+    memory: { size: 100_000, ttl: '1h' },
+    signals: { window: '1h', unique_subdomains: 100, burst_window: '1m', txt_queries: 50, nxdomain: 20 },
+  },
   resolver: { servers: [], timeout: '2s', cache_size: 10_000, max_ttl: '300s' },
   network: {
     // Loopback, RFC 1918, link-local (incl. cloud metadata 169.254.169.254), CGNAT, "this network",
@@ -240,6 +270,13 @@ export function parseToken(value: unknown): Parsed<string | null> {
     : { ok: false, expected: 'expected null or a bearer token of letters, digits and -._~+/ (RFC 6750)' };
 }
 
+/** An IP address: dotted-quad IPv4 or IPv6 without a zone (node:net refuses short and octal IPv4 forms). */
+function parseIpAddress(value: unknown): Parsed<string> {
+  return typeof value === 'string' && (isIPv4(value) || (isIPv6(value) && !value.includes('%')))
+    ? { ok: true, value }
+    : { ok: false, expected: 'expected null or an IP address like "0.0.0.0" or "::"' };
+}
+
 const nullable = <T>(parse: (value: unknown) => Parsed<T>) => (value: unknown): Parsed<T | null> =>
   value === null ? { ok: true, value: null } : parse(value);
 
@@ -279,6 +316,22 @@ export const configSchema = z.preprocess(
     dns: section({
       listen: leaf(nullable(parseListenAddress)).prefault(d.dns.listen),
       upstream: z.array(serverAddress).prefault([...d.dns.upstream]),
+      sinkhole: leaf(nullable(parseIpAddress)).prefault(d.dns.sinkhole),
+      timeout: positiveDuration.prefault(d.dns.timeout),
+      tries: integer(1, 10).prefault(d.dns.tries),
+      tcp_idle: positiveDuration.prefault(d.dns.tcp_idle),
+      max_tcp_connections: integer(1).prefault(d.dns.max_tcp_connections),
+      memory: section({
+        size: integer(1).prefault(d.dns.memory.size),
+        ttl: positiveDuration.prefault(d.dns.memory.ttl),
+      }),
+      signals: section({
+        window: positiveDuration.prefault(d.dns.signals.window),
+        unique_subdomains: integer(1).prefault(d.dns.signals.unique_subdomains),
+        burst_window: positiveDuration.prefault(d.dns.signals.burst_window),
+        txt_queries: integer(1).prefault(d.dns.signals.txt_queries),
+        nxdomain: integer(1).prefault(d.dns.signals.nxdomain),
+      }),
     }),
     resolver: section({
       servers: z.array(serverAddress).prefault([...d.resolver.servers]),

@@ -203,7 +203,7 @@ function applyServers(dns: Resolver, servers: readonly string[]): readonly strin
   return dns.getServers();
 }
 
-async function readNameservers(path: string): Promise<readonly string[]> {
+export async function readNameservers(path: string): Promise<readonly string[]> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -13,6 +13,12 @@ export type AttributionLabel = 'telemetry' | 'header' | 'none';
 export type DnsActionLabel = 'allow' | 'block' | 'error';
 export type ReloadResultLabel = 'success' | 'failure';
 export type DirectionLabel = 'source' | 'destination';
+export type HintStoreKindLabel = 'network' | 'process' | 'dns' | 'managed';
+export type DnsTransportLabel = 'udp' | 'tcp';
+export type DnsUpstreamOutcomeLabel = 'answer' | 'timeout' | 'error';
+export type DnsMalformedReplyLabel = 'formerr' | 'badvers' | 'dropped';
+export type DnsUpstreamDropLabel = 'unknown_id' | 'wrong_source' | 'wrong_question' | 'malformed';
+export type DnsTableLabel = 'addresses' | 'client_addresses' | 'signal_clients' | 'signal_domains';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -21,6 +27,9 @@ export interface Metrics {
   readonly activeFlows: Gauge;
   readonly hints: Counter<'result'>;
   readonly attributedFlows: Counter<'method'>;
+  readonly hintStoreEntries: Gauge<'kind'>;
+  readonly hintStoreEvictions: Counter;
+  readonly hintCorrelationLag: Histogram;
   readonly dnsQueries: Counter<'action'>;
   readonly policyReloads: Counter<'result'>;
   readonly policyInfo: Gauge<'sha256'>;
@@ -29,12 +38,19 @@ export interface Metrics {
   readonly bytes: Counter<'direction'>;
   readonly errors: Counter<'code'>;
   readonly flowLogDropped: Counter;
+  readonly dnsUpstreamLatency: Histogram<'transport' | 'outcome'>;
+  readonly dnsMalformed: Counter<'transport' | 'reply'>;
+  readonly dnsUpstreamDropped: Counter<'reason'>;
+  readonly dnsTableEntries: Gauge<'table'>;
+  /** Sizes read at each scrape for egress_dns_memory_entries (set by the composition root). */
+  readonly dnsTables: Map<DnsTableLabel, () => number>;
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'egress_process_' });
   const registers = [registry];
+  const dnsTables = new Map<DnsTableLabel, () => number>();
   return {
     registry,
     flows: new Counter({ name: 'egress_flows_total', help: 'Flows ended, by decision and protocol', labelNames: ['action', 'protocol'], registers }),
@@ -42,6 +58,15 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     activeFlows: new Gauge({ name: 'egress_active_flows', help: 'Flows in progress', registers }),
     hints: new Counter({ name: 'egress_hints_total', help: 'Endpoint process hint events received, by result', labelNames: ['result'], registers }),
     attributedFlows: new Counter({ name: 'egress_attributed_flows_total', help: 'Flows by attribution method', labelNames: ['method'], registers }),
+    hintStoreEntries: new Gauge({ name: 'egress_hint_store_entries', help: 'Entries in the hint store, by index', labelNames: ['kind'], registers }),
+    hintStoreEvictions: new Counter({ name: 'egress_hint_store_evictions_total', help: 'Hint store entries dropped because a cap was reached (TTL expiry not counted)', registers }),
+    hintCorrelationLag: new Histogram({
+      name: 'egress_hint_correlation_lag_seconds',
+      help: 'Telemetry event time minus flow start, for attributed flows (negative: the event is older than the flow)',
+      // Signed: Sysmon's clock and batching put the event before or after the connection; ±120 s is the window.
+      buckets: [-120, -30, -10, -1, -0.1, 0, 0.1, 1, 10, 30, 120],
+      registers,
+    }),
     dnsQueries: new Counter({ name: 'egress_dns_queries_total', help: 'DNS queries answered, by decision', labelNames: ['action'], registers }),
     policyReloads: new Counter({ name: 'egress_policy_reloads_total', help: 'Policy loads and reloads, by result', labelNames: ['result'], registers }),
     policyInfo: new Gauge({ name: 'egress_policy_info', help: 'The policy in force (value 1), by the sha256 of its files', labelNames: ['sha256'], registers }),
@@ -61,6 +86,25 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     bytes: new Counter({ name: 'egress_bytes_total', help: 'Bytes relayed, by who sent them', labelNames: ['direction'], registers }),
     errors: new Counter({ name: 'egress_flow_errors_total', help: 'Flows that ended in an error, by error code', labelNames: ['code'], registers }),
     flowLogDropped: new Counter({ name: 'egress_flow_log_dropped_total', help: 'Flow records that could not be written', registers }),
+    dnsUpstreamLatency: new Histogram({
+      name: 'egress_dns_upstream_seconds',
+      help: 'DNS forwarder upstream exchanges, by transport and outcome',
+      labelNames: ['transport', 'outcome'],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    dnsMalformed: new Counter({ name: 'egress_dns_malformed_total', help: 'DNS messages from clients that were not valid queries, by transport and what was sent back', labelNames: ['transport', 'reply'], registers }),
+    dnsUpstreamDropped: new Counter({ name: 'egress_dns_upstream_dropped_total', help: 'Upstream DNS datagrams not taken as an answer (spoofed, late or mismatched), by reason', labelNames: ['reason'], registers }),
+    dnsTableEntries: new Gauge({
+      name: 'egress_dns_memory_entries',
+      help: 'Entries held by the DNS name-IP memory and the DNS signal counters, by table',
+      labelNames: ['table'],
+      registers,
+      collect() {
+        for (const [table, size] of dnsTables) this.set({ table }, size());
+      },
+    }),
+    dnsTables,
   };
 }
 
@@ -69,10 +113,15 @@ export const label = {
   flow: (m: Metrics, action: ActionLabel, protocol: ProtocolLabel): void => m.flows.inc({ action, protocol }),
   hint: (m: Metrics, result: HintResultLabel, n = 1): void => m.hints.inc({ result }, n),
   attributed: (m: Metrics, method: AttributionLabel): void => m.attributedFlows.inc({ method }),
+  hintStore: (m: Metrics, kind: HintStoreKindLabel, n: number): void => m.hintStoreEntries.set({ kind }, n),
   dns: (m: Metrics, action: DnsActionLabel): void => m.dnsQueries.inc({ action }),
   reload: (m: Metrics, result: ReloadResultLabel): void => m.policyReloads.inc({ result }),
   error: (m: Metrics, code: ErrorCode): void => m.errors.inc({ code }),
   bytes: (m: Metrics, direction: DirectionLabel, n: number): void => m.bytes.inc({ direction }, n),
+  dnsUpstream: (m: Metrics, transport: DnsTransportLabel, outcome: DnsUpstreamOutcomeLabel, seconds: number): void =>
+    m.dnsUpstreamLatency.observe({ transport, outcome }, seconds),
+  dnsMalformed: (m: Metrics, transport: DnsTransportLabel, reply: DnsMalformedReplyLabel): void => m.dnsMalformed.inc({ transport, reply }),
+  dnsUpstreamDropped: (m: Metrics, reason: DnsUpstreamDropLabel): void => m.dnsUpstreamDropped.inc({ reason }),
 } as const;
 
 /** Point egress_policy_info at the policy now in force (one series at a time). */

@@ -24,7 +24,6 @@ export const DNS_HEADER_LENGTH = 12;
 export const CLASSIC_UDP_SIZE = 512;
 /** RFC 1035 §3.1: "the total length of a domain name … is restricted to 255 octets or less". */
 const MAX_NAME_OCTETS = 255;
-const MAX_LABEL_OCTETS = 63;
 /** The smallest question: root name (1) + type (2) + class (2). */
 const MIN_QUESTION_OCTETS = 5;
 /** The smallest resource record: root name (1) + type, class (4) + TTL (4) + RDLENGTH (2). */
@@ -129,14 +128,14 @@ export interface DnsOpt {
   readonly extendedRcode: number;
 }
 
-/** One record of the answer section, as a flow record shows it. */
-export interface DnsAnswer {
+/** One record of the answer section, as a flow record shows it (a type alias: it is a flow field value). */
+export type DnsAnswer = {
   readonly name: string;
   readonly type: string;
   readonly ttl: number;
   /** Presentation form: an address, a name, `10 mx.example`, the TXT strings, or RFC 3597 `\# n hex`. */
   readonly data: string;
-}
+};
 
 export interface DnsMessageView {
   readonly header: DnsHeader;
@@ -507,26 +506,33 @@ export function prepareSinkhole(address: string): Sinkhole {
   throw new TypeError(`sinkhole ${JSON.stringify(address)} is not an IP address`);
 }
 
+/** The record a sinkhole gives for a question, or null (NODATA) when it has none of that type. */
+export function sinkholeRecord(question: DnsQuestion, sinkhole: Sinkhole): { readonly type: 'A' | 'AAAA'; readonly rdata: Buffer; readonly data: string } | null {
+  const { type, qclass } = question;
+  if (qclass !== CLASS_IN && qclass !== 255) return null;
+  if ((type === TYPE.A || type === TYPE.ANY) && sinkhole.a !== null) return { type: 'A', rdata: sinkhole.a, data: [...sinkhole.a].join('.') };
+  if ((type === TYPE.AAAA || type === TYPE.ANY) && sinkhole.aaaa !== null) return { type: 'AAAA', rdata: sinkhole.aaaa, data: formatIpv6(sinkhole.aaaa, 0) };
+  return null;
+}
+
 /**
  * The sinkhole answer for a blocked name: an A (or AAAA) record with the sinkhole address, owned by the
  * question's name through a pointer to offset 12 (RFC 1035 §4.1.4). A type the sinkhole cannot answer gets
  * NOERROR with no records (NODATA, RFC 2308 §2.2), so the client stops asking instead of trying elsewhere.
  */
 export function encodeSinkholeResponse(raw: Uint8Array, query: DnsQuery, sinkhole: Sinkhole, ttl: number): Buffer {
-  const { type, qclass } = query.question;
-  const inClass = qclass === CLASS_IN || qclass === 255;
-  const rdata = !inClass ? null : type === TYPE.A || type === TYPE.ANY ? (sinkhole.a ?? (type === TYPE.ANY ? sinkhole.aaaa : null)) : type === TYPE.AAAA ? sinkhole.aaaa : null;
+  const record = sinkholeRecord(query.question, sinkhole);
   const question = Buffer.from(raw.buffer, raw.byteOffset + DNS_HEADER_LENGTH, query.questionEnd - DNS_HEADER_LENGTH);
   const withOpt = query.opt !== null;
-  const parts = [responseHeader(query.header, RCODE.NOERROR, { qd: 1, an: rdata === null ? 0 : 1, ar: withOpt ? 1 : 0 }), question];
-  if (rdata !== null) {
-    const rr = Buffer.alloc(12 + rdata.length);
+  const parts = [responseHeader(query.header, RCODE.NOERROR, { qd: 1, an: record === null ? 0 : 1, ar: withOpt ? 1 : 0 }), question];
+  if (record !== null) {
+    const rr = Buffer.alloc(12 + record.rdata.length);
     rr.writeUInt16BE(0xc000 | DNS_HEADER_LENGTH, 0);
-    rr.writeUInt16BE(rdata.length === 4 ? TYPE.A : TYPE.AAAA, 2);
+    rr.writeUInt16BE(record.type === 'A' ? TYPE.A : TYPE.AAAA, 2);
     rr.writeUInt16BE(CLASS_IN, 4);
     rr.writeUInt32BE(ttl >>> 0, 6);
-    rr.writeUInt16BE(rdata.length, 10);
-    rdata.copy(rr, 12);
+    rr.writeUInt16BE(record.rdata.length, 10);
+    record.rdata.copy(rr, 12);
     parts.push(rr);
   }
   if (withOpt) parts.push(optRecord(query.opt?.dnssecOk === true));

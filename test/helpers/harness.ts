@@ -15,7 +15,10 @@ import { startDnsServer, type DnsRecords, type TestDnsServer } from './dns-serve
 export interface HarnessOptions {
   /** Policy YAML (a `version: 1` file). */
   policy: string;
-  /** Extra config YAML merged by text: sections given here replace the harness defaults of that section. */
+  /**
+   * Extra config YAML merged by text: sections given here replace the harness defaults of that section
+   * (write POLICY_FILE where the harness's policy file path belongs).
+   */
   config?: Record<string, string>;
   dns?: DnsRecords;
 }
@@ -71,7 +74,9 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     log: 'log:\n  flows: "-"\n  level: error',
     ...opts.config,
   };
-  const parsed = parseConfigText(Object.values(sections).join('\n'), { baseDir: dir, env: {} });
+  // A section given by the test may name the harness's policy file as POLICY_FILE.
+  const text = Object.values(sections).join('\n').replaceAll('POLICY_FILE', policyFile);
+  const parsed = parseConfigText(text, { baseDir: dir, env: {} });
   if (!parsed.ok) throw new Error(`harness config invalid:\n${parsed.errors.join('\n')}`);
   const records: EcsRecord[] = [];
   const proxy = await startProxy(parsed.config, { logger: silentLogger(), flowLog: memoryFlowLog(records) });

@@ -37,7 +37,17 @@ const SPEC_DEFAULTS: Config = {
     timeouts: { headers: 10_000, connect: 10_000, response: 60_000, idle: 300_000, client_hello: 10_000 },
     drain: 10_000,
   },
-  dns: { listen: { host: '0.0.0.0', port: 5300 }, upstream: [] },
+  dns: {
+    listen: { host: '0.0.0.0', port: 5300 },
+    upstream: [],
+    sinkhole: null,
+    timeout: 2_000,
+    tries: 2,
+    tcp_idle: 10_000,
+    max_tcp_connections: 1_000,
+    memory: { size: 100_000, ttl: 3_600_000 },
+    signals: { window: 3_600_000, unique_subdomains: 100, burst_window: 60_000, txt_queries: 50, nxdomain: 20 },
+  },
   resolver: { servers: [], timeout: 2_000, cache_size: 10_000, max_ttl: 300_000 },
   network: {
     internal: [
@@ -104,6 +114,9 @@ describe('values that are accepted and converted', () => {
     ['resolver.cache_size 0 (cache off)', 'resolver: { cache_size: 0 }', (c: Config) => c.resolver.cache_size, 0],
     ['log.level', 'log: { level: debug }', (c: Config) => c.log.level, 'debug'],
     ['drain 0 (close at once)', 'proxy: { drain: 0 }', (c: Config) => c.proxy.drain, 0],
+    ['a DNS sinkhole address', 'dns: { sinkhole: 0.0.0.0 }', (c: Config) => c.dns.sinkhole, '0.0.0.0'],
+    ['an IPv6 DNS sinkhole', 'dns: { sinkhole: "::" }', (c: Config) => c.dns.sinkhole, '::'],
+    ['DNS signal thresholds', 'dns: { signals: { unique_subdomains: 500, window: 24h } }', (c: Config) => [c.dns.signals.unique_subdomains, c.dns.signals.window], [500, 86_400_000]],
   ])('%s', (_intent, text, pick, expected) => {
     expect(pick(configOf(text))).toEqual(expected);
   });
@@ -118,6 +131,8 @@ describe('each bad value → its error', () => {
     ['bad duration', 'proxy:\n  timeouts:\n    connect: ten', ['proxy.timeouts.connect: expected a duration like "10s", got "ten"']],
     ['zero timeout', 'proxy:\n  timeouts:\n    idle: 0s', ['proxy.timeouts.idle: expected a duration greater than 0, got "0s"']],
     ['zero resolver timeout', 'resolver: { timeout: 0 }', ['resolver.timeout: expected a duration greater than 0, got 0']],
+    ['a DNS sinkhole that is not an IP', 'dns: { sinkhole: sinkhole.example }', ['dns.sinkhole: expected null or an IP address like "0.0.0.0" or "::", got "sinkhole.example"']],
+    ['zero DNS tries', 'dns: { tries: 0 }', ['dns.tries: expected an integer from 1 to 10, got 0']],
     ['bad CIDR', 'proxy:\n  clients: [10.0.0.300/8]', ['proxy.clients[0]: expected a CIDR like "10.0.0.0/8" or an IP address, got "10.0.0.300/8"']],
     ['CIDR with host bits', 'network:\n  internal: [10.0.0.1/8]',
       ['network.internal[0]: expected a network address without host bits (did you mean "10.0.0.0/8"?), got "10.0.0.1/8"']],
