@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { listenOn } from './listen.js';
 import type { Duplex } from 'node:stream';
 import { EgressError, isEgressError, type ErrorCode } from '../errors.js';
 import type { Flow } from '../flow/flow.js';
@@ -141,13 +142,7 @@ export class ProxyListener {
   }
 
   listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server, this.opts.host, this.opts.port);
   }
 
   /**
@@ -288,14 +283,8 @@ export class ProxyListener {
     if (decision.status === 'final') {
       // Decided on the CONNECT alone: dial first so a dead destination still gets a proper 502/504.
       if (ip === undefined) return this.failConnect(flow, socket, 502, flow.errorMessage ?? 'destination could not be resolved');
-      let upstream: net.Socket;
-      try {
-        upstream = await dialUpstream(ip, target.port, this.opts.timeouts.connectMs);
-      } catch (err) {
-        const e = err instanceof EgressError ? err : new EgressError('UPSTREAM_CONNECT_FAILED', String(err));
-        flow.fail(e.code, e.message);
-        return this.failConnect(flow, socket, e.code === 'UPSTREAM_TIMEOUT' ? 504 : 502, e.message);
-      }
+      const upstream = await this.dial(flow, ip, target.port);
+      if (upstream === null) return this.failConnect(flow, socket, flow.errorCode === 'UPSTREAM_TIMEOUT' ? 504 : 502, flow.errorMessage ?? '');
       if (socket.destroyed) {
         upstream.destroy();
         flow.fail('CLIENT_ABORTED', 'client closed the connection before the tunnel opened');
@@ -339,12 +328,8 @@ export class ProxyListener {
       socket.destroy();
       return finish();
     }
-    let upstream: net.Socket;
-    try {
-      upstream = await dialUpstream(ip, target.port, this.opts.timeouts.connectMs);
-    } catch (err) {
-      const e = err instanceof EgressError ? err : new EgressError('UPSTREAM_CONNECT_FAILED', String(err));
-      flow.fail(e.code, e.message);
+    const upstream = await this.dial(flow, ip, target.port);
+    if (upstream === null) {
       socket.destroy();
       return finish();
     }
@@ -353,6 +338,17 @@ export class ProxyListener {
     this.tunnels.delete(upstream);
     this.recordSplice(flow, spliced);
     finish();
+  }
+
+  /** Dial the tunnel's destination; on failure the flow records why and null is returned. */
+  private async dial(flow: Flow, ip: string, port: number): Promise<net.Socket | null> {
+    try {
+      return await dialUpstream(ip, port, this.opts.timeouts.connectMs);
+    } catch (err) {
+      const e = err instanceof EgressError ? err : new EgressError('UPSTREAM_CONNECT_FAILED', String(err));
+      flow.fail(e.code, e.message);
+      return null;
+    }
   }
 
   private applyHello(flow: Flow, result: ReadResult | { kind: 'timeout' }, target: Target): void {

@@ -91,7 +91,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     policyFile,
     dns,
     records,
-    async waitForRecord(pred, ms = 3000) {
+    async waitForRecord(pred, ms = 6000) {
       const deadline = Date.now() + ms;
       for (;;) {
         const found = records.find(pred);
