@@ -7,9 +7,11 @@
  *   `http.createServer`, because on a 2-core machine every cycle the origin spends is taken from the proxy
  *   under test; it answers each request head (`\r\n\r\n`) and so supports only body-less requests (GET),
  *   which is all wrk and the proxies send here.
- * - sink: reads and discards; when the client half-closes, answers with the byte count (8 bytes, big
- *   endian) and closes. The client stops its clock on that answer, so the figure covers delivery, not
- *   just what sat in socket buffers.
+ * - sink: reads and discards. The stream may start with one TLS record (the ClientHello, skipped), then
+ *   carries frames of [u32 big-endian length][payload]; each complete frame is acknowledged with one
+ *   byte. The client stops its clock when every frame is acknowledged, so the figure covers delivery,
+ *   not just what sat in socket buffers. (Acknowledging on half-close would be simpler, but Squid closes
+ *   both sides of a tunnel when the client half-closes.)
  * - echo: answers the first bytes it gets (the ClientHello) with one byte and closes — the cheapest
  *   "server" for measuring new tunnels per second. Closing first puts TIME_WAIT on this side, which
  *   keeps the load generator's ephemeral ports free.
@@ -51,18 +53,42 @@ function httpServer(): net.Server {
   });
 }
 
+type SinkPhase = 'start' | 'record-header' | 'record-body' | 'frame-header' | 'frame-body';
+
 function sinkServer(): net.Server {
   return net.createServer({ noDelay: true }, (socket) => {
     socket.on('error', () => socket.destroy());
-    let received = 0;
+    let phase: SinkPhase = 'start';
+    // A header split across reads is collected here; bodies are only counted down.
+    let header = Buffer.alloc(0);
+    let remaining = 0;
     socket.on('data', (chunk: Buffer) => {
-      received += chunk.length;
+      let at = 0;
+      let acks = 0;
+      while (at < chunk.length) {
+        if (phase === 'start') phase = chunk[at] === 0x16 ? 'record-header' : 'frame-header';
+        if (phase === 'record-body' || phase === 'frame-body') {
+          const take = Math.min(remaining, chunk.length - at);
+          remaining -= take;
+          at += take;
+        } else {
+          const size = phase === 'record-header' ? 5 : 4;
+          const take = Math.min(size - header.length, chunk.length - at);
+          header = Buffer.concat([header, chunk.subarray(at, at + take)]);
+          at += take;
+          if (header.length < size) break;
+          remaining = phase === 'record-header' ? header.readUInt16BE(3) : header.readUInt32BE(0);
+          phase = phase === 'record-header' ? 'record-body' : 'frame-body';
+          header = Buffer.alloc(0);
+        }
+        if (remaining === 0 && (phase === 'record-body' || phase === 'frame-body')) {
+          if (phase === 'frame-body') acks++;
+          phase = 'frame-header';
+        }
+      }
+      if (acks > 0) socket.write(Buffer.alloc(acks, 1));
     });
-    socket.once('end', () => {
-      const answer = Buffer.alloc(8);
-      answer.writeBigUInt64BE(BigInt(received));
-      socket.end(answer);
-    });
+    socket.once('end', () => socket.end());
   });
 }
 

@@ -2,13 +2,16 @@
  * Our own Squid instance for the comparison: loopback only, no cache, access log to a temp file,
  * foreground (-N), one worker. The Debian service (and its /etc/squid config) is never touched.
  */
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { countLines } from './start-proxy.js';
 import { freePort, spawnChild, waitForPort, type Child, type Endpoint } from './proc.js';
 
 export interface SquidInstance {
   readonly proxy: Endpoint;
+  /** Squid's own temp directory (config, logs, pid file); the caller removes it. */
+  readonly dir: string;
   readonly accessLog: string;
   readonly child: Child;
   /** Requests and tunnels logged so far (lines of access.log; Squid logs a tunnel when it closes). */
@@ -45,11 +48,10 @@ export function squidConfig(port: number, dir: string): string {
   ].join('\n');
 }
 
-export async function startSquid(opts: { binary: string; dir: string }): Promise<SquidInstance> {
-  const dir = join(opts.dir, 'squid');
-  mkdirSync(dir, { recursive: true });
-  // Started as root, Squid drops to its effective user (proxy on Debian), which must be able to write its
-  // logs and pid file here. The directory is a private temp directory removed at the end.
+export async function startSquid(opts: { binary: string }): Promise<SquidInstance> {
+  // Started as root, Squid drops to its effective user (proxy on Debian), which must be able to reach and
+  // write its logs and pid file: a directory of its own directly under the temp dir, removed at the end.
+  const dir = mkdtempSync(join(os.tmpdir(), 'egress-bench-squid-'));
   chmodSync(dir, 0o777);
   const port = await freePort();
   const configFile = join(dir, 'squid.conf');
@@ -60,11 +62,13 @@ export async function startSquid(opts: { binary: string; dir: string }): Promise
     await waitForPort(proxy, 20_000, () => child.proc.exitCode === null && child.proc.signalCode === null);
   } catch (err) {
     await child.stop(1000);
-    throw new Error(`squid did not start: ${(err as Error).message}\n${child.output()}\n(see ${join(dir, 'cache.log')})`);
+    // The directory is kept: cache.log says why.
+    throw new Error(`squid did not start: ${(err as Error).message}\n${child.output()}\n(see ${join(dir, 'cache.log')})`, { cause: err });
   }
   const accessLog = join(dir, 'access.log');
   return {
     proxy,
+    dir,
     accessLog,
     child,
     accessRecords: () => countLines(accessLog),

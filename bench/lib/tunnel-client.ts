@@ -47,12 +47,14 @@ function waitFor<T extends unknown[]>(emitter: EventEmitter, event: string, time
 export async function openTunnel(via: Endpoint | null, target: Endpoint, timeoutMs: number): Promise<net.Socket> {
   const first = via ?? target;
   const socket = net.connect({ host: first.host, port: first.port, noDelay: true });
+  // Errors also end in 'close', which every wait below watches; without a listener one would crash the bench.
+  socket.on('error', () => undefined);
   try {
     await waitFor(socket, 'connect', timeoutMs, 'TCP connect');
     if (via === null) return socket;
     const authority = `${target.host}:${target.port}`;
     socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`);
-    let head = Buffer.alloc(0);
+    let head: Buffer = Buffer.alloc(0);
     for (let reads = 0; reads < 16; reads++) {
       const [chunk] = await waitFor<[Buffer]>(socket, 'data', timeoutMs, 'the CONNECT response');
       head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
@@ -99,13 +101,15 @@ export async function captureClientHello(servername: string): Promise<Buffer> {
 
 export interface BulkOptions {
   readonly via: Endpoint | null;
-  /** The sink: discards, answers the byte count on half-close. */
+  /** The sink: discards, acknowledges each frame with one byte (see origin-server.ts). */
   readonly sink: Endpoint;
   /** Sent first (a ClientHello), so the proxy's observation sees what a TLS tunnel would show it. */
   readonly preamble: Buffer | null;
   readonly maxBytes: number;
   readonly maxMs: number;
   readonly chunkBytes?: number;
+  /** Frame size: the time limit is checked between frames. */
+  readonly frameBytes?: number;
 }
 
 export interface BulkResult {
@@ -115,12 +119,27 @@ export interface BulkResult {
   readonly mbPerSec: number;
 }
 
-/** One tunnel, one direction: write until maxBytes or maxMs, half-close, wait for the sink's count. */
+/**
+ * One tunnel, one direction: frames of `frameBytes` until maxBytes or maxMs, then wait until the sink has
+ * acknowledged every frame.
+ */
 export async function bulkTransfer(opts: BulkOptions): Promise<BulkResult> {
   const socket = await openTunnel(opts.via, opts.sink, 5000);
   try {
     // Random bytes: nothing on the path may profit from compressible data.
     const chunk = randomBytes(opts.chunkBytes ?? 64 * 1024);
+    const chunksPerFrame = Math.max(1, Math.round((opts.frameBytes ?? 16 * 1024 * 1024) / chunk.length));
+    const frameHeader = Buffer.alloc(4);
+    frameHeader.writeUInt32BE(chunksPerFrame * chunk.length);
+    let frames = 0;
+    let acked = 0;
+    let allAcked: (() => void) | null = null;
+    socket.on('data', (acks: Buffer) => {
+      acked += acks.length;
+      if (acked >= frames && allAcked !== null) allAcked();
+    });
+    socket.resume();
+
     const started = process.hrtime.bigint();
     const deadline = Date.now() + opts.maxMs;
     let sent = 0;
@@ -129,16 +148,29 @@ export async function bulkTransfer(opts: BulkOptions): Promise<BulkResult> {
       sent += opts.preamble.length;
     }
     while (sent < opts.maxBytes && Date.now() < deadline) {
-      sent += chunk.length;
-      if (!socket.write(chunk)) await waitFor(socket, 'drain', 10_000, 'drain');
+      frames++;
+      socket.write(frameHeader);
+      sent += frameHeader.length;
+      for (let i = 0; i < chunksPerFrame; i++) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) await waitFor(socket, 'drain', 10_000, 'drain');
+      }
     }
-    const answer = waitFor<[Buffer]>(socket, 'data', 30_000, "the sink's byte count");
-    socket.resume();
-    socket.end();
-    const [count] = await answer;
+    await new Promise<void>((resolve, reject) => {
+      if (acked >= frames) return resolve();
+      const finish = (err: Error | null): void => {
+        clearTimeout(timer);
+        allAcked = null;
+        socket.off('close', onClose);
+        if (err === null) resolve();
+        else reject(err);
+      };
+      const onClose = (): void => finish(new Error(`the tunnel closed after ${acked} of ${frames} frames were acknowledged`));
+      const timer = setTimeout(() => finish(new Error(`${acked} of ${frames} frames acknowledged after 30 s`)), 30_000);
+      allAcked = () => finish(null);
+      socket.once('close', onClose);
+    });
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    const received = count.length >= 8 ? Number(count.readBigUInt64BE(0)) : -1;
-    if (received !== sent) throw new Error(`the sink received ${received} bytes, ${sent} were sent`);
     return { bytes: sent, seconds, mbPerSec: sent / 1e6 / seconds };
   } finally {
     socket.destroy();

@@ -82,6 +82,12 @@ interface PoolSocket {
   readonly pending: Map<number, Pending>;
 }
 
+/** The UDP sockets of one upstream server, connected to it, so the kernel drops datagrams from anyone else. */
+interface ServerPool {
+  readonly server: HostPort;
+  readonly sockets: readonly PoolSocket[];
+}
+
 const DEFAULT_SOCKETS = 8;
 const DEFAULT_MAX_INFLIGHT = 10_000;
 const RANDOM_POOL = 4096;
@@ -115,32 +121,57 @@ export function createDnsForwarder(opts: DnsForwarderOptions): DnsForwarder {
   const nextRandom = createIdSource();
   const poolSize = Math.max(1, opts.sockets ?? DEFAULT_SOCKETS);
   const maxInflight = opts.maxInflight ?? DEFAULT_MAX_INFLIGHT;
-  const pools: { udp4: PoolSocket[] | null; udp6: PoolSocket[] | null } = { udp4: null, udp6: null };
+  /** One pool per configured server (a fixed, small set), made once the server list is known. */
+  const pools = new Map<string, ServerPool>();
   const tcpSockets = new Set<TcpSocket>();
   let inflight = 0;
   let closed = false;
-  const servers: Promise<readonly HostPort[]> = Promise.resolve(opts.servers).then((list) =>
-    list.map((s) => ({ host: canonicalHost(s.host), port: s.port })),
-  );
+  const servers: Promise<readonly HostPort[]> = Promise.resolve(opts.servers).then(async (list) => {
+    const canonical = list.map((s) => ({ host: canonicalHost(s.host), port: s.port }));
+    await Promise.all(canonical.map(openPool));
+    return canonical;
+  });
   servers.catch(() => undefined);
 
-  function poolFor(host: string): PoolSocket[] {
-    const family = isIPv6(host) ? 'udp6' : 'udp4';
-    const existing = pools[family];
-    if (existing !== null) return existing;
-    const created: PoolSocket[] = [];
-    for (let i = 0; i < poolSize; i++) {
-      const socket = createSocket({ type: family });
-      const entry: PoolSocket = { socket, pending: new Map() };
-      socket.on('message', (msg, rinfo) => onDatagram(entry, msg, rinfo.address, rinfo.port));
-      // A send error (e.g. EHOSTUNREACH) is reported per send; socket errors must not crash the process.
-      socket.on('error', () => undefined);
-      socket.bind(0);
-      socket.unref();
-      created.push(entry);
+  function poolKey(server: HostPort): string {
+    return `${server.host} ${server.port}`;
+  }
+
+  /**
+   * Connected sockets (connect(2) on UDP): sends skip the per-datagram address lookup, the kernel delivers only
+   * datagrams from the server, and an ICMP port-unreachable comes back as ECONNREFUSED, so a server that is down
+   * fails its queries at once instead of after the timeout. Ports are chosen by the OS (RFC 5452 §9.2 wants
+   * them random; Linux picks ephemeral ports at random).
+   */
+  async function openPool(server: HostPort): Promise<void> {
+    const key = poolKey(server);
+    if (pools.has(key)) return;
+    const sockets: PoolSocket[] = [];
+    pools.set(key, { server, sockets });
+    await Promise.all(
+      Array.from({ length: poolSize }, async () => {
+        const socket = createSocket({ type: isIPv6(server.host) ? 'udp6' : 'udp4' });
+        const entry: PoolSocket = { socket, pending: new Map() };
+        socket.on('message', (msg, rinfo) => onDatagram(entry, msg, rinfo.address, rinfo.port));
+        socket.on('error', (err: NodeJS.ErrnoException) => failAll(entry, `${serverText(server)}: ${err.code ?? err.message}`));
+        await new Promise<void>((resolve) => {
+          socket.once('error', () => resolve());
+          socket.connect(server.port, server.host, () => resolve());
+        });
+        socket.unref();
+        sockets.push(entry);
+      }),
+    );
+  }
+
+  /** A socket error (ICMP unreachable → ECONNREFUSED) concerns every query waiting on that socket's server. */
+  function failAll(entry: PoolSocket, reason: string): void {
+    for (const [id, p] of entry.pending) {
+      entry.pending.delete(id);
+      clearTimeout(p.timer);
+      opts.onExchange?.('udp', 'error', (performance.now() - p.started) / 1000);
+      p.done({ kind: 'failed', reason });
     }
-    pools[family] = created;
-    return created;
   }
 
   function onDatagram(entry: PoolSocket, msg: Buffer, address: string, port: number): void {
@@ -178,7 +209,8 @@ export function createDnsForwarder(opts: DnsForwarderOptions): DnsForwarder {
 
   function exchangeUdp(server: HostPort, raw: Uint8Array, question: DnsQuestion): Promise<Exchange> {
     return new Promise((resolve) => {
-      const pool = poolFor(server.host);
+      const pool = pools.get(poolKey(server))?.sockets ?? [];
+      if (pool.length === 0) return resolve({ kind: 'failed', reason: `no socket to ${serverText(server)}` });
       const entry = pool[nextRandom() % pool.length] as PoolSocket;
       let id = nextRandom();
       // Never two queries with one ID on one socket: the second answer would be taken for the first.
@@ -193,14 +225,14 @@ export function createDnsForwarder(opts: DnsForwarderOptions): DnsForwarder {
         resolve({ kind: 'failed', reason: `timeout (no answer from ${serverText(server)} in ${opts.timeoutMs} ms)` });
       }, opts.timeoutMs);
       entry.pending.set(id, { host: server.host, port: server.port, question, started, timer, done: resolve });
-      entry.socket.send(withId(raw, id), server.port, server.host, (err) => {
-        if (err === null || err === undefined) return;
-        if (entry.pending.get(id)?.timer !== timer) return;
+      try {
+        entry.socket.send(withId(raw, id));
+      } catch (err) {
         entry.pending.delete(id);
         clearTimeout(timer);
         opts.onExchange?.('udp', 'error', (performance.now() - started) / 1000);
-        resolve({ kind: 'failed', reason: `cannot send to ${serverText(server)}: ${err.message}` });
-      });
+        resolve({ kind: 'failed', reason: `cannot send to ${serverText(server)}: ${(err as Error).message}` });
+      }
     });
   }
 
@@ -318,17 +350,13 @@ export function createDnsForwarder(opts: DnsForwarderOptions): DnsForwarder {
     close() {
       if (closed) return;
       closed = true;
-      for (const family of ['udp4', 'udp6'] as const) {
-        for (const entry of pools[family] ?? []) {
-          for (const p of entry.pending.values()) {
-            clearTimeout(p.timer);
-            p.done({ kind: 'failed', reason: 'the DNS forwarder is closed' });
-          }
-          entry.pending.clear();
+      for (const pool of pools.values()) {
+        for (const entry of pool.sockets) {
+          failAll(entry, 'the DNS forwarder is closed');
           entry.socket.close();
         }
-        pools[family] = null;
       }
+      pools.clear();
       for (const socket of tcpSockets) socket.destroy();
       tcpSockets.clear();
     },

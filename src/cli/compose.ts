@@ -25,7 +25,12 @@ export function createPipeline(
 ): { pipeline: Pipeline; resolver: DestinationResolver; dnsMemory: DnsMemory; dnsSignals: DnsSignals } {
   // The name↔IP memory is fed by the DNS forwarder and by the proxy's own lookups (issue 5); its enricher
   // names bare-IP destinations at the connect and http-request stages.
-  const dnsMemory = createDnsMemory({ maxAddresses: config.dns.memory.size, maxClientAddresses: config.dns.memory.size, ttlMs: config.dns.memory.ttl });
+  const dnsMemory = createDnsMemory({
+    maxAddresses: config.dns.memory.size,
+    maxClientAddresses: config.dns.memory.size,
+    ttlMs: config.dns.memory.ttl,
+    clientAnswers: config.dns.listen !== null,
+  });
   const dnsSignals = createDnsSignals({
     windowMs: config.dns.signals.window,
     uniqueSubdomains: config.dns.signals.unique_subdomains,

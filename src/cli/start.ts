@@ -90,7 +90,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   label.reload(metrics, 'success');
   setPolicyInfo(metrics, policy.current().sha256);
 
-  const telemetry = createTelemetry(config, { metrics, flowLog, policy: () => createPolicyView(policy.current()) });
+  const telemetry = await createTelemetry(config, { metrics, flowLog, logger, policy: () => createPolicyView(policy.current()) }).catch(async (err: unknown) => { policy.close(); await flowLog.close(); throw err; });
   const { pipeline, resolver, dnsMemory, dnsSignals } = createPipeline(config, {
     policy,
     hints: telemetry.hints,

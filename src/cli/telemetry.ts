@@ -3,12 +3,14 @@ import { createAttribution, type TelemetryAttribution } from '../enrich/attribut
 import { withProcessClaims } from '../enrich/claims.js';
 import type { HintSource } from '../enrich/hints.js';
 import { createMemoryHintStore, type HintStore } from '../enrich/hint-store.js';
+import { createRedisHintStore } from '../enrich/hint-store-redis.js';
 import type { Flow } from '../flow/flow.js';
 import type { PolicyView } from '../flow/pipeline.js';
 import { createHintsApi } from '../listeners/hints-api.js';
 import type { ApiHandler } from '../listeners/admin.js';
 import type { FlowLog } from '../observe/flow-log.js';
 import { buildFollowUpRecord } from '../observe/follow-up.js';
+import type { Logger } from '../observe/logger.js';
 import { label, type Metrics } from '../observe/metrics.js';
 
 export interface Telemetry {
@@ -23,22 +25,51 @@ export interface Telemetry {
   close(): Promise<void>;
 }
 
-/** Endpoint telemetry (issue 4): the hint store, attribution, the hints API and follow-up records. */
-export function createTelemetry(
-  config: Config,
-  deps: { metrics: Metrics; flowLog: FlowLog; policy: () => PolicyView },
-): Telemetry {
-  const { metrics } = deps;
-  const store = createMemoryHintStore({
+/** Redis errors are logged at most this often (a down Redis errors on every reconnect attempt and every batch). */
+const STORE_ERROR_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * The hint store `hints.store` names: "memory", or a redis:// URL (shared by replicas). An unreachable Redis
+ * rejects (HINT_STORE_FAILED, the URL without credentials): the proxy refuses to start.
+ */
+export async function createHintStore(config: Config, logger?: Logger): Promise<HintStore> {
+  const options = {
     windowMs: config.hints.window,
     managedWindowMs: config.hints.managed_window,
     maxEntries: config.hints.max_entries,
+  };
+  if (config.hints.store === 'memory') return createMemoryHintStore(options);
+  let lastLogged = -Infinity;
+  let suppressed = 0;
+  return createRedisHintStore({
+    url: config.hints.store,
+    ...options,
+    // Messages only (the store never puts hint contents in them), and rate-limited.
+    onError: (err) => {
+      const t = Date.now();
+      if (t - lastLogged < STORE_ERROR_LOG_INTERVAL_MS) {
+        suppressed++;
+        return;
+      }
+      logger?.warn({ err: err.message, suppressed }, 'hint store: Redis error; hints stay on this replica until it is back');
+      lastLogged = t;
+      suppressed = 0;
+    },
   });
+}
+
+/** Endpoint telemetry (issue 4): the hint store, attribution, the hints API and follow-up records. */
+export async function createTelemetry(
+  config: Config,
+  deps: { metrics: Metrics; flowLog: FlowLog; policy: () => PolicyView; logger?: Logger },
+): Promise<Telemetry> {
+  const { metrics } = deps;
+  const store = await createHintStore(config, deps.logger);
   const attribution = createAttribution(store, {
     hintWaitMs: config.policy.hint_wait,
     onAttributed: (lagMs) => metrics.hintCorrelationLag.observe(lagMs / 1000),
     onLateHint: (flow, a) => {
-      deps.flowLog.write(buildFollowUpRecord(flow, a, deps.policy()));
+      deps.flowLog.write(JSON.stringify(buildFollowUpRecord(flow, a, deps.policy())));
       label.attributed(metrics, 'telemetry');
     },
   });

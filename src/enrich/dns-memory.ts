@@ -25,6 +25,12 @@ export interface DnsMemoryOptions {
   readonly ttlMs: number;
   /** Names kept per address (CDNs put many names on one address); default 8. */
   readonly maxNamesPerAddress?: number;
+  /**
+   * Whether clients get their DNS answers from this proxy's forwarder (dns.listen set). When they do not,
+   * "no answer gave this client the address" says nothing, and destination.resolved_before is left unset.
+   * Default true.
+   */
+  readonly clientAnswers?: boolean;
   /** Clock for the TTLs (tests pass a fake one); default performance.now. */
   readonly now?: () => number;
 }
@@ -104,7 +110,7 @@ export function createDnsMemory(opts: DnsMemoryOptions): DnsMemory {
         // url.original keeps the target as the client sent it (the bare IP).
         if (known !== undefined) flow.set('destination.domain', known[0]);
         const client = flow.get('source.ip');
-        if (client !== undefined) flow.set('destination.resolved_before', memory.wasGiven(client, ip));
+        if (client !== undefined && opts.clientAnswers !== false) flow.set('destination.resolved_before', memory.wasGiven(client, ip));
       },
     },
     sizes() {

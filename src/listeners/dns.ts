@@ -229,7 +229,9 @@ export class DnsListener {
       return;
     }
     label.dnsMalformed(this.deps.metrics, transport, 'formerr');
-    send(encodeFormErr(header));
+    // RFC 1035 §4.1.1: NOTIMP for a kind of query we do not support (NOTIFY, UPDATE …), FORMERR otherwise.
+    const notImplemented = err instanceof DnsParseError && err.field === 'header opcode';
+    send(encodeFormErr(header, notImplemented ? RCODE.NOTIMP : RCODE.FORMERR));
   }
 
   private async answer(raw: Buffer, query: DnsQuery, ip: string, port: number, transport: DnsTransportLabel, send: Send): Promise<void> {

@@ -1,5 +1,4 @@
 import { Flow } from '../flow/flow.js';
-import type { FieldName } from '../flow/fields.js';
 import { STAGES } from '../flow/fields.js';
 import type { PolicyView } from '../flow/pipeline.js';
 import { fillFromAttribution } from '../enrich/attribution.js';
@@ -14,10 +13,9 @@ import { buildEcsRecord, type EcsRecord } from './ecs.js';
  */
 export function buildFollowUpRecord(ended: Flow, attribution: Attribution, policy: PolicyView): EcsRecord {
   const late = new Flow(ended.kind, false);
-  const fields = ended.fields as Record<string, unknown>;
-  for (const name in fields) {
+  for (const [name, value] of ended.fieldMap()) {
     if (name === '@timestamp' || name === 'event.id' || name.startsWith('process.') || name === 'egress.attribution') continue;
-    late.set(name as FieldName, fields[name] as never);
+    late.set(name, value as never);
   }
   fillFromAttribution(late, attribution);
   late.set('egress.attribution', 'telemetry');

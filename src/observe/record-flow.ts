@@ -1,5 +1,5 @@
 import type { Flow } from '../flow/flow.js';
-import { buildEcsRecord } from './ecs.js';
+import { serializeEcsRecord } from './ecs.js';
 import type { FlowLog } from './flow-log.js';
 import { label, type AttributionLabel, type Metrics, type ProtocolLabel } from './metrics.js';
 
@@ -8,19 +8,40 @@ const ATTRIBUTIONS: ReadonlySet<string> = new Set<AttributionLabel>(['telemetry'
 
 /** The end of every flow: one ECS record to the flow log and its counts in the metrics. */
 export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow) => void {
+  // Labelled children are looked up once per label set, not hashed again on every flow.
+  const flowCounters = new Map<string, { inc(): void }>();
+  const ruleCounters = new Map<string, { inc(): void }>();
+  const countFlow = (action: 'allow' | 'block', protocol: ProtocolLabel): void => {
+    const key = `${action}|${protocol}`;
+    let child = flowCounters.get(key);
+    if (child === undefined) {
+      child = metrics.flows.labels({ action, protocol });
+      flowCounters.set(key, child);
+    }
+    child.inc();
+  };
+  const countRule = (rule: string): void => {
+    let child = ruleCounters.get(rule);
+    if (child === undefined) {
+      // Bounded by the rule ids of the policies loaded since start (operator-controlled).
+      child = metrics.ruleMatches.labels({ rule });
+      ruleCounters.set(rule, child);
+    }
+    child.inc();
+  };
   return (flow) => {
     const endNs = process.hrtime.bigint();
-    log.write(buildEcsRecord(flow, endNs));
+    log.write(serializeEcsRecord(flow, endNs));
 
     const decision = flow.decision;
     const protocol = flow.get('network.protocol') ?? 'unknown';
     const action = decision !== null && decision.status === 'final' ? decision.verdict : 'block';
-    label.flow(metrics, action, PROTOCOLS.has(protocol) ? (protocol as ProtocolLabel) : 'unknown');
+    countFlow(action, PROTOCOLS.has(protocol) ? (protocol as ProtocolLabel) : 'unknown');
     if (decision !== null) {
-      for (const id of decision.matchedRuleIds) metrics.ruleMatches.inc({ rule: id });
+      for (const id of decision.matchedRuleIds) countRule(id);
       // Built-in decisions (internal destination, client ACL …) count like rules so they show on dashboards.
       if (decision.status === 'final' && decision.ruleId !== null && !decision.matchedRuleIds.includes(decision.ruleId)) {
-        metrics.ruleMatches.inc({ rule: decision.ruleId });
+        countRule(decision.ruleId);
       }
     }
     const attribution = flow.get('egress.attribution');

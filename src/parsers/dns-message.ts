@@ -464,11 +464,11 @@ export function encodeErrorResponse(raw: Uint8Array, query: DnsQuery, rcode: Rco
 }
 
 /**
- * FORMERR for a message whose header could be read but not the rest: the header only (RFC 1035 §4.1.1), no
+ * FORMERR (or NOTIMP for an opcode we do not serve) for a message whose header could be read but not the rest: the header only (RFC 1035 §4.1.1), no
  * question or OPT echoed, since neither could be trusted (RFC 6891 §7 allows a FORMERR without OPT).
  */
-export function encodeFormErr(header: DnsHeader): Buffer {
-  return responseHeader(header, RCODE.FORMERR, { qd: 0, an: 0, ar: 0 });
+export function encodeFormErr(header: DnsHeader, rcode: Rcode = RCODE.FORMERR): Buffer {
+  return responseHeader(header, rcode, { qd: 0, an: 0, ar: 0 });
 }
 
 /** A BADVERS answer for an EDNS version we do not speak (RFC 6891 §6.1.3). */

@@ -41,7 +41,7 @@ export interface Harness {
 /** In-memory flow log: the records as the file would hold them (JSON round trip). */
 export function memoryFlowLog(records: EcsRecord[]): FlowLog {
   return {
-    write: (r) => void records.push(JSON.parse(JSON.stringify(r)) as EcsRecord),
+    write: (line) => void records.push(JSON.parse(line) as EcsRecord),
     flush: () => undefined,
     close: () => Promise.resolve(),
   };

@@ -1,38 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eid3, freeSourcePort, sysmonTime } from '../helpers/sysmon.js';
 import { field, startHarness, type Harness } from '../helpers/harness.js';
 import { curl, startOrigin, echoHandler, type TestServer } from '../helpers/servers.js';
 import { signProcessClaim } from '../../src/enrich/identity.js';
 
 const KEY = 'endpoint-agent-shared-secret-0123';
-
-/** Sysmon's UtcTime format: "2026-11-26 13:21:57.504". */
-function utc(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-}
-
-/** A raw Sysmon Event ID 3 as OTRF/NXLog ship it (strings everywhere). */
-function eid3(port: number, image: string, atMs = Date.now(), guid = `{5a9b1c2d-0000-0000-0000-${String(port).padStart(12, '0')}}`): Record<string, unknown> {
-  return {
-    EventID: 3,
-    UtcTime: utc(atMs),
-    Hostname: 'WORKSTATION5.corp.local',
-    ProcessGuid: guid,
-    ProcessId: '4242',
-    Image: image,
-    User: 'CORP\\alice',
-    Protocol: 'tcp',
-    Initiated: 'true',
-    SourceIp: '127.0.0.1',
-    SourcePort: String(port),
-    DestinationIp: '127.0.0.1',
-    DestinationPort: '3128',
-  };
-}
-
-/** A free ephemeral-range port for curl --local-port (random; collisions are unlikely and would fail loudly). */
-function randomPort(): number {
-  return 40_000 + Math.floor(Math.random() * 20_000);
-}
 
 describe('process attribution from endpoint telemetry (POST /v1/hints)', () => {
   let h: Harness;
@@ -84,7 +56,7 @@ rules:
   });
 
   it('a hint posted before the connection attributes it, and a rule on process.name blocks it', async () => {
-    const port = randomPort();
+    const port = await freeSourcePort();
     expect((await post(JSON.stringify(eid3(port, 'C:\\Windows\\System32\\rundll32.exe')))).status).toBe(202);
     const r = await curl(['-x', h.proxyUrl, '--local-port', String(port), `http://127.0.0.1:${origin.port}/c2/before`]);
     expect(r.status).toBe(403);
@@ -99,7 +71,7 @@ rules:
   });
 
   it('a managed client waits for a hint that arrives during the request (within hint_wait)', async () => {
-    const port = randomPort();
+    const port = await freeSourcePort();
     const request = curl(['-x', h.proxyUrl, '--local-port', String(port), `http://127.0.0.1:${origin.port}/c2/during`]);
     await new Promise((r) => setTimeout(r, 100));
     await post(JSON.stringify(eid3(port, 'C:\\Windows\\System32\\mshta.exe')));
@@ -109,7 +81,7 @@ rules:
   });
 
   it('a hint posted one second into a slow request lands in that request\'s record', async () => {
-    const port = randomPort();
+    const port = await freeSourcePort();
     const request = curl(['-x', h.proxyUrl, '--local-port', String(port), `http://127.0.0.1:${slow.port}/slow-one`]);
     await new Promise((r) => setTimeout(r, 1000));
     await post(JSON.stringify(eid3(port, 'C:\\Users\\alice\\AppData\\payload.exe')));
@@ -120,7 +92,7 @@ rules:
   });
 
   it('a hint that arrives after the record was written produces a follow-up alert', async () => {
-    const port = randomPort();
+    const port = await freeSourcePort();
     const r = await curl(['-x', h.proxyUrl, '--local-port', String(port), `http://127.0.0.1:${origin.port}/c2/late`]);
     expect(r.status).toBe(200);
     const first = await h.waitForRecord((x) => field(x, 'url.path') === '/c2/late');
@@ -136,11 +108,11 @@ rules:
   });
 
   it('Event ID 1 joins Event ID 3 by ProcessGuid in either order (parent, command line, hashes)', async () => {
-    const port = randomPort();
+    const port = await freeSourcePort();
     const guid = '{5a9b1c2d-1111-2222-3333-444455556666}';
     const eid1 = {
       EventID: 1,
-      UtcTime: utc(Date.now() - 2000),
+      UtcTime: sysmonTime(Date.now() - 2000),
       Hostname: 'WORKSTATION5.corp.local',
       ProcessGuid: guid,
       ProcessId: '4242',
@@ -163,13 +135,13 @@ rules:
   });
 
   it('Winlogbeat-shaped events attribute flows too', async () => {
-    const port = randomPort();
+    const port = await freeSourcePort();
     const event = {
       '@timestamp': new Date().toISOString(),
       host: { name: 'workstation7.corp.local' },
       winlog: {
         event_id: '3',
-        event_data: { ProcessGuid: '{77777777-0000-0000-0000-000000000007}', ProcessId: '777', Image: 'C:\\Windows\\System32\\wscript.exe', SourceIp: '127.0.0.1', SourcePort: String(port), DestinationIp: '127.0.0.1', DestinationPort: '3128', Protocol: 'tcp', Initiated: 'true', User: 'CORP\\bob', UtcTime: utc(Date.now()) },
+        event_data: { ProcessGuid: '{77777777-0000-0000-0000-000000000007}', ProcessId: '777', Image: 'C:\\Windows\\System32\\wscript.exe', SourceIp: '127.0.0.1', SourcePort: String(port), DestinationIp: '127.0.0.1', DestinationPort: '3128', Protocol: 'tcp', Initiated: 'true', User: 'CORP\\bob', UtcTime: sysmonTime(Date.now()) },
       },
     };
     expect(((await (await post(JSON.stringify([event]))).json()) as { accepted: number }).accepted).toBe(1);
@@ -180,7 +152,7 @@ rules:
   });
 
   it('a header claim that disagrees with telemetry is recorded with the reason "process claim mismatch"', async () => {
-    const port = randomPort();
+    const port = await freeSourcePort();
     await post(JSON.stringify(eid3(port, 'C:\\Windows\\System32\\rundll32.exe')));
     const claim = signProcessClaim('chrome.exe', 4242, KEY, Date.now());
     await curl(['-x', h.proxyUrl, '--local-port', String(port), '-H', `X-Egress-Process: ${claim}`, `http://127.0.0.1:${origin.port}/spoof`]);

@@ -76,6 +76,15 @@ describe('createDnsMemory', () => {
     expect(never.get('destination.resolved_before')).toBe(false);
   });
 
+  it('leaves resolved_before unset when clients do not use the forwarder (dns.listen null)', () => {
+    const m = createDnsMemory({ maxAddresses: 10, maxClientAddresses: 10, ttlMs: 60_000, clientAnswers: false });
+    m.rememberResolved('api.example.com', [{ address: '203.0.113.9' }]);
+    const flow = connectTo('203.0.113.9');
+    void m.enricher.enrich(flow);
+    expect(flow.get('destination.domain')).toBe('api.example.com');
+    expect(flow.get('destination.resolved_before')).toBeUndefined();
+  });
+
   it('leaves named destinations alone', () => {
     const m = memory({ t: 0 });
     const flow = new Flow('connect', false);
