@@ -44,6 +44,7 @@ export const FIELDS = {
   'destination.ip': f('ip', 'connect', 'The resolved address the proxy connects to'),
   'destination.port': f('number', 'connect', 'Destination port'),
   'destination.internal': f('boolean', 'connect', 'destination.ip is in network.internal'),
+  'destination.ip_literal': f('boolean', 'connect', 'The client named the destination by IP address (in any spelling), not by name'),
   'destination.resolved_before': f('boolean', 'connect', 'A DNS answer gave this client the destination IP recently'),
   'destination.bytes': out('number', 'Bytes sent by the destination'),
 

@@ -387,6 +387,7 @@ export class ProxyListener {
 
   private fillDestination(flow: Flow, target: Target): void {
     flow.set('destination.port', target.port);
+    flow.set('destination.ip_literal', target.ip !== null);
     if (target.ip !== null) flow.set('destination.ip', target.ip);
     else flow.set('destination.domain', target.host);
   }

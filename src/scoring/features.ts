@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import type { Flow } from '../flow/flow.js';
 import type { Scorer } from './score.js';
 
@@ -16,20 +15,13 @@ export const uncommonPort: Scorer = {
 
 /**
  * Whether the client named its destination by IP. destination.domain alone cannot tell: the DNS memory
- * (src/enrich/dns-memory.ts) names a bare-IP destination from earlier answers. The request target can: url.domain
- * for plain HTTP, the CONNECT authority (url.original) for tunnels. Flows without request facts (unit tests) fall
- * back to "no destination.domain".
+ * (src/enrich/dns-memory.ts) names a bare-IP destination from earlier answers. The listener records what the
+ * request target was (destination.ip_literal, from the parsed target, so `2130706433` counts as an IP too);
+ * flows without request facts (unit tests) fall back to "no destination.domain".
  */
 function isIpLiteralTarget(flow: Flow): boolean {
-  const urlDomain = flow.get('url.domain');
-  if (urlDomain !== undefined) return isIP(urlDomain) !== 0;
-  const original = flow.get('url.original');
-  if (original !== undefined && flow.get('http.request.method') === 'CONNECT') {
-    // RFC 9110 §9.3.6: authority-form, host:port with IPv6 in brackets.
-    const host = original.startsWith('[') ? original.slice(1, original.indexOf(']')) : original.slice(0, original.lastIndexOf(':'));
-    return isIP(host) !== 0;
-  }
-  return flow.get('destination.domain') === undefined;
+  const literal = flow.get('destination.ip_literal');
+  return literal ?? flow.get('destination.domain') === undefined;
 }
 
 /** Malware often connects to bare IPs to avoid DNS; legitimate software almost always uses names. */

@@ -14,6 +14,8 @@ function connectTo(ip: string, client = '192.0.2.10', authority = `${ip}:443`): 
   flow.set('destination.port', 443);
   flow.set('http.request.method', 'CONNECT');
   flow.set('url.original', authority);
+  // As the listener does from the parsed target: the client named an address.
+  flow.set('destination.ip_literal', true);
   return flow;
 }
 
@@ -104,6 +106,7 @@ describe('createDnsMemory', () => {
     named.set('destination.ip', '203.0.113.9');
     named.set('http.request.method', 'CONNECT');
     named.set('url.original', 'api.example.com:443');
+    named.set('destination.ip_literal', false);
     expect(ipLiteralDestination.score(named)).toBeNull();
     const v6 = connectTo('2001:db8::1', '192.0.2.10', '[2001:db8::1]:443');
     expect(ipLiteralDestination.score(v6)?.points).toBe(20);

@@ -62,8 +62,13 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'an IP-literal destination is tagged',
-    values: { 'destination.ip': '203.0.113.10', 'destination.internal': false, 'destination.port': 443 },
+    values: { 'destination.ip': '203.0.113.10', 'destination.ip_literal': true, 'destination.internal': false, 'destination.port': 443 },
     expected: { status: 'final', tags: ['raw-ip-destination'], matchedRuleIds: ['ip-literal-destination'] },
+  },
+  {
+    name: 'a named destination is not tagged as an IP literal, even once resolved',
+    values: { 'destination.domain': 'example.com', 'destination.ip': '203.0.113.10', 'destination.ip_literal': false, 'destination.internal': false, 'destination.port': 443 },
+    expected: { status: 'final', matchedRuleIds: [] },
   },
   {
     name: 'a DNS query is not an IP-literal destination',
