@@ -339,6 +339,13 @@ function splitGroups(text: string): number[] | null {
  * RFC 5952 §4 text form, which is also the WHATWG URL IPv6 serializer: lower-case hex, no leading zeros, the first
  * longest run of two or more zero groups shortened to "::".
  */
+/** The same for 16 address bytes at `off` (DNS AAAA rdata, IPv6 headers in captures). */
+export function formatIPv6Bytes(b: Uint8Array, off: number): string {
+  const parts = new Array<number>(8);
+  for (let i = 0; i < 8; i++) parts[i] = ((b[off + 2 * i] as number) << 8) | (b[off + 2 * i + 1] as number);
+  return formatIPv6(parts);
+}
+
 export function formatIPv6(parts: readonly number[]): string {
   let bestStart = -1;
   let bestLen = 1;

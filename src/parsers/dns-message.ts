@@ -18,6 +18,7 @@
 import dnsPacket from 'dns-packet';
 import type { DecodedPacket } from 'dns-packet';
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatIPv6Bytes } from '../net/address-class.js';
 
 export const DNS_HEADER_LENGTH = 12;
 /** RFC 1035 §2.3.4: the largest UDP payload without EDNS. */
@@ -330,7 +331,7 @@ function rdataText(w: Walker, type: number, at: number, len: number, field: stri
       if (len === 4) return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
       break;
     case TYPE.AAAA:
-      if (len === 16) return formatIpv6(buf, at);
+      if (len === 16) return formatIPv6Bytes(buf, at);
       break;
     case TYPE.CNAME:
     case TYPE.NS:
@@ -368,30 +369,6 @@ function genericRdata(buf: Uint8Array, at: number, len: number): string {
   const shown = Math.min(len, 64); // a flow record is no place for a 64 KiB blob
   const hex = Buffer.from(buf.buffer, buf.byteOffset + at, shown).toString('hex');
   return `\\# ${len} ${hex}${shown < len ? '…' : ''}`;
-}
-
-/** RFC 5952 §4 text form: lower case, leading zeros dropped, the longest run of ≥ 2 zero groups as `::`. */
-export function formatIpv6(buf: Uint8Array, at: number): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(u16(buf, at + i * 2));
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart === -1) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
 /** Validates, then decodes with dns-packet (all sections, every rdata type it knows). Throws DnsParseError. */
@@ -511,7 +488,7 @@ export function sinkholeRecord(question: DnsQuestion, sinkhole: Sinkhole): { rea
   const { type, qclass } = question;
   if (qclass !== CLASS_IN && qclass !== 255) return null;
   if ((type === TYPE.A || type === TYPE.ANY) && sinkhole.a !== null) return { type: 'A', rdata: sinkhole.a, data: [...sinkhole.a].join('.') };
-  if ((type === TYPE.AAAA || type === TYPE.ANY) && sinkhole.aaaa !== null) return { type: 'AAAA', rdata: sinkhole.aaaa, data: formatIpv6(sinkhole.aaaa, 0) };
+  if ((type === TYPE.AAAA || type === TYPE.ANY) && sinkhole.aaaa !== null) return { type: 'AAAA', rdata: sinkhole.aaaa, data: formatIPv6Bytes(sinkhole.aaaa, 0) };
   return null;
 }
 

@@ -14,6 +14,7 @@
 import { Cursor, ParseError } from './cursor.js';
 import { readClientHello } from './client-hello.js';
 import type { ClientHello } from './client-hello.js';
+import { formatIPv6Bytes } from '../net/address-class.js';
 
 /** Bytes of each direction of a connection we keep: enough for any first flight, bounded for big captures. */
 export const MAX_FLIGHT_BYTES = 256 * 1024;
@@ -266,30 +267,6 @@ function formatIpv4(b: Uint8Array, off: number): string {
   return `${b[off] as number}.${b[off + 1] as number}.${b[off + 2] as number}.${b[off + 3] as number}`;
 }
 
-/** RFC 5952 text form: lower-case hex, leading zeros dropped, the longest run (≥ 2) of zero groups as "::". */
-export function formatIpv6(b: Uint8Array, off: number): string {
-  const groups: number[] = [];
-  for (let i = 0; i < 8; i++) groups.push(((b[off + 2 * i] as number) << 8) | (b[off + 2 * i + 1] as number));
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
-}
-
 function decodeTransport(proto: number, seg: Uint8Array, srcIp: string, dstIp: string): Decoded {
   if (proto === 6) {
     // RFC 9293 §3.1: data offset in 32-bit words in the high nibble of byte 12; flags in byte 13.
@@ -365,7 +342,7 @@ function decodeIp(ip: Uint8Array): Decoded {
       }
     }
     if (off > end) return OTHER;
-    return decodeTransport(next, ip.subarray(off, end), formatIpv6(ip, 8), formatIpv6(ip, 24));
+    return decodeTransport(next, ip.subarray(off, end), formatIPv6Bytes(ip, 8), formatIPv6Bytes(ip, 24));
   }
   return OTHER;
 }

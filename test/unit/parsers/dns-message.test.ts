@@ -11,7 +11,6 @@ import {
   encodeFormErr,
   encodeSinkholeResponse,
   encodeTruncated,
-  formatIpv6,
   inspectDnsMessage,
   ipv6Bytes,
   prepareSinkhole,
@@ -20,6 +19,7 @@ import {
   withId,
 } from '../../../src/parsers/dns-message.js';
 import { createDnsFrameReader, frameDnsMessage, DnsFrameError } from '../../../src/parsers/dns-framing.js';
+import { formatIPv6Bytes } from '../../../src/net/address-class.js';
 
 function query(name: string, type: dnsPacket.RecordType = 'A', opts: { id?: number; edns?: boolean; dnssecOk?: boolean } = {}): Buffer {
   return dnsPacket.encode({
@@ -282,7 +282,7 @@ describe('helpers', () => {
     ['2001:0:0:1:0:0:0:1', '2001:0:0:1::1'],
     ['::ffff:192.0.2.1', '::ffff:c000:201'],
   ])('IPv6 %s round-trips as %s (RFC 5952)', (text, expected) => {
-    expect(formatIpv6(ipv6Bytes(text), 0)).toBe(expected);
+    expect(formatIPv6Bytes(ipv6Bytes(text), 0)).toBe(expected);
   });
 
   it('names types', () => {

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { PcapError, formatIpv6, readPcapClientHellos } from '../../../src/parsers/pcap.js';
+import { PcapError, readPcapClientHellos } from '../../../src/parsers/pcap.js';
+import { formatIPv6Bytes } from '../../../src/net/address-class.js';
 import type { PcapReport } from '../../../src/parsers/pcap.js';
 import { computeJa4 } from '../../../src/fingerprint/ja4.js';
 import { FIXTURES, SPEC_EXAMPLE, buildHandshake, buildHelloBody, frameRecords, loadCaptureRows, loadVectorRows, u16 } from './hello-builder.js';
@@ -125,8 +126,8 @@ describe('readPcapClientHellos on the FoxIO captures', () => {
     const h = readVectorPcap('ipv6.pcapng').hellos[0];
     expect(h?.srcIp).toBe('2001:4998:ef83:14:8000::100d');
     expect(h?.dstIp).toBe('2606:4700::6811:d209');
-    expect(formatIpv6(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), 0)).toBe('::1');
-    expect(formatIpv6(Uint8Array.from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]), 0)).toBe('2001:db8:0:1::1');
+    expect(formatIPv6Bytes(Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), 0)).toBe('::1');
+    expect(formatIPv6Bytes(Uint8Array.from([0x20, 1, 0xd, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]), 0)).toBe('2001:db8:0:1::1');
   });
 });
 
