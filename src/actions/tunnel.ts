@@ -64,8 +64,22 @@ export function splice(client: net.Socket, upstream: net.Socket, idleMs: number,
     upstream.on('error', (err: NodeJS.ErrnoException) => fail(new EgressError('UPSTREAM_ABORTED', `upstream error: ${err.code ?? err.message}`)));
     client.setTimeout(idleMs, () => fail(new EgressError('CLIENT_TIMEOUT', `tunnel idle for ${idleMs} ms`)));
     upstream.setTimeout(idleMs, () => fail(new EgressError('CLIENT_TIMEOUT', `tunnel idle for ${idleMs} ms`)));
-    client.once('close', onClose);
-    upstream.once('close', onClose);
+    // When one side is gone, pipe() unpipes and pauses the other, which would then never read its peer's
+    // FIN and stay half-open until the idle timeout. Keep reading it (nothing more can be relayed) so its
+    // end is seen, and finish our side of it.
+    const drainOther = (other: net.Socket): void => {
+      if (other.destroyed) return;
+      other.end();
+      other.resume();
+    };
+    client.once('close', () => {
+      drainOther(upstream);
+      onClose();
+    });
+    upstream.once('close', () => {
+      drainOther(client);
+      onClose();
+    });
     if (replay !== null && replay.length > 0) upstream.write(replay);
     client.pipe(upstream);
     upstream.pipe(client);

@@ -55,6 +55,18 @@ rules:
     expect(field(rec, 'egress.tunnel')).toBe('splice');
   });
 
+  it('a destination that closes first does not leave the tunnel half-open: each curl ends its flow at once', async () => {
+    // The TLS server answers and closes; curl then closes too. A tunnel whose relay stopped reading the
+    // client once the destination was gone never saw curl's FIN and lingered until the idle timeout.
+    for (let i = 0; i < 5; i++) {
+      const before = h.records.length;
+      await curl(['-x', h.proxyUrl, '-k', `https://tls.test:${tlsServer.port}/half-open-${i}`]);
+      const started = Date.now();
+      await h.waitForRecord((x) => h.records.indexOf(x) >= before && field(x, 'tls.client.server_name') === 'tls.test', 2000);
+      expect(Date.now() - started).toBeLessThan(2000);
+    }
+  });
+
   it('blocks a CONNECT by rule with 403 naming the rule, before any connection', async () => {
     const before = echo.connections();
     const reply = await rawExchange(h.port, `CONNECT c2.bad.test:${echo.port} HTTP/1.1\r\nHost: c2.bad.test\r\n\r\n`);
