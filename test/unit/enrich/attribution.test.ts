@@ -3,54 +3,20 @@ import { Flow, type FlowKind } from '../../../src/flow/flow.js';
 import { createAttribution, type AttributedWhen } from '../../../src/enrich/attribution.js';
 import { createMemoryHintStore, type Attribution, type HintStore } from '../../../src/enrich/hint-store.js';
 import type { NetworkHintEvent, ProcessHintEvent } from '../../../src/enrich/hint-event.js';
+import { networkEvent, processEvent } from '../../helpers/hint-events.js';
 
 const IP = '10.1.2.3';
 
 function net(port: number, timeMs: number, over: Partial<NetworkHintEvent> = {}): NetworkHintEvent {
-  return {
-    kind: 'network',
-    eventId: 3,
-    shape: 'sysmon',
-    timeMs,
-    host: 'pc1.corp.example',
-    processGuid: '{11111111-2222-3333-4444-555555555555}',
-    pid: 4242,
-    image: 'C:\\Windows\\System32\\rundll32.exe',
-    processName: 'rundll32.exe',
-    user: 'alice',
-    userDomain: 'CORP',
-    protocol: 'tcp',
-    sourceIp: IP,
-    sourcePort: port,
-    destinationIp: '10.9.9.9',
-    destinationPort: 3128,
-    destinationHostname: null,
-    initiated: true,
-    ...over,
-  };
+  return networkEvent(timeMs, { host: 'pc1.corp.example', sourceIp: IP, sourcePort: port, ...over });
 }
 
-const EID1: ProcessHintEvent = {
-  kind: 'process',
-  eventId: 1,
-  shape: 'sysmon',
-  timeMs: Date.now() - 1_000,
+const EID1: ProcessHintEvent = processEvent(Date.now() - 1_000, {
   host: 'pc1.corp.example',
-  processGuid: '{11111111-2222-3333-4444-555555555555}',
-  pid: 4242,
-  image: 'C:\\Windows\\System32\\rundll32.exe',
-  processName: 'rundll32.exe',
-  user: 'alice',
-  userDomain: 'CORP',
-  parentImage: 'C:\\Windows\\System32\\cmd.exe',
-  parentName: 'cmd.exe',
-  parentProcessGuid: null,
   commandLine: 'rundll32.exe payload.dll,Run',
-  commandLineTruncated: false,
   parentCommandLine: 'cmd.exe /c x',
-  originalFileName: 'RUNDLL32.EXE',
   hashes: { md5: 'a'.repeat(32), sha1: 'c'.repeat(40), sha256: 'b'.repeat(64), imphash: 'd'.repeat(32) },
-};
+});
 
 function flowFrom(port: number, kind: FlowKind = 'connect', ip = IP): Flow {
   const f = new Flow(kind, true);

@@ -6,58 +6,11 @@ import { ingestHints } from '../../../src/enrich/hint-ingest.js';
 import { createRedisHintStore, parseStoredHintEvent, redactRedisUrl, type RedisHintStoreOptions } from '../../../src/enrich/hint-store-redis.js';
 import type { HintStore } from '../../../src/enrich/hint-store.js';
 import { startRedis, type TestRedis } from '../../helpers/redis.js';
+import { GUID, networkEvent, processEvent } from '../../helpers/hint-events.js';
 
-const GUID = '{11111111-2222-3333-4444-555555555555}';
+const net = (over: Partial<NetworkHintEvent> = {}): NetworkHintEvent => networkEvent(Date.now(), over);
+const proc = (over: Partial<ProcessHintEvent> = {}): ProcessHintEvent => processEvent(Date.now() - 5_000, over);
 const SECRET_IMAGE = 'C:\\Users\\alice\\secret-payload.exe';
-
-function net(over: Partial<NetworkHintEvent> = {}): NetworkHintEvent {
-  return {
-    kind: 'network',
-    eventId: 3,
-    shape: 'sysmon',
-    timeMs: Date.now(),
-    host: 'pc1',
-    processGuid: GUID,
-    pid: 4242,
-    image: 'C:\\Windows\\System32\\rundll32.exe',
-    processName: 'rundll32.exe',
-    user: 'alice',
-    userDomain: 'CORP',
-    protocol: 'tcp',
-    sourceIp: '10.1.2.3',
-    sourcePort: 50000,
-    destinationIp: '10.9.9.9',
-    destinationPort: 3128,
-    destinationHostname: null,
-    initiated: true,
-    ...over,
-  };
-}
-
-function proc(over: Partial<ProcessHintEvent> = {}): ProcessHintEvent {
-  return {
-    kind: 'process',
-    eventId: 1,
-    shape: 'sysmon',
-    timeMs: Date.now() - 5_000,
-    host: 'pc1',
-    processGuid: GUID,
-    pid: 4242,
-    image: 'C:\\Windows\\System32\\rundll32.exe',
-    processName: 'rundll32.exe',
-    user: 'alice',
-    userDomain: 'CORP',
-    parentImage: 'C:\\Windows\\System32\\cmd.exe',
-    parentName: 'cmd.exe',
-    parentProcessGuid: null,
-    commandLine: 'rundll32.exe evil.dll,Start',
-    commandLineTruncated: false,
-    parentCommandLine: 'cmd.exe',
-    originalFileName: 'RUNDLL32.EXE',
-    hashes: { md5: 'a'.repeat(32), sha1: null, sha256: 'b'.repeat(64), imphash: null },
-    ...over,
-  };
-}
 
 /** Polls `pred` every 10 ms; fails after `ms`. */
 async function waitFor(pred: () => boolean | Promise<boolean>, ms = 5_000, what = 'condition'): Promise<void> {

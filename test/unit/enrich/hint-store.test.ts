@@ -2,62 +2,16 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { normalizeHintEvent, type HintEvent, type NetworkHintEvent, type ProcessHintEvent } from '../../../src/enrich/hint-event.js';
 import { createMemoryHintStore, type HintStore } from '../../../src/enrich/hint-store.js';
+import { networkEvent, processEvent } from '../../helpers/hint-events.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);
 const W = 120_000;
+const net = (over: Partial<NetworkHintEvent> = {}): NetworkHintEvent => networkEvent(T0, over);
+const proc = (over: Partial<ProcessHintEvent> = {}): ProcessHintEvent => processEvent(T0 - 5_000, over);
 
 function clock(start = T0): { now: () => number; advance: (ms: number) => void } {
   let t = start;
   return { now: () => t, advance: (ms) => void (t += ms) };
-}
-
-function net(over: Partial<NetworkHintEvent> = {}): NetworkHintEvent {
-  return {
-    kind: 'network',
-    eventId: 3,
-    shape: 'sysmon',
-    timeMs: T0,
-    host: 'pc1',
-    processGuid: '{11111111-2222-3333-4444-555555555555}',
-    pid: 4242,
-    image: 'C:\\Windows\\System32\\rundll32.exe',
-    processName: 'rundll32.exe',
-    user: 'alice',
-    userDomain: 'CORP',
-    protocol: 'tcp',
-    sourceIp: '10.1.2.3',
-    sourcePort: 50000,
-    destinationIp: '10.9.9.9',
-    destinationPort: 3128,
-    destinationHostname: null,
-    initiated: true,
-    ...over,
-  };
-}
-
-function proc(over: Partial<ProcessHintEvent> = {}): ProcessHintEvent {
-  return {
-    kind: 'process',
-    eventId: 1,
-    shape: 'sysmon',
-    timeMs: T0 - 5_000,
-    host: 'pc1',
-    processGuid: '{11111111-2222-3333-4444-555555555555}',
-    pid: 4242,
-    image: 'C:\\Windows\\System32\\rundll32.exe',
-    processName: 'rundll32.exe',
-    user: 'alice',
-    userDomain: 'CORP',
-    parentImage: 'C:\\Windows\\System32\\cmd.exe',
-    parentName: 'cmd.exe',
-    parentProcessGuid: null,
-    commandLine: 'rundll32.exe evil.dll,Start',
-    commandLineTruncated: false,
-    parentCommandLine: 'cmd.exe',
-    originalFileName: 'RUNDLL32.EXE',
-    hashes: { md5: 'a'.repeat(32), sha1: null, sha256: 'b'.repeat(64), imphash: null },
-    ...over,
-  };
 }
 
 function storeAt(start = T0, extra: Parameters<typeof createMemoryHintStore>[0] = {}): { store: HintStore; advance: (ms: number) => void } {
