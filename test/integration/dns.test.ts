@@ -18,6 +18,7 @@ import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { answerTo, startScriptedDnsServer, type ScriptedServer } from '../helpers/dns-scripted-server.js';
 import { openTunnel } from '../helpers/servers.js';
 import { startDaemon } from '../helpers/cli.js';
+import { eid3, freeSourcePort } from '../helpers/sysmon.js';
 import type { EcsRecord } from '../../src/observe/ecs.js';
 
 interface DigResult {
@@ -169,6 +170,24 @@ describe('DNS forwarder: answers, policy, records', () => {
     const rec = await h.waitForRecord((x) => field(x, 'dns.question.name') === 'c2.evil.test');
     expect(rec).toMatchObject({ event: { action: 'block', kind: 'alert' }, rule: { id: 'block-evil' }, tags: ['dns-block'], dns: { response_code: 'NXDOMAIN' } });
     expect(await h.metrics()).toMatch(/egress_dns_queries_total\{action="block"\} [1-9]/);
+  });
+
+  it('attributes a query to the process named by a Sysmon Event ID 22 from the same host (SPEC)', async () => {
+    const post = (events: unknown[]): Promise<Response> =>
+      fetch(`${h.adminUrl}/v1/hints`, { method: 'POST', headers: { authorization: 'Bearer test-token' }, body: events.map((e) => JSON.stringify(e)).join('\n') });
+    const now = Date.now();
+    // The host's network event ties WORKSTATION9 to 127.0.0.1; its DNS query event names the asking process
+    // (the UDP packet itself comes from the DNS Client service, so the query name is what joins).
+    const res = await post([
+      eid3(await freeSourcePort(), 'C:\\Windows\\System32\\svchost.exe', now, '{99999999-0000-0000-0000-000000000001}'),
+      { ...eid3(1, 'x', now), EventID: 22, Hostname: 'WORKSTATION5.corp.local', Image: 'C:\\Windows\\System32\\mshta.exe', ProcessGuid: '{99999999-0000-0000-0000-000000000022}', QueryName: 'beacon.x.test', QueryStatus: '0', QueryResults: '::ffff:127.0.0.2;' },
+    ]);
+    expect(((await res.json()) as { accepted: number }).accepted).toBe(2);
+    const r = await dig(port, 'beacon.x.test');
+    expect(r.status).toBe('NOERROR');
+    const rec = await h.waitForRecord((x) => field(x, 'dns.question.name') === 'beacon.x.test');
+    expect(field(rec, 'process.name')).toBe('mshta.exe');
+    expect(field(rec, 'egress.attribution')).toBe('telemetry');
   });
 
   it('answers several queries on one TCP connection (RFC 7766 pipelining)', async () => {
