@@ -59,7 +59,11 @@ describe('createResolver', () => {
       ['192.0.2.2', 4],
       ['2001:db8::1', 6],
     ]);
-    for (const a of answer) expect(a.ttlMs).toBe(30_000);
+    // The TTL counts down from the moment of the answer: under load a few milliseconds may have passed.
+    for (const a of answer) {
+      expect(a.ttlMs).toBeGreaterThan(29_000);
+      expect(a.ttlMs).toBeLessThanOrEqual(30_000);
+    }
     expect(dns.queries.map((q) => q.type).sort()).toEqual(['A', 'AAAA']);
   });
 
@@ -86,7 +90,8 @@ describe('createResolver', () => {
   it('caps the cache time at maxTtlMs, then asks again', async () => {
     const { dns, resolver } = await setUp({ 'capped.test': { A: ['192.0.2.5'], ttl: 3600 } }, {}, { maxTtlMs: 100 });
     const first = await resolver.resolve('capped.test');
-    expect(first[0]?.ttlMs).toBe(100);
+    expect(first[0]?.ttlMs).toBeLessThanOrEqual(100); // capped (and counting down from the answer)
+    expect(first[0]?.ttlMs).toBeGreaterThan(50);
     const sent = dns.queries.length;
     await resolver.resolve('capped.test');
     expect(dns.queries.length).toBe(sent); // still cached
@@ -121,7 +126,10 @@ describe('createResolver', () => {
 
   it('returns the IPv4 answer of an IPv4-only name', async () => {
     const { resolver } = await setUp({ 'v4only.test': { A: ['192.0.2.7'] } });
-    expect(await resolver.resolve('v4only.test')).toEqual([{ address: '192.0.2.7', family: 4, ttlMs: 60_000 }]);
+    const v4only = await resolver.resolve('v4only.test');
+    expect(v4only).toMatchObject([{ address: '192.0.2.7', family: 4 }]);
+    expect(v4only).toHaveLength(1);
+    expect(v4only[0]?.ttlMs).toBeGreaterThan(59_000);
   });
 
   it('reports a timeout when the server does not answer, within a bounded wait', async () => {
