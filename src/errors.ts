@@ -38,8 +38,9 @@ export const ERROR_CODES = {
   // DNS (src/listeners/dns, src/actions/forward-dns)
   DNS_FORMERR: 'The DNS message is malformed',
   DNS_UPSTREAM_FAILED: 'No DNS upstream answered',
-  // shutdown
+  // shutdown and bugs
   SHUTDOWN: 'The proxy shut down before the flow ended',
+  INTERNAL: 'An unexpected error inside the proxy (a bug: please report it with the flow record)',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -123,7 +123,7 @@ export class ProxyListener {
     });
     this.server.timeout = opts.timeouts.idleMs;
     this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      this.handleRequest(req, res).catch((err: unknown) => this.internalError(err, res));
+      this.handleRequest(req, res).catch((err: unknown) => this.deps.logger.error({ err }, 'recording a flow failed'));
     });
     this.server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       this.handleConnect(req, socket as net.Socket, head).catch((err: unknown) => {
@@ -137,6 +137,7 @@ export class ProxyListener {
       this.fillRequestFacts(flow, req);
       this.refuse(flow, 'BAD_REQUEST', 'protocol upgrade over plain HTTP is not supported; use CONNECT', 501);
       sendRawText(socket, 501, 'Protocol upgrade over plain HTTP is not supported; use CONNECT');
+      this.deps.pipeline.end(flow);
     });
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.handleClientError(err, socket));
   }
@@ -175,6 +176,10 @@ export class ProxyListener {
     const closed = new Promise<void>((resolve) => res.once('close', resolve));
     try {
       await this.serveRequest(flow, req, res);
+    } catch (err) {
+      // Answer (500) before waiting for the close: a request that got no answer would never close.
+      flow.fail('INTERNAL', err instanceof Error ? err.message : String(err));
+      this.internalError(err, res);
     } finally {
       // The record is written once the client has its whole answer (or is gone), with every count final.
       await closed;
@@ -247,12 +252,24 @@ export class ProxyListener {
   // ---- CONNECT ---------------------------------------------------------------------------------------
 
   private async handleConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
-    const { pipeline } = this.deps;
     this.tunnels.add(socket);
     socket.on('error', () => socket.destroy());
     socket.once('close', () => this.tunnels.delete(socket));
-    const flow = pipeline.open('connect', clientIp(socket), clientPort(socket));
+    const flow = this.deps.pipeline.open('connect', clientIp(socket), clientPort(socket));
     this.fillRequestFacts(flow, req);
+    try {
+      await this.serveConnect(flow, req, socket, head);
+    } catch (err) {
+      flow.fail('INTERNAL', err instanceof Error ? err.message : String(err));
+      socket.destroy();
+      throw err;
+    } finally {
+      this.deps.pipeline.end(flow); // once only: serveConnect may have ended it already
+    }
+  }
+
+  private async serveConnect(flow: Flow, req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+    const { pipeline } = this.deps;
     const finish = (): void => pipeline.end(flow);
 
     if (!this.admit(flow, (status, text) => sendRawText(socket, status, text))) return finish();

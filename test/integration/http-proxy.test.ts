@@ -167,6 +167,7 @@ describe('HTTP forward proxy (curl through the real proxy)', () => {
       ['oversized headers', `GET http://origin.test/ HTTP/1.1\r\nHost: a\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
       ['CONNECT without port', 'CONNECT origin.test HTTP/1.1\r\nHost: origin.test\r\n\r\n', 400],
       ['CONNECT with path', 'CONNECT origin.test:443/x HTTP/1.1\r\nHost: origin.test\r\n\r\n', 400],
+      ['WebSocket upgrade over plain HTTP', `GET http://origin.test:${origin.port}/ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`, 501],
     ];
     for (const [name, payload, status] of cases) {
       const before = h.records.length;
@@ -179,6 +180,8 @@ describe('HTTP forward proxy (curl through the real proxy)', () => {
     }
     const ok = await curl(['-x', h.proxyUrl, `http://origin.test:${origin.port}/still-serving`]);
     expect(ok.status).toBe(200);
+    // Every refused request ended its flow (none left counted as active).
+    await expect.poll(async () => (await h.proxy.metrics.activeFlows.get()).values[0]?.value).toBe(0);
   });
 
   it('upstream dying mid-body cuts the client off instead of sending a short "complete" response', async () => {
