@@ -108,7 +108,7 @@ export class ProxyAuthenticator {
     const cacheKey = createHash('sha256').update(header).digest('base64');
     const cached = this.verified.get(cacheKey);
     if (cached !== undefined) return { ok: true, user: cached };
-    const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+    const match = BASIC_CREDENTIALS.exec(header);
     if (match === null) return { ok: false, reason: 'Proxy-Authorization is not Basic' };
     const decoded = Buffer.from(match[1] ?? '', 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
@@ -123,6 +123,10 @@ export class ProxyAuthenticator {
     return { ok: true, user };
   }
 }
+
+/** RFC 7617 §2: `Basic <base64(user:password)>`. */
+const BASIC_CREDENTIALS = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i;
+const PID_TEXT = /^\d{1,10}$/;
 
 const DUMMY_CREDENTIAL: StoredCredential = { ...DEFAULT_SCRYPT, salt: Buffer.alloc(16, 7), key: Buffer.alloc(KEY_BYTES) };
 
@@ -158,7 +162,7 @@ export function parseProcessClaim(header: string | undefined, hmacKey: string | 
   }
   const name = (fields.get('name') ?? '').toLowerCase();
   const pidText = fields.get('pid');
-  const pid = pidText !== undefined && /^\d{1,10}$/.test(pidText) ? Number(pidText) : null;
+  const pid = pidText !== undefined && PID_TEXT.test(pidText) ? Number(pidText) : null;
   if (name === '') return { name, pid, verified: false, reason: 'claim has no name' };
   if (hmacKey === null) return { name, pid, verified: false, reason: 'no identity.process_hmac_key configured' };
   if (sigAt === -1) return { name, pid, verified: false, reason: 'claim is not signed' };

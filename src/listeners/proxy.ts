@@ -103,12 +103,15 @@ export class ProxyListener {
   private readonly opts: ProxyListenerOptions;
   private readonly deps: ProxyListenerDeps;
   private readonly tunnels = new Set<Duplex>();
+  /** The 407 challenge (RFC 7617 §2), built once; the realm cannot break out of its quotes. */
+  private readonly challenge: string;
   /** Per client socket: bytesRead already attributed to earlier requests on that keep-alive connection. */
   private readonly consumed = new WeakMap<net.Socket, number>();
 
   constructor(opts: ProxyListenerOptions, deps: ProxyListenerDeps) {
     this.opts = opts;
     this.deps = deps;
+    this.challenge = `Basic realm="${(deps.authRealm ?? 'egress-inspector').replace(/["\\]/g, '')}", charset="UTF-8"`;
     this.server = http.createServer({
       maxHeaderSize: opts.maxHeaderBytes,
       headersTimeout: opts.timeouts.headersMs,
@@ -435,7 +438,7 @@ export class ProxyListener {
     const outcome = await this.deps.identify(flow, req.headers);
     if (outcome.ok) return true;
     this.refuse(flow, 'AUTH_REQUIRED', outcome.reason, 407, BUILTIN_RULES.authRequired);
-    reply(407, 'Proxy authentication required', { 'proxy-authenticate': `Basic realm="${(this.deps.authRealm ?? 'egress-inspector').replace(/["\\]/g, '')}", charset="UTF-8"` });
+    reply(407, 'Proxy authentication required', { 'proxy-authenticate': this.challenge });
     return false;
   }
 
