@@ -7,6 +7,7 @@ import { loadConfig } from './config/load.js';
 import { startProxy, formatHostPort } from './cli/start.js';
 import { runPolicyCheck } from './cli/policy-check.js';
 import { runFingerprint } from './cli/fingerprint.js';
+import { runCaInit } from './cli/ca-init.js';
 import { isEgressError } from './errors.js';
 import { hashPassword } from './enrich/identity.js';
 
@@ -72,6 +73,15 @@ program
   .option('--pcap <file>', 'read ClientHellos from a pcap or pcapng capture')
   .action(async (opts: { pcap?: string }) => {
     process.exitCode = await runFingerprint(opts.pcap === undefined ? {} : { pcap: opts.pcap }, { stdin: process.stdin, stdout: process.stdout });
+  });
+
+const ca = program.command('ca').description('the TLS interception CA');
+ca.command('init')
+  .description('create the interception CA: ca.pem and ca-key.pem (mode 0600)')
+  .option('--dir <dir>', 'directory for ca.pem and ca-key.pem', 'certs')
+  .option('--force', 'replace an existing CA')
+  .action(async (opts: { dir: string; force?: boolean }) => {
+    process.exitCode = await runCaInit({ dir: opts.dir, force: opts.force === true }, { stdout: process.stdout, stderr: process.stderr });
   });
 
 program
