@@ -71,6 +71,7 @@ export const FIELDS = {
   'tls.client.sni_matches_destination': f('boolean', 'client-hello', 'SNI equals the CONNECT host'),
   'tls.client.ech': f('boolean', 'client-hello', 'Encrypted ClientHello offered'),
   'tls.version_offered': f('string', 'client-hello', 'Highest TLS version offered, e.g. `1.3`'),
+  'tls.client.malformed': f('string', 'client-hello', 'Why a tunnel\'s TLS ClientHello could not be parsed (field and offset)'),
 
   'dns.question.name': f('string', 'dns-query', 'Queried name'),
   'dns.question.type': f('string', 'dns-query', 'Query type, e.g. `A`, `TXT`'),

@@ -376,8 +376,13 @@ export class ProxyListener {
       const facts = tlsFactsOf(result.hello, target.host);
       for (const [name, value] of Object.entries(facts)) flow.set(name as keyof typeof facts, value as never);
       flow.set('network.protocol', 'tls');
+    } else if (result.kind === 'invalid') {
+      // A TLS record that does not hold a valid ClientHello (duplicate extensions, bad lengths): browsers and
+      // common TLS libraries never send one, hand-rolled implants sometimes do. A fact for policy and score.
+      flow.set('network.protocol', 'tls');
+      flow.set('tls.client.malformed', result.error.message);
     } else {
-      // Not TLS on a tunnel (or a malformed hello): a fact for the policy, not an error of the flow.
+      // Not TLS on a tunnel (or no hello in time): a fact for the policy, not an error of the flow.
       flow.set('network.protocol', 'unknown');
     }
   }

@@ -49,5 +49,14 @@ export const processClaimMismatch: Scorer = {
   },
 };
 
+/** A ClientHello that no mainstream TLS stack would send: a custom or broken implementation. */
+export const malformedClientHello: Scorer = {
+  name: 'malformed-client-hello',
+  score(flow) {
+    const why = flow.get('tls.client.malformed');
+    return why === undefined ? null : { points: 30, reason: `malformed TLS ClientHello (${why})` };
+  },
+};
+
 /** The built-in scorers, in the order their reasons are most useful to a reader. */
-export const defaultScorers: readonly Scorer[] = [uncommonPort, ipLiteralDestination, processClaimMismatch];
+export const defaultScorers: readonly Scorer[] = [uncommonPort, ipLiteralDestination, processClaimMismatch, malformedClientHello];

@@ -232,6 +232,29 @@ describe('FoxIO vector ClientHellos sent through the live proxy', () => {
     }
   });
 
+  it('a malformed ClientHello is a fact: recorded with why, scored, and blockable before any byte is forwarded', async () => {
+    const hello = Buffer.from((vectors[0] as Vector).record_hex, 'hex');
+    // Record header (5) + handshake header (4) + version (2) + random (32): the session id length byte.
+    expect(hello[43]).toBe(32);
+    hello[43] = 33; // RFC 8446 §4.1.2: legacy_session_id is at most 32 bytes
+    const h = await startHarness({ policy: 'version: 1\nrules:\n  - id: broken-tls\n    when: { tls.client.malformed: { exists: true } }\n    action: block\n' });
+    try {
+      const before = sink.connections();
+      const { socket } = await openTunnel(h.port, `127.0.0.1:${sink.port}`);
+      const clientPort = socket.localPort;
+      socket.write(hello);
+      await new Promise((r) => socket.on('close', r));
+      const rec = await h.waitForRecord((x) => field(x, 'source.port') === clientPort);
+      expect(field(rec, 'network.protocol')).toBe('tls');
+      expect(field(rec, 'tls.client.malformed')).toMatch(/legacy_session_id at offset 43/);
+      expect(field(rec, 'rule.id')).toBe('broken-tls');
+      expect((field(rec, 'egress.reasons') as string[]).some((r) => r.startsWith('malformed TLS ClientHello'))).toBe(true);
+      expect(sink.connections()).toBe(before);
+    } finally {
+      await h.stop();
+    }
+  });
+
   for (const mode of sinks) {
     it(`${mode.name}: the record's SNI, JA3 and JA4 equal the references, bytes arrive verbatim`, async () => {
       const h = await startHarness({ policy: mode.policy });
