@@ -73,21 +73,18 @@ export async function createTelemetry(
       label.attributed(metrics, 'telemetry');
     },
   });
-  let lastEvictions = 0;
+  // Store sizes are read when Prometheus scrapes, so they are current even when no hints arrive.
+  metrics.hintStoreStats.sizes = () => {
+    const size = store.size();
+    return { network: size.network, process: size.process, dns: size.dns, managed: size.managed };
+  };
+  metrics.hintStoreStats.evictions = () => store.evictions();
   const api = createHintsApi({
     store,
     maxBodyBytes: config.hints.max_body_bytes,
     onIngested: (result) => {
       label.hint(metrics, 'accepted', result.accepted);
       label.hint(metrics, 'rejected', result.rejected);
-      const size = store.size();
-      label.hintStore(metrics, 'network', size.network);
-      label.hintStore(metrics, 'process', size.process);
-      label.hintStore(metrics, 'dns', size.dns);
-      label.hintStore(metrics, 'managed', size.managed);
-      const evictions = store.evictions();
-      if (evictions > lastEvictions) metrics.hintStoreEvictions.inc(evictions - lastEvictions);
-      lastEvictions = evictions;
     },
   });
   return {

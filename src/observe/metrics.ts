@@ -44,6 +44,8 @@ export interface Metrics {
   readonly dnsTableEntries: Gauge<'table'>;
   /** Sizes read at each scrape for egress_dns_memory_entries (set by the composition root). */
   readonly dnsTables: Map<DnsTableLabel, () => number>;
+  /** Read at each scrape for egress_hint_store_entries / _evictions_total (set by the composition root). */
+  readonly hintStoreStats: { sizes: (() => Readonly<Record<HintStoreKindLabel, number>>) | null; evictions: (() => number) | null };
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -51,6 +53,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'egress_process_' });
   const registers = [registry];
   const dnsTables = new Map<DnsTableLabel, () => number>();
+  const hintStoreStats: Metrics['hintStoreStats'] = { sizes: null, evictions: null };
+  let evictionsSeen = 0;
   return {
     registry,
     flows: new Counter({ name: 'egress_flows_total', help: 'Flows ended, by decision and protocol', labelNames: ['action', 'protocol'], registers }),
@@ -58,8 +62,26 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     activeFlows: new Gauge({ name: 'egress_active_flows', help: 'Flows in progress', registers }),
     hints: new Counter({ name: 'egress_hints_total', help: 'Endpoint process hint events received, by result', labelNames: ['result'], registers }),
     attributedFlows: new Counter({ name: 'egress_attributed_flows_total', help: 'Flows by attribution method', labelNames: ['method'], registers }),
-    hintStoreEntries: new Gauge({ name: 'egress_hint_store_entries', help: 'Entries in the hint store, by index', labelNames: ['kind'], registers }),
-    hintStoreEvictions: new Counter({ name: 'egress_hint_store_evictions_total', help: 'Hint store entries dropped because a cap was reached (TTL expiry not counted)', registers }),
+    hintStoreEntries: new Gauge({
+      name: 'egress_hint_store_entries',
+      help: 'Entries in the hint store, by index',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const sizes = hintStoreStats.sizes?.();
+        if (sizes !== undefined) for (const kind of Object.keys(sizes) as HintStoreKindLabel[]) this.set({ kind }, sizes[kind]);
+      },
+    }),
+    hintStoreEvictions: new Counter({
+      name: 'egress_hint_store_evictions_total',
+      help: 'Hint store entries dropped because a cap was reached (TTL expiry not counted)',
+      registers,
+      collect() {
+        const total = hintStoreStats.evictions?.() ?? evictionsSeen;
+        if (total > evictionsSeen) this.inc(total - evictionsSeen);
+        evictionsSeen = total;
+      },
+    }),
     hintCorrelationLag: new Histogram({
       name: 'egress_hint_correlation_lag_seconds',
       help: 'Telemetry event time minus flow start, for attributed flows (negative: the event is older than the flow)',
@@ -105,6 +127,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       },
     }),
     dnsTables,
+    hintStoreStats,
   };
 }
 
@@ -113,7 +136,6 @@ export const label = {
   flow: (m: Metrics, action: ActionLabel, protocol: ProtocolLabel): void => m.flows.inc({ action, protocol }),
   hint: (m: Metrics, result: HintResultLabel, n = 1): void => m.hints.inc({ result }, n),
   attributed: (m: Metrics, method: AttributionLabel): void => m.attributedFlows.inc({ method }),
-  hintStore: (m: Metrics, kind: HintStoreKindLabel, n: number): void => m.hintStoreEntries.set({ kind }, n),
   dns: (m: Metrics, action: DnsActionLabel): void => m.dnsQueries.inc({ action }),
   reload: (m: Metrics, result: ReloadResultLabel): void => m.policyReloads.inc({ result }),
   error: (m: Metrics, code: ErrorCode): void => m.errors.inc({ code }),

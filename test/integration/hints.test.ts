@@ -52,7 +52,10 @@ rules:
     expect(body.rejected).toBe(3);
     expect(body.errors.map((e) => e.index)).toEqual([1, 2, 3]);
     for (const e of body.errors) expect(e.reason.length).toBeGreaterThan(5);
-    expect(await h.metrics()).toMatch(/egress_hints_total\{result="rejected"\} 3/);
+    const metrics = await h.metrics();
+    expect(metrics).toMatch(/egress_hints_total\{result="rejected"\} 3/);
+    expect(metrics).toMatch(/egress_hint_store_entries\{kind="network"\} [1-9]/);
+    expect(metrics).toMatch(/egress_hint_store_entries\{kind="managed"\} 1/);
   });
 
   it('a hint posted before the connection attributes it, and a rule on process.name blocks it', async () => {
