@@ -56,6 +56,7 @@ program
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => void proxy.policy.reload());
+    process.on('SIGUSR1', () => proxy.reopenFlowLog()); // after logrotate moved the flow log
   });
 
 const policy = program.command('policy').description('policy file tools');

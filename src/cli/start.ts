@@ -27,6 +27,8 @@ export interface RunningProxy {
   readonly dnsAddress: AddressInfo | null;
   readonly metrics: Metrics;
   readonly policy: PolicyStore;
+  /** Reopen the flow log file after rotation (SIGUSR1). */
+  reopenFlowLog(): void;
   /** Graceful stop: drain, write every record, close listeners and the log. */
   stop(): Promise<void>;
 }
@@ -132,6 +134,11 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     { registry: metrics.registry, isReady: () => ready, logger },
   );
   admin.addRoute('POST', '/v1/hints', telemetry.api);
+  admin.addRoute('POST', '/v1/policy/reload', async (_req, res) => {
+    // The same path as a file change or SIGHUP: read → validate → compile → swap; a failure keeps the last good.
+    const ok = await policy.reload();
+    sendJson(res, ok ? 200 : 422, { ok, sha256: policy.current().sha256, errors: policy.lastErrors() });
+  });
   admin.addRoute('GET', '/v1/policy', (_req, res) => {
     const current = policy.current();
     sendJson(res, 200, { sha256: current.sha256, files: current.files, rules: current.rules.map((r) => ({ id: r.id, action: r.action, file: r.file, line: r.line })) });
@@ -191,6 +198,10 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     dnsAddress,
     metrics,
     policy,
+    reopenFlowLog() {
+      flowLog.reopen?.();
+      logger.info('flow log reopened');
+    },
     stop() {
       stopping ??= (async () => {
         ready = false;

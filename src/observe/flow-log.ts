@@ -5,6 +5,8 @@ export interface FlowLog {
   write(line: string): void;
   /** Flush every queued record (synchronously: used on shutdown so no record is lost). */
   flush(): void;
+  /** Reopen the file after log rotation moved it (a no-op for stdout). */
+  reopen?(): void;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,10 @@ export function openFlowLog(dest: string, onDropped: (n: number) => void): FlowL
       } catch {
         // EAGAIN on a full pipe: the async writer still holds the data and writes it on its own.
       }
+    },
+    reopen() {
+      // logrotate (or an operator) renamed the file: queued records go to the old one, the rest to a new one.
+      if (!closed && dest !== '-') boom.reopen();
     },
     close() {
       if (closed) return Promise.resolve();

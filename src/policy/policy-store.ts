@@ -28,6 +28,8 @@ export interface PolicyStore {
   start(): Promise<void>;
   /** Reloads now; resolves true when the live policy is good (swapped or unchanged), false when kept. */
   reload(): Promise<boolean>;
+  /** The `file:line:col: message` lines of the last failed load (empty once a load succeeds). */
+  lastErrors(): readonly string[];
   /** Stops watching. Idempotent. */
   close(): void;
 }
@@ -52,12 +54,16 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
     }
   };
 
+  let lastErrors: readonly string[] = [];
+
   const reloadOnce = async (): Promise<boolean> => {
     const result = await loadPolicy(options.files);
     if (!result.ok) {
+      lastErrors = result.errors.map((issue) => issue.format());
       report(result);
       return false;
     }
+    lastErrors = [];
     // A save that leaves the bytes as they were (touch, editor backup dance) is not a reload.
     if (live !== null && live.sha256 === result.policy.sha256) return true;
     live = result.policy;
@@ -141,6 +147,7 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
       if (!closed && watchers.length === 0) startWatching();
     },
     reload,
+    lastErrors: () => lastErrors,
     close() {
       closed = true;
       if (timer !== null) clearTimeout(timer);

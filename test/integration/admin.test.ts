@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFile } from 'node:fs/promises';
 import { startHarness, type Harness } from '../helpers/harness.js';
 
 const SPEC_METRICS = [
@@ -52,6 +53,26 @@ describe('admin listener', () => {
     expect(missing.status).toBe(404);
     const method = await fetch(`${h.adminUrl}/v1/policy`, { method: 'POST', headers: { authorization: 'Bearer test-token' } });
     expect(method.status).toBe(405);
+  });
+
+  it('POST /v1/policy/reload reloads now, and reports file:line:col errors while keeping the last good policy', async () => {
+    const auth = { authorization: 'Bearer test-token' };
+    const sha = h.proxy.policy.current().sha256;
+    await writeFile(h.policyFile, 'version: 1\nrules:\n  - id: r2\n    when: { destination.port: 2 }\n    action: block\n');
+    const ok = await fetch(`${h.adminUrl}/v1/policy/reload`, { method: 'POST', headers: auth });
+    expect(ok.status).toBe(200);
+    const good = (await ok.json()) as { ok: boolean; sha256: string; errors: string[] };
+    expect(good.ok).toBe(true);
+    expect(good.sha256).not.toBe(sha);
+    expect(h.proxy.policy.current().rules.map((r) => r.id)).toEqual(['r2']);
+    await writeFile(h.policyFile, 'version: 1\nrules:\n  - id: r3\n    when: { nope.field: 1 }\n    action: block\n');
+    const bad = await fetch(`${h.adminUrl}/v1/policy/reload`, { method: 'POST', headers: auth });
+    expect(bad.status).toBe(422);
+    const body = (await bad.json()) as { ok: boolean; sha256: string; errors: string[] };
+    expect(body.ok).toBe(false);
+    expect(body.sha256).toBe(good.sha256);
+    expect(body.errors[0]).toMatch(new RegExp(`^${h.policyFile.replace(/[.]/g, '\\.')}:4:\\d+: `));
+    expect(h.proxy.policy.current().rules.map((r) => r.id)).toEqual(['r2']);
   });
 
   it('refuses /v1/* entirely when no token is configured', async () => {
