@@ -98,9 +98,33 @@ export type AuthResult = { readonly ok: true; readonly user: string } | { readon
 export class ProxyAuthenticator {
   private readonly users: ReadonlyMap<string, StoredCredential>;
   private readonly verified = new LRUCache<string, string>({ max: 10_000, ttl: 5 * 60_000 });
+  /**
+   * scrypt runs on libuv's small thread pool, which the flow log's file writes share: a client spraying
+   * random credentials must not be able to starve it. At most MAX_CHECKS run at once, MAX_QUEUED wait;
+   * beyond that a check fails at once (the client gets 407 and may retry).
+   */
+  private running = 0;
+  private readonly queue: Array<() => void> = [];
 
   constructor(users: ReadonlyMap<string, StoredCredential>) {
     this.users = users;
+  }
+
+  private async withSlot<T>(work: () => Promise<T>): Promise<T | null> {
+    if (this.running >= MAX_CHECKS) {
+      if (this.queue.length >= MAX_QUEUED) return null;
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+    } else {
+      this.running++;
+    }
+    try {
+      return await work();
+    } finally {
+      const next = this.queue.shift();
+      // Hand the slot straight to the next waiter; free it only when nobody waits.
+      if (next !== undefined) next();
+      else this.running--;
+    }
   }
 
   async authenticate(header: string | undefined): Promise<AuthResult> {
@@ -117,12 +141,19 @@ export class ProxyAuthenticator {
     const cred = this.users.get(user);
     // Spend the same work for an unknown user as for a wrong password (no user enumeration by timing).
     const target = cred ?? DUMMY_CREDENTIAL;
-    const key = await scrypt(decoded.slice(colon + 1), target.salt, target.key.length, { N: target.N, r: target.r, p: target.p, maxmem: 256 * target.N * target.r });
+    const key = await this.withSlot(() =>
+      scrypt(decoded.slice(colon + 1), target.salt, target.key.length, { N: target.N, r: target.r, p: target.p, maxmem: 256 * target.N * target.r }),
+    );
+    if (key === null) return { ok: false, reason: 'too many authentication attempts at once' };
     if (cred === undefined || !timingSafeEqual(key, cred.key)) return { ok: false, reason: `wrong user name or password` };
     this.verified.set(cacheKey, user);
     return { ok: true, user };
   }
 }
+
+/** Concurrent scrypt checks, and checks allowed to wait for one (see ProxyAuthenticator). */
+const MAX_CHECKS = 2;
+const MAX_QUEUED = 64;
 
 /** RFC 7617 §2: `Basic <base64(user:password)>`. */
 const BASIC_CREDENTIALS = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i;

@@ -107,3 +107,17 @@ describe('identifyRequest', () => {
     expect(flow.get('user.name')).toBe('bob');
   });
 });
+
+describe('ProxyAuthenticator under a credential spray', () => {
+  it('runs at most two scrypt checks at once, queues 64, and refuses the rest at once', async () => {
+    const line = await hashPassword('bob', 'pw');
+    const auth = new ProxyAuthenticator(parseUsersFile(line, 'u'));
+    const attempts = Array.from({ length: 80 }, (_, i) => auth.authenticate(basic('bob', `guess-${i}`)));
+    const results = await Promise.all(attempts);
+    const refused = results.filter((r) => !r.ok && r.reason === 'too many authentication attempts at once');
+    expect(refused).toHaveLength(80 - 2 - 64);
+    expect(results.filter((r) => !r.ok && r.reason === 'wrong user name or password')).toHaveLength(66);
+    // The slots are free again afterwards: a right password still gets in.
+    expect(await auth.authenticate(basic('bob', 'pw'))).toEqual({ ok: true, user: 'bob' });
+  }, 60_000);
+});
