@@ -1,5 +1,5 @@
 import type { Facts } from './facts.js';
-import { FIELDS, type FieldName, type Stage } from './fields.js';
+import { FIELDS, STAGES, type FieldName, type Stage } from './fields.js';
 import { Flow, type FlowKind } from './flow.js';
 import type { Decision, FinalDecision } from '../policy/decision.js';
 import type { HintSource } from '../enrich/hints.js';
@@ -9,6 +9,8 @@ import { isEgressError } from '../errors.js';
 /** The policy as the pipeline needs it: evaluation, and which rules may open internal destinations. */
 export interface PolicyView {
   evaluate(facts: Facts): Decision;
+  /** Settle the `tag` rules a final decision deferred, with the facts the flow has at its end. */
+  completeDeferred(decision: FinalDecision, facts: Facts): FinalDecision;
   /** true when the rule names the destination (ip, domain or `destination.internal`) in its `when`. */
   opensInternal(ruleId: string): boolean;
 }
@@ -141,8 +143,16 @@ export class Pipeline {
     if (flow.ended) return;
     flow.ended = true;
     this.active.delete(flow);
+    // Nothing more can arrive for this record (a later hint makes a follow-up record): close every stage,
+    // so facts still missing are absent, not pending.
+    for (const stage of STAGES) flow.closeStage(stage);
     // A hint that arrived while the flow ran still lands in its record, with the score it adds.
     if (flow.get('process.name') === undefined) this.deps.hints.attach(flow);
+    if (flow.get('egress.attribution') === undefined) flow.set('egress.attribution', 'none');
+    const decision = flow.decision;
+    if (decision !== null && decision.status === 'final' && decision.deferredRuleIds !== undefined) {
+      flow.decision = this.deps.policy().completeDeferred(decision, flow);
+    }
     scoreFlow(flow, this.deps.scorers);
     this.deps.observe(flow);
   }

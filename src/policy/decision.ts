@@ -29,6 +29,11 @@ export interface FinalDecision extends DecisionBase {
   readonly verdict: Verdict;
   /** The rule that decided, or null when no rule matched (the default applies). */
   readonly ruleId: string | null;
+  /**
+   * `tag` rules that were still pending when the verdict was reached. Tags cannot change a verdict, so they
+   * do not hold it up; they are evaluated again when the flow ends, with every fact it got by then.
+   */
+  readonly deferredRuleIds?: readonly string[];
 }
 
 export interface PendingDecision extends DecisionBase {

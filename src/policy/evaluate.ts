@@ -101,10 +101,17 @@ function pendingFieldsOf(rule: CompiledRule, facts: Facts): FieldName[] {
 
 export function evaluatePolicy(policy: CompiledPolicy, facts: Facts): Decision {
   let acc: Accumulated | null = null;
+  let deferred: string[] | null = null;
   for (const rule of policy.rules) {
     const truth = evaluateCondition(rule.condition, facts);
     if (truth === FALSE) continue;
     if (truth === UNKNOWN) {
+      // A pending `tag` rule cannot change what a later rule decides, only the record's tags: it does not
+      // hold the verdict up (no flow waits for a tag); it is settled when the flow ends (completeDeferred).
+      if (rule.action === 'tag') {
+        (deferred ??= []).push(rule.id);
+        continue;
+      }
       return {
         status: 'pending',
         pendingRuleId: rule.id,
@@ -127,20 +134,50 @@ export function evaluatePolicy(policy: CompiledPolicy, facts: Facts): Decision {
         severity: acc.severity,
         tunnel: acc.tunnel ?? 'splice',
         reasons: acc.reasons,
+        ...(deferred === null ? {} : { deferredRuleIds: deferred }),
       };
     }
   }
-  if (acc === null) return NO_MATCH;
+  if (acc === null && deferred === null) return NO_MATCH;
   return {
     status: 'final',
     verdict: 'allow',
     ruleId: null,
-    matchedRuleIds: acc.matchedRuleIds,
-    tags: acc.tags,
-    severity: acc.severity,
-    tunnel: acc.tunnel ?? 'splice',
-    reasons: acc.reasons,
+    matchedRuleIds: acc?.matchedRuleIds ?? [],
+    tags: acc?.tags ?? [],
+    severity: acc?.severity ?? null,
+    tunnel: acc?.tunnel ?? 'splice',
+    reasons: acc?.reasons ?? [],
+    ...(deferred === null ? {} : { deferredRuleIds: deferred }),
   };
+}
+
+/**
+ * Settle the deferred `tag` rules of a final decision with the facts the flow has now (at its end): a rule
+ * that matches adds its tags, severity and reason; one whose facts never came does not match. The verdict,
+ * the deciding rule and the tunnel mode are never changed.
+ */
+export function completeDeferred(policy: CompiledPolicy, decision: FinalDecision, facts: Facts): FinalDecision {
+  const ids = decision.deferredRuleIds;
+  if (ids === undefined || ids.length === 0) return decision;
+  const acc: Accumulated = {
+    matchedRuleIds: [...decision.matchedRuleIds],
+    tags: [...decision.tags],
+    reasons: [...decision.reasons],
+    severity: decision.severity,
+    tunnel: decision.tunnel,
+  };
+  let changed = false;
+  for (const id of ids) {
+    const rule = policy.ruleById(id);
+    if (rule !== undefined && evaluateCondition(rule.condition, facts) === TRUE) {
+      recordMatch(acc, rule);
+      changed = true;
+    }
+  }
+  const { deferredRuleIds: _settled, ...rest } = decision;
+  if (!changed) return rest;
+  return { ...rest, matchedRuleIds: acc.matchedRuleIds, tags: acc.tags, reasons: acc.reasons, severity: acc.severity };
 }
 
 /**
@@ -149,10 +186,12 @@ export function evaluatePolicy(policy: CompiledPolicy, facts: Facts): Decision {
  */
 export function createPolicyView(policy: CompiledPolicy): {
   evaluate(facts: Facts): Decision;
+  completeDeferred(decision: FinalDecision, facts: Facts): FinalDecision;
   opensInternal(ruleId: string): boolean;
 } {
   return {
     evaluate: (facts) => evaluatePolicy(policy, facts),
+    completeDeferred: (decision, facts) => completeDeferred(policy, decision, facts),
     opensInternal: (ruleId) => {
       const rule = policy.ruleById(ruleId);
       return rule !== undefined && rule.action === 'allow' && namesDestination(rule);

@@ -127,6 +127,29 @@ describe('Pipeline stages and decisions', () => {
     expect(flow.get('egress.attribution')).toBe('none');
   });
 
+  it('does not wait for a hint that only a tag rule needs; the tag lands in the record if the hint comes before the end', async () => {
+    const policy = 'version: 1\nrules:\n  - id: t\n    when: { process.name: rundll32.exe }\n    action: tag\n    severity: medium\n    tags: [an0922]\n';
+    let hinted = false;
+    const hints: HintSource = {
+      isManaged: () => true,
+      attach: (flow) => {
+        if (!hinted) return false;
+        flow.set('process.name', 'rundll32.exe');
+        flow.set('egress.attribution', 'telemetry');
+        return true;
+      },
+      waitFor: (_flow, ms) => new Promise((resolve) => setTimeout(() => resolve(false), ms)),
+    };
+    const { pipeline, ended } = makePipeline(policy, { hints, hintWaitMs: 5000 });
+    const flow = connectFlow(pipeline, 'example.test');
+    const started = Date.now();
+    expect(await pipeline.decide(flow, 'connect')).toMatchObject({ status: 'final', verdict: 'allow', deferredRuleIds: ['t'] });
+    expect(Date.now() - started).toBeLessThan(1000);
+    hinted = true; // the hint arrives while the tunnel runs
+    pipeline.end(flow);
+    expect(ended[0]?.decision).toMatchObject({ verdict: 'allow', tags: ['an0922'], severity: 'medium', matchedRuleIds: ['t'] });
+  });
+
   it('does not wait for a hint when no rule needs process facts, even for managed clients', async () => {
     const { pipeline } = makePipeline('version: 1\nrules:\n  - id: a\n    when: { destination.port: 443 }\n    action: allow\n', {
       hints: delayedHint('rundll32.exe', null),

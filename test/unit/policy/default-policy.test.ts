@@ -50,6 +50,12 @@ const CASES: readonly Case[] = [
     expected: { status: 'final', verdict: 'allow', matchedRuleIds: [] },
   },
   {
+    name: 'a managed client on a web port does not wait: only the tag rule needs the process, and it is deferred',
+    values: { ...EXTERNAL, 'destination.port': 443 },
+    pending: ['process.name'],
+    expected: { status: 'final', verdict: 'allow', ruleId: null, deferredRuleIds: ['script-host-external'] },
+  },
+  {
     name: 'a managed client on a non-web port waits for the process hint',
     values: { ...EXTERNAL, 'destination.port': 4444 },
     pending: ['process.name'],

@@ -317,3 +317,39 @@ describe('createPolicyView: which allow rules may open internal destinations', (
     expect(view.evaluate(fakeFacts({ 'process.name': 'chrome.exe' }))).toMatchObject({ status: 'final', ruleId: 'allow-chrome' });
   });
 });
+
+describe('pending tag rules never hold a verdict up', () => {
+  const policy = compileYaml(`version: 1
+rules:
+  - id: lolbin-tag
+    when: { process.name: rundll32.exe }
+    action: tag
+    severity: medium
+    tags: [an0922]
+  - id: web
+    when: { destination.port: 443 }
+    action: allow
+`);
+
+  it('decides on a later rule while a tag rule waits for late facts, and names the deferred rule', () => {
+    const d = evaluatePolicy(policy, fakeFacts({ 'destination.port': 443 }, ['process.name']));
+    expect(d).toMatchObject({ status: 'final', verdict: 'allow', ruleId: 'web', matchedRuleIds: ['web'], tags: [], deferredRuleIds: ['lolbin-tag'] });
+  });
+
+  it('a block or allow rule that is pending still holds the verdict (file order wins)', () => {
+    const strict = compileYaml('version: 1\nrules:\n  - id: p\n    when: { process.name: rundll32.exe }\n    action: block\n  - id: web\n    when: { destination.port: 443 }\n    action: allow\n');
+    expect(evaluatePolicy(strict, fakeFacts({ 'destination.port': 443 }, ['process.name']))).toMatchObject({ status: 'pending', pendingRuleId: 'p' });
+  });
+
+  it('completeDeferred adds the tags and severity once the facts are known, and nothing when they never came', () => {
+    const view = createPolicyView(policy);
+    const d = evaluatePolicy(policy, fakeFacts({ 'destination.port': 443 }, ['process.name']));
+    if (d.status !== 'final') throw new Error('expected a final decision');
+    const late = view.completeDeferred(d, fakeFacts({ 'destination.port': 443, 'process.name': 'RUNDLL32.EXE' }));
+    expect(late).toMatchObject({ verdict: 'allow', ruleId: 'web', tags: ['an0922'], severity: 'medium', matchedRuleIds: ['web', 'lolbin-tag'] });
+    expect(late.deferredRuleIds).toBeUndefined();
+    const never = view.completeDeferred(d, fakeFacts({ 'destination.port': 443 }));
+    expect(never).toMatchObject({ tags: [], severity: null, matchedRuleIds: ['web'] });
+    expect(never.deferredRuleIds).toBeUndefined();
+  });
+});
