@@ -10,6 +10,10 @@ export interface ForwardOptions {
   responseTimeoutMs: number;
   /** Upper bound on pooled + active sockets per destination address. */
   maxSocketsPerHost?: number;
+  /** Upper bound on upstream sockets across all destinations (default: no bound beyond the flow cap). */
+  maxTotalSockets?: number;
+  /** A pooled keep-alive socket unused this long is closed (default 30 s). */
+  idleSocketMs?: number;
 }
 
 export interface ForwardTarget {
@@ -37,8 +41,11 @@ export interface HttpForwarder {
 class DialingAgent extends http.Agent {
   private readonly connectTimeoutMs: number;
 
-  constructor(connectTimeoutMs: number, maxSockets: number) {
-    super({ keepAlive: true, maxSockets, maxFreeSockets: 256, scheduling: 'lifo' });
+  constructor(connectTimeoutMs: number, maxSockets: number, maxTotalSockets: number, idleSocketMs: number) {
+    // Bounded pool: idle keep-alive sockets are closed after idleSocketMs (the agent applies `timeout` to free
+    // sockets and destroys them when it fires), at most 64 stay pooled per destination, and maxTotalSockets
+    // caps the whole pool so many destinations cannot exhaust file descriptors.
+    super({ keepAlive: true, maxSockets, maxFreeSockets: 64, maxTotalSockets, timeout: idleSocketMs, scheduling: 'lifo' });
     this.connectTimeoutMs = connectTimeoutMs;
   }
 
@@ -80,7 +87,7 @@ function classifyUpstreamError(err: NodeJS.ErrnoException, elapsedMs: number, re
  * are copied).
  */
 export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
-  const agent = new DialingAgent(opts.connectTimeoutMs, opts.maxSocketsPerHost ?? 512);
+  const agent = new DialingAgent(opts.connectTimeoutMs, opts.maxSocketsPerHost ?? 512, opts.maxTotalSockets ?? Infinity, opts.idleSocketMs ?? 30_000);
   const proxy = createProxyServer({
     agent,
     xfwd: false,

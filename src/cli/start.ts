@@ -101,7 +101,12 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     afterRecord: (flow) => telemetry.flowEnded(flow),
   });
   const clients = createAddressClassifier(config.proxy.clients);
-  const forwarder = createHttpForwarder({ connectTimeoutMs: config.proxy.timeouts.connect, responseTimeoutMs: config.proxy.timeouts.response });
+  const forwarder = createHttpForwarder({
+    connectTimeoutMs: config.proxy.timeouts.connect,
+    responseTimeoutMs: config.proxy.timeouts.response,
+    maxTotalSockets: config.proxy.max_flows,
+    idleSocketMs: Math.min(config.proxy.timeouts.idle, 30_000),
+  });
   const proxy = new ProxyListener(
     {
       host: config.proxy.listen.host,
