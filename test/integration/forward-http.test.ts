@@ -1,20 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createHttpForwarder, type HttpForwarder } from '../../src/actions/forward-http.js';
 import { scrubRequestHeaders } from '../../src/actions/headers.js';
-import { startOrigin, type TestServer } from '../helpers/servers.js';
+import { startOrigin } from '../helpers/servers.js';
 
 /** The forwarder on its own: a front server hands every request to it, as the proxy listener does. */
 describe('HTTP forwarder: the upstream pool is bounded in time', () => {
-  let origin: TestServer;
+  let origin: Awaited<ReturnType<typeof startOrigin>>;
   let front: http.Server;
   let forwarder: HttpForwarder;
   let originClosed = 0;
 
   beforeAll(async () => {
     origin = await startOrigin((_req, res) => res.end('ok'));
-    origin.server.on('connection', (s) => s.on('close', () => originClosed++));
+    origin.server.on('connection', (s: Socket) => s.on('close', () => originClosed++));
     forwarder = createHttpForwarder({ connectTimeoutMs: 1000, responseTimeoutMs: 2000, idleSocketMs: 200 });
     front = http.createServer((req, res) => {
       scrubRequestHeaders(req.headers); // as the listener does: the client's Connection: close is hop-by-hop
