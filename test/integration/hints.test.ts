@@ -29,7 +29,7 @@ rules:
     tags: [an0922]
 `,
       config: {
-        policy: 'policy:\n  files: ["POLICY_FILE"]\n  hint_wait: 400ms',
+        policy: 'policy:\n  files: ["POLICY_FILE"]\n  hint_wait: 1s',
         identity: `identity:\n  process_hmac_key: "${KEY}"`,
       },
     });
