@@ -82,17 +82,24 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
       }
     },
   });
+  // What start-up has opened so far, closed in reverse order if a later step fails.
+  const opened: Array<() => unknown> = [() => flowLog.close()];
+  const undo = async (err: unknown): Promise<never> => {
+    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => undefined);
+    throw err;
+  };
   try {
     await policy.start();
   } catch (err) {
     label.reload(metrics, 'failure');
-    await flowLog.close();
-    throw err;
+    return undo(err);
   }
+  opened.push(() => policy.close());
   label.reload(metrics, 'success');
   setPolicyInfo(metrics, policy.current().sha256);
 
-  const telemetry = await createTelemetry(config, { metrics, flowLog, logger, policy: () => createPolicyView(policy.current()) }).catch(async (err: unknown) => { policy.close(); await flowLog.close(); throw err; });
+  const telemetry = await createTelemetry(config, { metrics, flowLog, logger, policy: () => createPolicyView(policy.current()) }).catch(undo);
+  opened.push(() => telemetry.close());
   const { pipeline, resolver, dnsMemory, dnsSignals } = createPipeline(config, {
     policy,
     hints: telemetry.hints,
@@ -178,21 +185,13 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     );
   }
 
-  const adminAddress = await admin.listen();
-  let proxyAddress: AddressInfo;
-  let dnsAddress: AddressInfo | null = null;
-  try {
-    proxyAddress = await proxy.listen();
-    // Ready only once every listener listens.
-    if (dnsListener !== null) dnsAddress = await dnsListener.listen();
-  } catch (err) {
-    await proxy.shutdown(0).catch(() => undefined);
-    dnsForwarder?.close();
-    await admin.close();
-    policy.close();
-    await flowLog.close();
-    throw err;
-  }
+  opened.push(() => forwarder.close(), () => resolver.close(), () => dnsForwarder?.close());
+  const adminAddress = await admin.listen().catch(undo);
+  opened.push(() => admin.close());
+  const proxyAddress = await proxy.listen().catch(undo);
+  opened.push(() => proxy.shutdown(0));
+  // Ready only once every listener listens.
+  const dnsAddress = dnsListener === null ? null : await dnsListener.listen().catch(undo);
   ready = true;
   logger.info({ proxy: formatHostPort(proxyAddress), admin: formatHostPort(adminAddress), dns: dnsAddress === null ? null : formatHostPort(dnsAddress) }, 'egress-inspector listening');
 
