@@ -12,6 +12,7 @@
  */
 import { EgressError } from '../errors.js';
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv6Parts } from './address-class.js';
+import { domainToASCII } from 'node:url';
 
 /** A destination as host and port. */
 export interface Target {
@@ -255,6 +256,11 @@ function normalizeName(raw: string, ctx: string): HostInfo {
       lastLabelStart = labelStart;
       labelStart = i + 1;
     }
+  }
+  // RFC 5890 §2.3.2.1: an "xn--" label is an A-label and must decode as Punycode. One that does not is refused by
+  // the URL Standard's host parser too, so no two parsers can disagree on which host it names.
+  if (host.includes('xn--') && domainToASCII(host) === '') {
+    throw badTarget(`${ctx} has an "xn--" label that is not valid Punycode`);
   }
   if (endsInNumber(host, lastLabelStart)) {
     // URL Standard §3.5 "ends in a number": such a host is an IPv4 address or invalid, never a DNS name, so

@@ -25,6 +25,7 @@ describe('parseConnectAuthority: accepted authorities', () => {
     ['name is lower-cased', 'ExAmple.COM:443', 'example.com', 443, null, null],
     ['one trailing dot is stripped', 'example.com.:443', 'example.com', 443, null, null],
     ['underscore in a label is tolerated', '_svc.example.com:8443', '_svc.example.com', 8443, null, null],
+    ['a valid Punycode A-label is kept as it is', 'XN--bcher-kva.example:443', 'xn--bcher-kva.example', 443, null, null],
     ['single-label name', 'intranet:80', 'intranet', 80, null, null],
     ['dotted-quad IPv4', '93.184.216.34:443', '93.184.216.34', 443, '93.184.216.34', 4],
     ['decimal IPv4 is normalised', '2130706433:443', '127.0.0.1', 443, '127.0.0.1', 4],
@@ -50,6 +51,7 @@ describe('parseConnectAuthority: accepted authorities', () => {
 
 describe('parseConnectAuthority: rejected authorities say what is wrong', () => {
   const cases: Array<[intent: string, input: string, message: string | RegExp]> = [
+    ['an xn-- label that is not Punycode (the URL parser refuses it too)', 'xn--_:1', /has an "xn--" label that is not valid Punycode/],
     ['no port', 'foo', 'CONNECT authority "foo" has no port; CONNECT needs host:port'],
     ['empty', '', 'CONNECT authority is empty'],
     ['empty port', 'foo:', /has an empty port/],
