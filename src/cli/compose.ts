@@ -5,12 +5,12 @@ import type { HintSource } from '../enrich/hints.js';
 import { createAddressClassifier } from '../net/address-class.js';
 import { createResolver, type DestinationResolver } from '../net/resolver.js';
 import type { FlowLog } from '../observe/flow-log.js';
-import type { Metrics } from '../observe/metrics.js';
+import { observeScore, type Metrics } from '../observe/metrics.js';
 import { createFlowRecorder } from '../observe/record-flow.js';
 import { createPolicyView } from '../policy/evaluate.js';
 import type { PolicyStore } from '../policy/policy-store.js';
 import type { CompiledPolicy } from '../policy/compile.js';
-import { defaultScorers } from '../scoring/features.js';
+import { createDetection, type Detection } from '../scoring/detection.js';
 import { createDnsMemory, type DnsMemory } from '../enrich/dns-memory.js';
 import { createDnsSignals, type DnsSignals } from '../scoring/dns-signals.js';
 
@@ -19,10 +19,16 @@ function serverString(s: HostPort): string {
 }
 
 /** The pipeline with its parts: resolver, address classes, enrichers, scorers, and the flow recorder. */
-export function createPipeline(
+export async function createPipeline(
   config: Config,
-  deps: { policy: PolicyStore; hints: HintSource; metrics: Metrics; flowLog: FlowLog; afterRecord?: (flow: Flow) => void },
-): { pipeline: Pipeline; resolver: DestinationResolver; dnsMemory: DnsMemory; dnsSignals: DnsSignals } {
+  deps: {
+    policy: PolicyStore;
+    hints: HintSource;
+    metrics: Metrics;
+    flowLog: FlowLog;
+    afterRecord?: (flow: Flow) => void;
+  },
+): Promise<{ pipeline: Pipeline; resolver: DestinationResolver; dnsMemory: DnsMemory; dnsSignals: DnsSignals; detection: Detection }> {
   // The name↔IP memory is fed by the DNS forwarder and by the proxy's own lookups (issue 5); its enricher
   // names bare-IP destinations at the connect and http-request stages.
   const dnsMemory = createDnsMemory({
@@ -62,6 +68,14 @@ export function createPipeline(
     }
     return view;
   };
+  // The detection engine reads its data files and opens its stores here, once (src/scoring/detection.ts).
+  const detection = await createDetection(config, {
+    weights: () => policyView().weights,
+    dnsScorers: dnsSignals.scorers,
+    onSignals: (flow, signals) => observeScore(deps.metrics, flow, signals),
+  });
+  deps.metrics.detectionStats.beaconCandidates = detection.beacons === null ? null : () => detection.beacons?.candidates() ?? 0;
+  deps.metrics.detectionStats.baselineEntries = detection.baseline === null ? null : () => detection.baseline?.sizes().entries ?? 0;
   const pipeline = new Pipeline({
     policy: policyView,
     resolver,
@@ -69,12 +83,13 @@ export function createPipeline(
     hints: deps.hints,
     hintWaitMs: config.policy.hint_wait,
     enrichers: [dnsMemory.enricher, dnsSignals.enricher],
-    scorers: [...defaultScorers, ...dnsSignals.scorers],
+    destinationEnrichers: detection.destinationEnrichers,
+    scoring: detection.scoring,
     observe: afterRecord(createFlowRecorder(deps.flowLog, deps.metrics), deps.afterRecord),
     onOpen: () => deps.metrics.activeFlows.inc(),
     onDecided: (flow) => deps.metrics.decisionLatency.observe(Number(flow.elapsedNs()) / 1e9),
   });
-  return { pipeline, resolver, dnsMemory, dnsSignals };
+  return { pipeline, resolver, dnsMemory, dnsSignals, detection };
 }
 
 /** The recorder, then whoever wants to know a record was written (late-hint watch). */

@@ -100,13 +100,14 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
 
   const telemetry = await createTelemetry(config, { metrics, flowLog, logger, policy: () => createPolicyView(policy.current()) }).catch(undo);
   opened.push(() => telemetry.close());
-  const { pipeline, resolver, dnsMemory, dnsSignals } = createPipeline(config, {
+  const { pipeline, resolver, dnsMemory, dnsSignals, detection } = await createPipeline(config, {
     policy,
     hints: telemetry.hints,
     metrics,
     flowLog,
     afterRecord: (flow) => telemetry.flowEnded(flow),
-  });
+  }).catch(undo);
+  opened.push(() => detection.close());
   const clients = createAddressClassifier(config.proxy.clients);
   const forwarder = createHttpForwarder({
     connectTimeoutMs: config.proxy.timeouts.connect,
@@ -216,6 +217,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         forwarder.close();
         resolver.close();
         await telemetry.close();
+        // After the last flow ended: what the baselines learned from it is persisted.
+        await detection.close();
         await admin.close();
         flowLog.flush();
         await flowLog.close();

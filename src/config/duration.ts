@@ -1,5 +1,5 @@
 /**
- * Durations in the configuration: "250ms", "10s", "2m", "1h" or a bare number of milliseconds, stored as a
+ * Durations in the configuration: "250ms", "10s", "2m", "1h", "7d" or a bare number of milliseconds, stored as a
  * whole number of milliseconds.
  */
 
@@ -12,12 +12,19 @@ export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok
  */
 export const MAX_DURATION_MS = 2_147_483_647;
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
-const DURATION_TEXT = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+/** Ten years: the bound of durations that are not timer delays. */
+const MAX_LONG_DURATION_MS = 3650 * 86_400_000;
+
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DURATION_TEXT = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/;
 
 const EXPECTED = 'expected a duration like "10s"';
 
-export function parseDuration(value: unknown, opts: { readonly positive?: boolean } = {}): Parsed<number> {
+/**
+ * `long`: the value is never a timer delay (a baseline's learning period, a half-life), so it may exceed what
+ * setTimeout honours; it is still bounded (10 years) so arithmetic on it stays exact.
+ */
+export function parseDuration(value: unknown, opts: { readonly positive?: boolean; readonly long?: boolean } = {}): Parsed<number> {
   let ms: number;
   if (typeof value === 'number') {
     ms = value;
@@ -33,7 +40,9 @@ export function parseDuration(value: unknown, opts: { readonly positive?: boolea
   }
   if (!Number.isFinite(ms) || ms < 0) return { ok: false, expected: EXPECTED };
   if (!Number.isInteger(ms)) return { ok: false, expected: 'expected a whole number of milliseconds' };
-  if (ms > MAX_DURATION_MS) return { ok: false, expected: `expected a duration of at most ${MAX_DURATION_MS}ms (about 24.8 days)` };
+  if (opts.long === true) {
+    if (ms > MAX_LONG_DURATION_MS) return { ok: false, expected: 'expected a duration of at most 3650d' };
+  } else if (ms > MAX_DURATION_MS) return { ok: false, expected: `expected a duration of at most ${MAX_DURATION_MS}ms (about 24.8 days)` };
   if (opts.positive === true && ms === 0) return { ok: false, expected: 'expected a duration greater than 0' };
   return { ok: true, value: ms };
 }

@@ -130,6 +130,7 @@ export function parseConfigText(text: string, opts: ConfigOptions): ConfigResult
 /** Relative paths are relative to the config file (or base directory), not to wherever the proxy was started. */
 function finishConfig(c: ParsedConfig, baseDir: string, token: string | null): Config {
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
+  const absOrNull = (p: string | null): string | null => (p === null ? null : abs(p));
   return {
     ...c,
     admin: { ...c.admin, token },
@@ -137,6 +138,15 @@ function finishConfig(c: ParsedConfig, baseDir: string, token: string | null): C
     log: { ...c.log, flows: c.log.flows === '-' ? '-' : abs(c.log.flows) },
     tls: { ...c.tls, ca_dir: abs(c.tls.ca_dir), upstream_ca: c.tls.upstream_ca.map(abs) },
     identity: { ...c.identity, users_file: c.identity.users_file === null ? null : abs(c.identity.users_file) },
+    scoring: {
+      ...c.scoring,
+      c2_uri_shapes: absOrNull(c.scoring.c2_uri_shapes),
+      processes: absOrNull(c.scoring.processes),
+      user_agents: absOrNull(c.scoring.user_agents),
+      tls_families: absOrNull(c.scoring.tls_families),
+    },
+    baseline: { ...c.baseline, dir: abs(c.baseline.dir) },
+    geoip: { city: absOrNull(c.geoip.city), asn: absOrNull(c.geoip.asn) },
   };
 }
 

@@ -114,6 +114,37 @@ export interface Config {
     readonly max_entries: number;
     readonly max_body_bytes: number;
   };
+  readonly scoring: {
+    /** false: no features, no baselines, no beacons — egress.score holds only the built-in signals. */
+    readonly enabled: boolean;
+    /** Absolute paths of the data files (docs/scoring.md); null: the shipped file under policies/data/. */
+    readonly c2_uri_shapes: string | null;
+    readonly processes: string | null;
+    readonly user_agents: string | null;
+    readonly tls_families: string | null;
+    readonly beacon: {
+      readonly min_connections: number;
+      readonly max_keys: number;
+      /** Milliseconds a key is kept after its last connection. */
+      readonly ttl: number;
+    };
+  };
+  readonly baseline: {
+    /** `sqlite` (embedded, in `dir`), `memory` (lost at restart), or a redis:// URL shared by replicas. */
+    readonly store: string;
+    /** Absolute path of the SQLite data directory. */
+    readonly dir: string;
+    /** Milliseconds from the first start during which rarity features do not score. */
+    readonly learning: number;
+    /** Milliseconds after which a count has halved. */
+    readonly half_life: number;
+    readonly max_entries: number;
+  };
+  readonly geoip: {
+    /** Absolute paths of MaxMind `.mmdb` files (City or Country; ASN); null: no lookup. */
+    readonly city: string | null;
+    readonly asn: string | null;
+  };
   readonly identity: {
     /** Absolute path of the users file for Proxy-Authorization: Basic; null disables proxy authentication. */
     readonly users_file: string | null;
@@ -173,6 +204,16 @@ export const DEFAULTS = {
   log: { flows: '-', level: 'info' },
   tls: { ca_dir: 'certs', upstream_ca: [], observe: true },
   hints: { store: 'memory', window: '120s', managed_window: '10m', max_entries: 1_000_000, max_body_bytes: 10_485_760 },
+  scoring: {
+    enabled: true,
+    c2_uri_shapes: null,
+    processes: null,
+    user_agents: null,
+    tls_families: null,
+    beacon: { min_connections: 4, max_keys: 50_000, ttl: '24h' },
+  },
+  baseline: { store: 'sqlite', dir: 'data', learning: '7d', half_life: '14d', max_entries: 500_000 },
+  geoip: { city: null, asn: null },
   identity: {
     users_file: null,
     require_auth: false,
@@ -233,6 +274,8 @@ function section<Shape extends z.ZodRawShape>(shape: Shape) {
 
 const duration = leaf((v) => parseDuration(v));
 const positiveDuration = leaf((v) => parseDuration(v, { positive: true }));
+const longDuration = leaf((v) => parseDuration(v, { long: true }));
+const positiveLongDuration = leaf((v) => parseDuration(v, { positive: true, long: true }));
 const listenAddress = leaf(parseListenAddress);
 const serverAddress = leaf(parseServerAddress);
 const cidr = leaf(parseCidr);
@@ -288,6 +331,12 @@ const headerName = leaf((v): Parsed<string> =>
 const hintStore = leaf((v): Parsed<string> =>
   v === 'memory' || (typeof v === 'string' && /^rediss?:\/\/[^\s]+$/.test(v)) ? { ok: true, value: v } : { ok: false, expected: 'expected "memory" or a redis:// URL' },
 );
+const baselineStore = leaf((v): Parsed<string> =>
+  v === 'sqlite' || v === 'memory' || (typeof v === 'string' && /^rediss?:\/\/[^\s]+$/.test(v))
+    ? { ok: true, value: v }
+    : { ok: false, expected: 'expected "sqlite", "memory" or a redis:// URL' },
+);
+const optionalPath = leaf(nullable((v): Parsed<string> => (typeof v === 'string' && v !== '' ? { ok: true, value: v } : { ok: false, expected: 'expected null or a file path' })));
 const nonEmptyString = leaf((v): Parsed<string> => (typeof v === 'string' && v !== '' ? { ok: true, value: v } : { ok: false, expected: 'expected a non-empty string' }));
 const secret = leaf(
   nullable((v): Parsed<string> => (typeof v === 'string' && v.length >= 16 ? { ok: true, value: v } : { ok: false, expected: 'expected null or a secret of at least 16 characters' })),
@@ -367,6 +416,29 @@ export const configSchema = z.preprocess(
       managed_window: positiveDuration.prefault(d.hints.managed_window),
       max_entries: integer(1_000).prefault(d.hints.max_entries),
       max_body_bytes: integer(1_024, 1_073_741_824).prefault(d.hints.max_body_bytes),
+    }),
+    scoring: section({
+      enabled: boolean.prefault(d.scoring.enabled),
+      c2_uri_shapes: optionalPath.prefault(d.scoring.c2_uri_shapes),
+      processes: optionalPath.prefault(d.scoring.processes),
+      user_agents: optionalPath.prefault(d.scoring.user_agents),
+      tls_families: optionalPath.prefault(d.scoring.tls_families),
+      beacon: section({
+        min_connections: integer(4, 32).prefault(d.scoring.beacon.min_connections),
+        max_keys: integer(1).prefault(d.scoring.beacon.max_keys),
+        ttl: positiveDuration.prefault(d.scoring.beacon.ttl),
+      }),
+    }),
+    baseline: section({
+      store: baselineStore.prefault(d.baseline.store),
+      dir: path('expected a directory path').prefault(d.baseline.dir),
+      learning: longDuration.prefault(d.baseline.learning),
+      half_life: positiveLongDuration.prefault(d.baseline.half_life),
+      max_entries: integer(1_000).prefault(d.baseline.max_entries),
+    }),
+    geoip: section({
+      city: optionalPath.prefault(d.geoip.city),
+      asn: optionalPath.prefault(d.geoip.asn),
     }),
     identity: section({
       users_file: leaf(nullable((v): Parsed<string> => (typeof v === 'string' && v !== '' ? { ok: true, value: v } : { ok: false, expected: 'expected null or a file path' }))).prefault(d.identity.users_file),

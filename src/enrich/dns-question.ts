@@ -23,7 +23,7 @@ export interface QuestionFacts {
 
 // tldts: the input is already a host name (no URL to pick apart); private suffixes (github.io, s3.amazonaws.com …)
 // count as suffixes, so every tenant of a shared platform is its own registrable domain.
-const TLDTS_OPTIONS = { allowPrivateDomains: true, extractHostname: false, validateHostname: false, detectIp: true, mixedInputs: false } as const;
+export const TLDTS_OPTIONS = { allowPrivateDomains: true, extractHostname: false, validateHostname: false, detectIp: true, mixedInputs: false } as const;
 
 /** Shannon entropy in bits per character of `text`, skipping dots; 0 for ''. */
 export function shannonEntropy(text: string): number {

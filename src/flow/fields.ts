@@ -18,10 +18,32 @@ interface FieldSpec {
   readonly stage: Stage;
   /** false for fields the decision writes (rule.id, tags …): policy rules cannot test them. */
   readonly matchable?: false;
+  /**
+   * Further stages whose facts the value is computed from (a feature of the process *and* the ClientHello):
+   * the field stays pending while any of them can still happen.
+   */
+  readonly also?: readonly Stage[];
+  /**
+   * A running total recomputed at every stage (egress.score): it has a value early, but the value is only
+   * final once every input stage is over, so a rule on it is pending until then.
+   */
+  readonly derived?: true;
+  /**
+   * Known only when the flow ends (e.g. request-body entropy, measured while the body is forwarded): usable
+   * in `tag` rules, which are settled at the end; a rule that decides (allow/block/bump/splice) cannot wait
+   * for it and is refused by the policy compiler.
+   */
+  readonly tagOnly?: true;
   readonly description: string;
 }
 
 const f = <T extends FieldType>(type: T, stage: Stage, description: string) => ({ type, stage, description });
+/** A field computed from the facts of several stages (see `FieldSpec.also`). */
+const fa = <T extends FieldType>(type: T, stage: Stage, also: readonly Stage[], description: string) => ({ type, stage, also, description });
+/** A feature of the flow's end (see `FieldSpec.tagOnly`). */
+const late = <T extends FieldType>(type: T, description: string) => ({ type, stage: 'end', tagOnly: true, description }) as const;
+/** Every stage that brings facts: what a derived total depends on. */
+const INPUTS: readonly Stage[] = ['client-hello', 'http-request', 'dns-query', 'hint'];
 const out = <T extends FieldType>(type: T, description: string) =>
   ({ type, stage: 'end', matchable: false, description }) as const;
 
@@ -41,6 +63,7 @@ export const FIELDS = {
   'source.port': f('number', 'connect', 'Client port as seen by the proxy'),
   'source.bytes': out('number', 'Bytes sent by the client (request line, headers and body, or tunnel bytes)'),
   'destination.domain': f('string', 'connect', 'Destination host name (from the request, CONNECT or DNS memory)'),
+  'destination.registered_domain': f('string', 'connect', 'Registrable domain of destination.domain (public suffix list)'),
   'destination.ip': f('ip', 'connect', 'The resolved address the proxy connects to'),
   'destination.port': f('number', 'connect', 'Destination port'),
   'destination.internal': f('boolean', 'connect', 'destination.ip is in network.internal'),
@@ -105,8 +128,55 @@ export const FIELDS = {
   'egress.claim.pid': f('number', 'connect', 'Process id named by the X-Egress-Process header'),
   'egress.claim.verified': f('boolean', 'connect', 'The process claim carried a valid, fresh HMAC signature'),
   'egress.claim.reason': out('string', 'Why a process claim is unverified'),
-  'egress.score': f('number', 'connect', 'Anomaly score 0–100 from the facts known so far'),
-  'egress.reasons': f('string[]', 'connect', 'What raised the score, in plain words'),
+  'egress.score': { ...fa('number', 'connect', INPUTS, 'Anomaly score 0–100 (docs/scoring.md); final once every stage that can bring facts is over'), derived: true },
+  'egress.reasons': { ...fa('string[]', 'connect', INPUTS, 'What raised the score, in plain words, highest weight first; each ends with its signal name in brackets'), derived: true },
+  'egress.signals': out('string[]', 'Names of the signals that raised the score (docs/scoring.md), in the order of egress.reasons'),
+
+  // ---- features (docs/scoring.md): facts computed from the facts above, one family per module ----------
+  'egress.features.uri_segment_count': f('number', 'http-request', 'Number of path segments'),
+  'egress.features.uri_max_segment_length': f('number', 'http-request', 'Length of the longest path segment or query value'),
+  'egress.features.uri_entropy': f('number', 'http-request', 'Shannon entropy (bits/char) of the most random-looking path segment or query value of 8+ characters'),
+  'egress.features.uri_encoding': f('string', 'http-request', '`base64`, `base64url`, `hex` or `guid`: encoded data seen in a path segment or query value'),
+  'egress.features.uri_random': f('boolean', 'http-request', 'A long, high-entropy path segment or query value that is not a known benign shape'),
+  'egress.features.uri_benign_shape': f('string', 'http-request', 'Why a random-looking part was judged benign (`webpack-chunk`, `ocsp`, `oauth` …)'),
+  'egress.features.uri_executable': f('string', 'http-request', 'Extension of an executable or script file the URL fetches (`exe`, `dll`, `ps1`, `hta` …)'),
+  'egress.features.uri_c2_shape': f('string', 'http-request', 'Id of the known C2 URI shape (policies/data/c2-uri-shapes.yaml) the request matches'),
+  'egress.features.ua_family': f('string', 'http-request', 'User-Agent family (`browser`, `powershell`, `curl`, `bits` …; `empty` when missing)'),
+  'egress.features.ua_missing': f('boolean', 'http-request', 'The request has no User-Agent'),
+  'egress.features.ua_c2': f('string', 'http-request', 'The User-Agent is a known C2 framework default (its name)'),
+  'egress.features.ua_outdated': f('boolean', 'http-request', 'A long-outdated browser User-Agent (MSIE on Windows 7 …), as C2 profiles use'),
+  'egress.features.ua_process_mismatch': fa('boolean', 'http-request', ['hint'], 'The User-Agent family does not fit the process (a browser UA from rundll32.exe)'),
+  'egress.features.host_mismatch': f('boolean', 'http-request', 'The Host header names another host than the request target (fronting)'),
+  'egress.features.body_entropy': late('number', 'Entropy (bits/byte) of the first 4 KiB of the request body'),
+  'egress.features.body_encrypted': late('boolean', 'The request body looks encrypted: 256+ bytes spread evenly over all byte values (chi-square), not a known compressed or media format'),
+  'egress.features.process_category': f('string', 'hint', 'Category of the process (policies/data/processes.yaml): `script-host`, `lolbin`, `browser`, `admin-tool` …'),
+  'egress.features.process_user_writable': f('boolean', 'hint', 'The image runs from a user-writable folder (AppData, Temp, ProgramData, Users\\Public, Downloads …)'),
+  'egress.features.process_double_extension': f('boolean', 'hint', 'The image name has a double extension (invoice.pdf.exe)'),
+  'egress.features.process_suspicious_parent': f('string', 'hint', 'Office, mail or browser parent that spawned a script host or LOLBin (its name)'),
+  'egress.features.process_masquerade': f('boolean', 'hint', 'A Windows system binary name outside the system folders'),
+  'egress.features.process_renamed': f('boolean', 'hint', 'The PE original file name is a script host or LOLBin but the image is named otherwise'),
+  'egress.features.uncommon_port': f('boolean', 'connect', 'The destination port is not a web port (80, 443, 8080, 8443)'),
+  'egress.features.dest_dga': f('boolean', 'connect', 'The destination name looks machine-generated (DGA)'),
+  'egress.features.dest_label_entropy': f('number', 'connect', 'Entropy (bits/char) of the destination name without its public suffix'),
+  'egress.features.protocol_mismatch': f('string', 'client-hello', '`not-tls-on-443` or `tls-on-80`: the tunnel does not speak what its port promises'),
+  'egress.features.dns_flagged': f('string', 'connect', 'The DNS signal (`dns_dga`, `dns_tunnel`, `dns_long_label`, `dns_nxdomain_burst`) this client\'s queries for the destination name raised'),
+  'egress.features.tls_family': f('string', 'client-hello', 'TLS stack family of the JA4 (policies/data/tls-families.yaml): `chromium`, `schannel`, `openssl` …'),
+  'egress.features.sni_missing': f('boolean', 'client-hello', 'A TLS ClientHello without SNI'),
+  'egress.features.sni_mismatch': f('boolean', 'client-hello', 'The SNI names another host than the CONNECT target (domain fronting)'),
+  'egress.features.sni_on_ip': f('boolean', 'client-hello', 'A CONNECT to a bare IP whose ClientHello names a host'),
+  'egress.features.tls_process_mismatch': fa('boolean', 'client-hello', ['hint'], 'The TLS stack does not fit the process (a browser-named process with a scripting stack)'),
+  'egress.features.first_seen': fa('boolean', 'hint', ['connect', 'http-request'], 'This process had never contacted this registrable domain (or IP) before (baseline)'),
+  'egress.features.rare_for_process': fa('boolean', 'hint', ['client-hello'], 'This JA4 is rare for this process (baseline)'),
+  'egress.features.prevalence': f('number', 'connect', 'Share of the fleet\'s hosts (0–1) that have contacted this destination (baseline)'),
+  'egress.baseline.learning': f('boolean', 'connect', 'The baseline is still in its learning period: rarity features do not score yet'),
+  'egress.beacon.score': fa('number', 'hint', ['connect', 'http-request'], 'Beacon score 0–1 of (host, process, destination), RITA\'s method (docs/scoring.md)'),
+  'egress.beacon.connections': fa('number', 'hint', ['connect', 'http-request'], 'Connections of (host, process, destination) the beacon score is computed over'),
+  'egress.beacon.interval_ms': fa('number', 'hint', ['connect', 'http-request'], 'Median interval between those connections, milliseconds'),
+  'egress.beacon.jitter_ms': fa('number', 'hint', ['connect', 'http-request'], 'Median absolute deviation of the intervals, milliseconds'),
+  'http.request.ja4h': f('string', 'http-request', 'FoxIO JA4H fingerprint of the plain HTTP request'),
+  'destination.geo.country_iso_code': f('string', 'connect', 'Country of destination.ip (geoip.city)'),
+  'destination.as.number': f('number', 'connect', 'Autonomous system number of destination.ip (geoip.asn)'),
+  'destination.as.organization.name': f('string', 'connect', 'Autonomous system organization of destination.ip (geoip.asn)'),
   'egress.rules': out('string[]', 'Ids of every matched rule'),
   'egress.tunnel': out('string', '`splice` or `bump` for CONNECT flows'),
   'egress.explanation': out('string[]', 'Why each matched rule matched, in plain words'),
@@ -147,7 +217,25 @@ export function isFieldName(name: string): name is FieldName {
 
 export function isMatchableField(name: FieldName): boolean {
   const spec: FieldSpec = FIELDS[name];
-  return spec.matchable !== false && spec.stage !== 'end';
+  return spec.matchable !== false && (spec.stage !== 'end' || spec.tagOnly === true);
+}
+
+/** Known only at the flow's end: only `tag` rules may use it (FieldSpec.tagOnly). */
+export function isTagOnlyField(name: FieldName): boolean {
+  const spec: FieldSpec = FIELDS[name];
+  return spec.tagOnly === true;
+}
+
+/** A running total that is final only once every input stage is over (FieldSpec.derived). */
+export function isDerivedField(name: FieldName): boolean {
+  const spec: FieldSpec = FIELDS[name];
+  return spec.derived === true;
+}
+
+/** Every stage the field's value depends on: its own and `also`. */
+export function fieldStages(name: FieldName): readonly Stage[] {
+  const spec: FieldSpec = FIELDS[name];
+  return spec.also === undefined ? [spec.stage] : [spec.stage, ...spec.also];
 }
 
 export function fieldStage(name: FieldName): Stage {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Facts } from './facts.js';
-import { FIELDS, type FieldName, type FieldValue, type FieldValueOf, type Stage } from './fields.js';
+import { FIELDS, fieldStages, isDerivedField, type FieldName, type FieldValue, type FieldValueOf, type Stage } from './fields.js';
 import type { Decision } from '../policy/decision.js';
 import type { ErrorCode } from '../errors.js';
 
@@ -23,11 +23,22 @@ const KIND_STAGES: Readonly<Record<FlowKind, number>> = {
   dns: STAGE_BIT['dns-query'] | STAGE_BIT.end,
 };
 
+/** Per field, the bits of every stage its value depends on (its own stage and `also`), computed once. */
+const FIELD_STAGE_BITS: ReadonlyMap<FieldName, number> = new Map(
+  (Object.keys(FIELDS) as FieldName[]).map((name) => [name, fieldStages(name).reduce((bits, stage) => bits | STAGE_BIT[stage], 0)]),
+);
+
+const DERIVED_FIELDS: ReadonlySet<FieldName> = new Set((Object.keys(FIELDS) as FieldName[]).filter(isDerivedField));
+
 /** Fields that stay pending while the destination name is being resolved. */
 const RESOLUTION_FIELDS: ReadonlySet<FieldName> = new Set<FieldName>([
   'destination.ip',
   'destination.internal',
   'destination.resolved_before',
+  'destination.geo.country_iso_code',
+  'destination.as.number',
+  'destination.as.organization.name',
+  'egress.features.prevalence',
 ]);
 
 export type FlowOutcome = 'success' | 'failure';
@@ -58,6 +69,13 @@ export class Flow implements Facts {
   ended = false;
   /** Bit set of stages that can still happen. */
   private possible: number;
+  /** Bit set of the feature families already computed for this flow (src/scoring/features.ts). */
+  computedFeatures = 0;
+  /** Request-body sample for the body features (first bytes only), filled while the body is forwarded. */
+  bodySample: Buffer | null = null;
+  bodySampleLength = 0;
+  /** The Host header of a plain HTTP request as sent (before the proxy rewrites it), for host_mismatch. */
+  requestHost: string | null = null;
 
   constructor(kind: FlowKind, managed: boolean) {
     this.kind = kind;
@@ -75,11 +93,15 @@ export class Flow implements Facts {
     return this.values.get(name) as FieldValueOf<K> | undefined;
   }
 
-  /** A field without a value is pending while its stage can still happen (SPEC: pending rules). */
+  /**
+   * A field without a value is pending while a stage it depends on can still happen (SPEC: pending rules).
+   * A derived total (egress.score) has a value early, but stays pending while any input stage can happen.
+   */
   isPending(name: FieldName): boolean {
-    if (this.values.has(name)) return false;
-    if (this.resolving && RESOLUTION_FIELDS.has(name)) return true;
-    return (this.possible & STAGE_BIT[FIELDS[name].stage]) !== 0;
+    const known = this.values.has(name);
+    if (known && !DERIVED_FIELDS.has(name)) return false;
+    if (!known && this.resolving && RESOLUTION_FIELDS.has(name)) return true;
+    return (this.possible & (FIELD_STAGE_BITS.get(name) ?? 0)) !== 0;
   }
 
   /** Every known field (read-only view). */

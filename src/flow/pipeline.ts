@@ -3,7 +3,7 @@ import { FIELDS, STAGES, type FieldName, type Stage } from './fields.js';
 import { Flow, type FlowKind } from './flow.js';
 import type { Decision, FinalDecision } from '../policy/decision.js';
 import type { HintSource } from '../enrich/hints.js';
-import { scoreFlow, type Scorer } from '../scoring/score.js';
+import type { Scoring } from '../scoring/score.js';
 import { isEgressError } from '../errors.js';
 
 /** The policy as the pipeline needs it: evaluation, and which rules may open internal destinations. */
@@ -40,7 +40,10 @@ export interface PipelineDeps {
   hints: HintSource;
   hintWaitMs: number;
   enrichers: readonly Enricher[];
-  scorers: readonly Scorer[];
+  /** Run once the address to dial is known (GeoIP/ASN, fleet prevalence): sync, after resolution. */
+  destinationEnrichers?: readonly ((flow: Flow) => void)[];
+  /** Features and egress.score at every stage, and once more at the end (src/scoring/score.ts). */
+  scoring: Scoring;
   observe: FlowObserver;
   onOpen?: (flow: Flow) => void;
   onDecided?: (flow: Flow, decision: FinalDecision) => void;
@@ -92,7 +95,7 @@ export class Pipeline {
     if (earlier !== null && earlier.status === 'final') {
       // Already decided (first match wins): a later stage only adds facts and evidence to the record.
       await this.enrich(flow, stage);
-      scoreFlow(flow, this.deps.scorers);
+      this.deps.scoring.score(flow);
       return earlier;
     }
     // The first stage that names a destination also resolves and classifies it.
@@ -101,14 +104,14 @@ export class Pipeline {
     }
     this.deps.hints.attach(flow);
     await this.enrich(flow, stage);
-    scoreFlow(flow, this.deps.scorers);
+    this.deps.scoring.score(flow);
 
     const policy = this.deps.policy();
     let decision = policy.evaluate(flow);
     if (flow.resolving) {
       if (!(decision.status === 'final' && decision.verdict === 'block')) {
         await this.resolve(flow);
-        scoreFlow(flow, this.deps.scorers);
+        this.deps.scoring.score(flow);
       }
       flow.resolving = false;
       decision = policy.evaluate(flow);
@@ -123,7 +126,7 @@ export class Pipeline {
         // With the hint stage closed, fallbacks (a verified process claim) may now attribute the flow.
         this.deps.hints.attach(flow);
         if (flow.get('egress.attribution') === undefined) flow.set('egress.attribution', 'none');
-        scoreFlow(flow, this.deps.scorers);
+        this.deps.scoring.score(flow);
         decision = policy.evaluate(flow);
       } else {
         // Defensive: a pending field whose stage cannot come (should not happen) must not hang the flow.
@@ -149,11 +152,12 @@ export class Pipeline {
     // A hint that arrived while the flow ran still lands in its record, with the score it adds.
     if (flow.get('process.name') === undefined) this.deps.hints.attach(flow);
     if (flow.get('egress.attribution') === undefined) flow.set('egress.attribution', 'none');
+    // The last score first: deferred tag rules (an alert on egress.score) are settled on the final one.
+    this.deps.scoring.finish(flow);
     const decision = flow.decision;
     if (decision !== null && decision.status === 'final' && decision.deferredRuleIds !== undefined) {
       flow.decision = this.deps.policy().completeDeferred(decision, flow);
     }
-    scoreFlow(flow, this.deps.scorers);
     this.deps.observe(flow);
   }
 
@@ -194,6 +198,7 @@ export class Pipeline {
     }
     const ip = flow.get('destination.ip');
     if (ip !== undefined) flow.set('destination.internal', this.deps.addresses.isInternal(ip));
+    for (const enrich of this.deps.destinationEnrichers ?? []) enrich(flow);
   }
 
   /**

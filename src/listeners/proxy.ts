@@ -14,6 +14,8 @@ import { blockMessage, sendRawText, sendText } from '../actions/respond.js';
 import { dialUpstream, peekClientHello, splice, tapClientHello } from '../actions/tunnel.js';
 import type { ReadResult } from '../parsers/client-hello.js';
 import { tlsFactsOf } from '../fingerprint/tls-facts.js';
+import { computeJa4h } from '../fingerprint/ja4h.js';
+import { BODY_SAMPLE_BYTES } from '../scoring/extractors.js';
 import type { Logger } from '../observe/logger.js';
 import type { IdentityOutcome } from '../enrich/identity.js';
 
@@ -210,6 +212,10 @@ export class ProxyListener {
     flow.set('url.port', target.port);
     flow.set('url.path', target.path);
     if (target.query !== null) flow.set('url.query', target.query);
+    // Facts of the request as the client sent it, before the proxy rewrites anything: the Host header (fronting
+    // over plain HTTP) and the header order and case (JA4H, FoxIO).
+    flow.requestHost = req.headers.host ?? null;
+    flow.set('http.request.ja4h', computeJa4h(req.method ?? 'GET', req.httpVersion, req.rawHeaders).ja4h);
 
     const decision = await pipeline.decide(flow, 'http-request');
     if (res.destroyed) return;
@@ -229,6 +235,7 @@ export class ProxyListener {
     // Forward origin-form (RFC 9112 §3.2.1); keep the client's Host, or supply it for HTTP/1.0 clients.
     req.url = target.query === null ? target.path : `${target.path}?${target.query}`;
     req.headers.host ??= target.port === 80 ? target.host : `${target.host}:${target.port}`;
+    sampleBody(flow, req);
     const result = await this.deps.forwarder.forward(req, res, { ip, port: target.port });
     flow.destinationBytes = result.destinationBytes;
     if (result.error !== null) {
@@ -477,6 +484,24 @@ export class ProxyListener {
     if (!res.headersSent) sendText(res, 500, 'Internal proxy error');
     else res.destroy();
   }
+}
+
+/**
+ * Keep the first bytes of the request body for its entropy (egress.features.body_*), as they stream past on
+ * their way to the destination. Registered in the same tick as the forwarder's pipe, so both see every chunk;
+ * the listener detaches once the sample is full. Only requests that announce a body pay for the buffer.
+ */
+function sampleBody(flow: Flow, req: http.IncomingMessage): void {
+  const length = req.headers['content-length'];
+  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return;
+  const sample = Buffer.allocUnsafe(BODY_SAMPLE_BYTES);
+  flow.bodySample = sample;
+  const onData = (chunk: Buffer): void => {
+    const n = chunk.copy(sample, flow.bodySampleLength, 0, Math.min(chunk.length, BODY_SAMPLE_BYTES - flow.bodySampleLength));
+    flow.bodySampleLength += n;
+    if (flow.bodySampleLength >= BODY_SAMPLE_BYTES) req.removeListener('data', onData);
+  };
+  req.on('data', onData);
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {

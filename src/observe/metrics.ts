@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.js';
+import type { Flow } from '../flow/flow.js';
+import type { SignalName } from '../scoring/signals.js';
 
 /**
  * Every metric, declared once. Label values are closed unions, so a domain, an IP or a process name can
@@ -44,6 +46,12 @@ export interface Metrics {
   readonly dnsTableEntries: Gauge<'table'>;
   /** Sizes read at each scrape for egress_dns_memory_entries (set by the composition root). */
   readonly dnsTables: Map<DnsTableLabel, () => number>;
+  readonly score: Histogram<'protocol'>;
+  readonly reasons: Counter<'reason'>;
+  readonly beaconCandidates: Gauge;
+  readonly baselineEntries: Gauge;
+  /** Read at each scrape for the detection gauges (set by the composition root; null: scoring off). */
+  readonly detectionStats: { beaconCandidates: (() => number) | null; baselineEntries: (() => number) | null };
   /** Read at each scrape for egress_hint_store_entries / _evictions_total (set by the composition root). */
   readonly hintStoreStats: { sizes: (() => Readonly<Record<HintStoreKindLabel, number>>) | null; evictions: (() => number) | null };
 }
@@ -54,6 +62,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const registers = [registry];
   const dnsTables = new Map<DnsTableLabel, () => number>();
   const hintStoreStats: Metrics['hintStoreStats'] = { sizes: null, evictions: null };
+  const detectionStats: Metrics['detectionStats'] = { beaconCandidates: null, baselineEntries: null };
   let evictionsSeen = 0;
   return {
     registry,
@@ -126,9 +135,44 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
         for (const [table, size] of dnsTables) this.set({ table }, size());
       },
     }),
+    score: new Histogram({
+      name: 'egress_score',
+      help: 'egress.score of ended flows (docs/scoring.md), by protocol',
+      labelNames: ['protocol'],
+      buckets: [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
+      registers,
+    }),
+    // The label is a SignalName: a closed set declared in src/scoring/signals.ts.
+    reasons: new Counter({ name: 'egress_reasons_total', help: 'Signals that raised the score of ended flows, by signal name (docs/scoring.md)', labelNames: ['reason'], registers }),
+    beaconCandidates: new Gauge({
+      name: 'egress_beacon_candidates',
+      help: 'Host/process/destination keys whose beacon score is at least 0.8',
+      registers,
+      collect() {
+        if (detectionStats.beaconCandidates !== null) this.set(detectionStats.beaconCandidates());
+      },
+    }),
+    baselineEntries: new Gauge({
+      name: 'egress_baseline_entries',
+      help: 'Entries held in memory by the baseline store (process/host/destination counters)',
+      registers,
+      collect() {
+        if (detectionStats.baselineEntries !== null) this.set(detectionStats.baselineEntries());
+      },
+    }),
+    detectionStats,
     dnsTables,
     hintStoreStats,
   };
+}
+
+const PROTOCOL_LABELS: ReadonlySet<string> = new Set<ProtocolLabel>(['http', 'tls', 'dns', 'unknown']);
+
+/** A finished flow's score and the signals that made it (labels: closed sets only). */
+export function observeScore(m: Metrics, flow: Flow, signals: readonly SignalName[]): void {
+  const protocol = flow.get('network.protocol') ?? 'unknown';
+  m.score.observe({ protocol: PROTOCOL_LABELS.has(protocol) ? protocol : 'unknown' }, flow.get('egress.score') ?? 0);
+  for (const reason of signals) m.reasons.inc({ reason });
 }
 
 /** Typed label helpers: the only way the code increments labelled counters. */

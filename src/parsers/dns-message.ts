@@ -113,7 +113,7 @@ export interface DnsHeader {
 }
 
 export interface DnsQuestion {
-  /** Lower-case, no trailing dot, `.` for the root; bytes outside LDH-ish ASCII escaped as `\DDD` (RFC 4343 §2.1). */
+  /** Lower-case, no trailing dot, `.` for the root; printable ASCII kept, `.`, `\` and other bytes escaped as `\DDD` (RFC 4343 §2.1). */
   readonly name: string;
   readonly type: number;
   readonly qclass: number;
@@ -239,13 +239,15 @@ class Walker {
   }
 }
 
-/** One label in presentation form, lower-cased: letters, digits, `-`, `_`, `*` as they are, anything else `\DDD`. */
+/**
+ * One label in presentation form, lower-cased: printable ASCII as it is (Sysmon's QueryName keeps `=`, `+`, `/`
+ * of base64 labels the same way, so the two join), `.` and `\` and every other byte as `\DDD` (RFC 4343 §2.1).
+ */
 function labelText(buf: Uint8Array, start: number, len: number): string {
   let plain = true;
   for (let i = start; i < start + len; i++) {
     const c = buf[i] as number;
-    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2a || (c >= 0x41 && c <= 0x5a);
-    if (!ok) {
+    if (c < 0x21 || c > 0x7e || c === 0x2e || c === 0x5c) {
       plain = false;
       break;
     }
@@ -254,8 +256,8 @@ function labelText(buf: Uint8Array, start: number, len: number): string {
   let s = '';
   for (let i = start; i < start + len; i++) {
     const c = buf[i] as number;
-    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2a) s += String.fromCharCode(c);
-    else if (c >= 0x41 && c <= 0x5a) s += String.fromCharCode(c + 0x20);
+    if (c >= 0x41 && c <= 0x5a) s += String.fromCharCode(c + 0x20);
+    else if (c >= 0x21 && c <= 0x7e && c !== 0x2e && c !== 0x5c) s += String.fromCharCode(c);
     else s += `\\${String(c).padStart(3, '0')}`;
   }
   return s;

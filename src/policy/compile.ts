@@ -4,7 +4,8 @@
  * lists, operator/field type mismatches, bad regexes and CIDRs — is found here, with its position, so the
  * evaluator never meets a surprise on a flow.
  */
-import { FIELDS, fieldType, isFieldName, isMatchableField } from '../flow/fields.js';
+import { isSignalName, SIGNAL_NAMES, withOverrides, type SignalName, type Weights } from '../scoring/signals.js';
+import { FIELDS, fieldType, isDerivedField, isFieldName, isMatchableField, isTagOnlyField } from '../flow/fields.js';
 import type { FieldName } from '../flow/fields.js';
 import type { RuleAction, Severity } from './decision.js';
 import { isOperator, MatcherCompileError, MATCHERS, OPERATORS } from './matchers.js';
@@ -23,6 +24,8 @@ export type CompiledCondition =
       readonly matchers: readonly CompiledMatcher[];
       /** The result when the field will never have a value (only `exists: false` matches then). */
       readonly matchesAbsent: boolean;
+      /** A running total (egress.score): UNKNOWN while it can still change, whatever its value so far. */
+      readonly derived: boolean;
     }
   | { readonly kind: 'all'; readonly items: readonly CompiledCondition[] }
   | { readonly kind: 'any'; readonly items: readonly CompiledCondition[] }
@@ -55,6 +58,8 @@ export interface CompiledPolicy {
   readonly lists: ReadonlyMap<string, ReadonlySet<string | number | boolean>>;
   /** Union of every rule's fields: enrichers can skip work no rule can see (STYLE 8). */
   readonly fields: ReadonlySet<FieldName>;
+  /** Signal weights: the defaults (src/scoring/signals.ts) with the files' `scoring.weights` on top. */
+  readonly weights: Weights;
   ruleById(id: string): CompiledRule | undefined;
 }
 
@@ -90,6 +95,7 @@ export function compilePolicy(files: readonly WrittenPolicyFile[], sha256: strin
     }
   }
 
+  const weights = compileWeights(files, issues);
   const rules: CompiledRule[] = [];
   const ruleIds = new Map<string, Position>();
   for (const file of files) {
@@ -106,6 +112,14 @@ export function compilePolicy(files: readonly WrittenPolicyFile[], sha256: strin
       const fields = new Set<FieldName>();
       const condition = compileWhen(written.when, { lists, issues, fields });
       if (condition === null || written.id === null || written.action === null) continue;
+      if (written.action !== 'tag') {
+        // Never accept what we cannot carry out: a verdict cannot wait for a fact known only at the flow's end.
+        const late = [...fields].filter(isTagOnlyField);
+        if (late.length > 0) {
+          issues.push(new PolicyIssue(written.pos, `rule "${written.id}": ${late.join(', ')} ${late.length === 1 ? 'is' : 'are'} known only when the flow ends (after forwarding); use it in a "tag" rule (an alert with severity), not in "${written.action}"`));
+          continue;
+        }
+      }
       rules.push({
         id: written.id,
         action: written.action,
@@ -135,9 +149,32 @@ export function compilePolicy(files: readonly WrittenPolicyFile[], sha256: strin
     rules,
     lists: compiledLists,
     fields: allFields,
+    weights,
     ruleById: (id) => byId.get(id),
   };
   return { ok: true, policy };
+}
+
+/** `scoring.weights` of every file: known signal names only, each set once across the files. */
+function compileWeights(files: readonly WrittenPolicyFile[], issues: PolicyIssue[]): Weights {
+  const overrides = new Map<SignalName, number>();
+  const where = new Map<string, Position>();
+  for (const file of files) {
+    for (const w of file.weights ?? []) {
+      if (!isSignalName(w.signal)) {
+        issues.push(new PolicyIssue(w.pos, `unknown signal "${w.signal}" in scoring.weights${didYouMean(suggestClosest(w.signal, SIGNAL_NAMES))}; the signals are listed in docs/scoring.md`));
+        continue;
+      }
+      const first = where.get(w.signal);
+      if (first !== undefined) {
+        issues.push(new PolicyIssue(w.pos, `scoring.weights.${w.signal} is set twice (first at ${formatPosition(first)})`));
+        continue;
+      }
+      where.set(w.signal, w.pos);
+      overrides.set(w.signal, w.value);
+    }
+  }
+  return withOverrides(overrides);
 }
 
 /** File order, then line, then column: the order an operator reads the files in. */
@@ -247,7 +284,7 @@ function compileField(field: FieldName, value: WrittenNode, ctx: CompileContext)
       return null;
     }
   }
-  return { kind: 'field', field, matchers, matchesAbsent: matchers.every((m) => m.matchesAbsent) };
+  return { kind: 'field', field, matchers, matchesAbsent: matchers.every((m) => m.matchesAbsent), derived: isDerivedField(field) };
 }
 
 /** Resolves `$name` (whole argument, or items of an array) to the list's values; `$$x` is the literal `$x`. */

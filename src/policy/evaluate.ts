@@ -13,6 +13,7 @@ import type { FieldName } from '../flow/fields.js';
 import { namesDestination } from './compile.js';
 import type { CompiledCondition, CompiledPolicy, CompiledRule } from './compile.js';
 import type { Decision, FinalDecision, Severity, TunnelMode } from './decision.js';
+import type { Weights } from '../scoring/signals.js';
 
 export const FALSE = 0;
 export const TRUE = 1;
@@ -36,6 +37,7 @@ const NO_MATCH: FinalDecision = Object.freeze({
 export function evaluateCondition(condition: CompiledCondition, facts: Facts): Truth {
   switch (condition.kind) {
     case 'field': {
+      if (condition.derived && facts.isPending(condition.field)) return UNKNOWN;
       const value = facts.get(condition.field);
       if (value === undefined || value === null) {
         if (facts.isPending(condition.field)) return UNKNOWN;
@@ -185,11 +187,13 @@ export function completeDeferred(policy: CompiledPolicy, decision: FinalDecision
  * internal-destination question, answered from the compiled rule's fields.
  */
 export function createPolicyView(policy: CompiledPolicy): {
+  readonly weights: Weights;
   evaluate(facts: Facts): Decision;
   completeDeferred(decision: FinalDecision, facts: Facts): FinalDecision;
   opensInternal(ruleId: string): boolean;
 } {
   return {
+    weights: policy.weights,
     evaluate: (facts) => evaluatePolicy(policy, facts),
     completeDeferred: (decision, facts) => completeDeferred(policy, decision, facts),
     opensInternal: (ruleId) => {

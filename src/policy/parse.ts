@@ -88,10 +88,20 @@ export interface WrittenRule {
   readonly tags: readonly string[];
 }
 
+/** One entry of `scoring.weights`: a signal name and the points it adds at full strength. */
+export interface WrittenWeight {
+  readonly signal: string;
+  readonly pos: Position;
+  readonly value: number;
+  readonly valuePos: Position;
+}
+
 export interface WrittenPolicyFile {
   readonly file: string;
   readonly lists: readonly WrittenList[];
   readonly rules: readonly WrittenRule[];
+  /** `scoring.weights` (docs/scoring.md); empty when the file has none. */
+  readonly weights?: readonly WrittenWeight[];
 }
 
 export const RULE_ACTIONS: readonly RuleAction[] = ['allow', 'block', 'tag', 'bump', 'splice'];
@@ -104,7 +114,8 @@ export const LIST_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 /** Deepest YAML nesting accepted (a rule's `when` sits at level 4). */
 const MAX_DEPTH = 64;
-const TOP_LEVEL_KEYS = ['version', 'lists', 'rules'] as const;
+const TOP_LEVEL_KEYS = ['version', 'lists', 'rules', 'scoring'] as const;
+const SCORING_KEYS = ['weights'] as const;
 const RULE_KEYS = ['id', 'description', 'when', 'action', 'severity', 'tags'] as const;
 
 /** Words people bring from other proxies' ACLs, mapped to ours for the error hint. */
@@ -264,6 +275,7 @@ export function parsePolicyText(file: string, text: string): ParseResult {
 
   const lists: WrittenList[] = [];
   const rules: WrittenRule[] = [];
+  const weights: WrittenWeight[] = [];
   let sawVersion = false;
   for (const entry of root.entries) {
     switch (entry.key) {
@@ -279,12 +291,45 @@ export function parsePolicyText(file: string, text: string): ParseResult {
       case 'rules':
         readRules(entry.value, rules, issues);
         break;
+      case 'scoring':
+        readScoring(entry.value, weights, issues);
+        break;
       default:
         issues.push(unknownKey(entry, 'at the top level', TOP_LEVEL_KEYS));
     }
   }
   if (!sawVersion) issues.push(new PolicyIssue(root.pos, 'missing "version: 1"'));
-  return { written: { file, lists, rules }, issues };
+  return { written: { file, lists, rules, weights }, issues };
+}
+
+/** `scoring: { weights: { <signal>: <points> } }`; the signal names are checked by the compiler. */
+function readScoring(node: WrittenNode, out: WrittenWeight[], issues: PolicyIssue[]): void {
+  if (node.kind === 'invalid' || (node.kind === 'scalar' && node.value === null)) return;
+  if (node.kind !== 'map') {
+    issues.push(new PolicyIssue(node.pos, `scoring must be a map with "weights", got ${describeNode(node)}`));
+    return;
+  }
+  for (const entry of node.entries) {
+    if (entry.key !== 'weights') {
+      issues.push(unknownKey(entry, 'in scoring', SCORING_KEYS));
+      continue;
+    }
+    const weights = entry.value;
+    if (weights.kind === 'invalid' || (weights.kind === 'scalar' && weights.value === null)) continue;
+    if (weights.kind !== 'map') {
+      issues.push(new PolicyIssue(weights.pos, `scoring.weights must be a map of signal name to points, got ${describeNode(weights)}`));
+      continue;
+    }
+    for (const w of weights.entries) {
+      const v = w.value;
+      if (v.kind === 'invalid') continue;
+      if (v.kind !== 'scalar' || typeof v.value !== 'number' || v.value < 0 || v.value > 100) {
+        issues.push(new PolicyIssue(v.pos, `scoring.weights.${w.key} must be a number of points from 0 to 100, got ${describeNode(v)}`));
+        continue;
+      }
+      out.push({ signal: w.key, pos: w.keyPos, value: v.value, valuePos: v.pos });
+    }
+  }
 }
 
 function unknownKey(entry: WrittenEntry, where: string, expected: readonly string[]): PolicyIssue {

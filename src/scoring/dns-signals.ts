@@ -15,7 +15,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Enricher } from '../flow/pipeline.js';
 import type { Flow } from '../flow/flow.js';
-import type { ScoreReason, Scorer } from './score.js';
+import type { Scorer, Signal } from './score.js';
 
 export interface DnsSignalOptions {
   /** Window of the unique-subdomain count, milliseconds. */
@@ -55,15 +55,25 @@ interface PairCounts {
   start: number;
   readonly bits: Uint32Array;
   zeros: number;
+  /** Queries with a data-like label (dataLikeLabel, or 40+ characters) within the burst window. */
+  dataStart: number;
+  dataQueries: number;
 }
 
 interface Snapshot {
   readonly uniqueSubdomains: number;
+  readonly dataQueries: number;
   readonly txt: number;
   readonly nxdomain: number;
 }
 
 const BITMAP_BITS = 4096;
+/**
+ * Queries with data-like labels (hex, base32, random-looking 16+ characters, or 40+ characters) under one
+ * registrable domain from one client within the burst window that make a tunnel. Chosen names seldom look like
+ * that, and a client seldom asks ten of them of one domain in a minute; dnscat2 and iodine ask hundreds.
+ */
+const DATA_BURST = 10;
 /** Query types that carry data rather than addresses; tunnels and C2 over DNS favour them. */
 const DATA_TYPES: ReadonlySet<string> = new Set(['TXT', 'NULL', 'ANY']);
 
@@ -110,13 +120,18 @@ export function createDnsSignals(opts: DnsSignalOptions): DnsSignals {
     return c;
   }
 
-  function countSubdomain(client: string, domain: string, subdomain: string, t: number): number {
+  function countSubdomain(client: string, domain: string, subdomain: string, t: number, carriesData: boolean): { unique: number; data: number } {
     const key = `${client} ${domain}`;
     let p = pairs.get(key);
     if (p === undefined || t - p.start >= opts.windowMs) {
-      p = { start: t, bits: new Uint32Array(BITMAP_BITS / 32), zeros: BITMAP_BITS };
+      p = { start: t, bits: new Uint32Array(BITMAP_BITS / 32), zeros: BITMAP_BITS, dataStart: t, dataQueries: 0 };
       pairs.set(key, p);
     }
+    if (t - p.dataStart >= opts.burstWindowMs) {
+      p.dataStart = t;
+      p.dataQueries = 0;
+    }
+    if (carriesData) p.dataQueries++;
     const bit = hash32(subdomain) & (BITMAP_BITS - 1);
     const word = bit >>> 5;
     const mask = 1 << (bit & 31);
@@ -125,7 +140,7 @@ export function createDnsSignals(opts: DnsSignalOptions): DnsSignals {
       p.bits[word] = old | mask;
       p.zeros--;
     }
-    return estimate(p);
+    return { unique: estimate(p), data: p.dataQueries };
   }
 
   const enricher: Enricher = {
@@ -140,8 +155,15 @@ export function createDnsSignals(opts: DnsSignalOptions): DnsSignals {
       if (type !== undefined && DATA_TYPES.has(type)) counts.txt++;
       const domain = flow.get('dns.question.registered_domain');
       const subdomain = flow.get('dns.question.subdomain');
-      const uniqueSubdomains = domain !== undefined && subdomain !== undefined ? countSubdomain(client, domain, subdomain, t) : 0;
-      snapshots.set(flow, { uniqueSubdomains, txt: counts.txt, nxdomain: counts.nxdomain });
+      let uniqueSubdomains = 0;
+      let dataQueries = 0;
+      if (domain !== undefined && subdomain !== undefined) {
+        // Hash lookups carry data by design; they are not counted as a tunnel's queries.
+        const data = dataLikeLabel(subdomain);
+        const carriesData = data === null ? (flow.get('dns.question.longest_label') ?? 0) >= 40 : data.kind !== 'hash';
+        ({ unique: uniqueSubdomains, data: dataQueries } = countSubdomain(client, domain, subdomain, t, carriesData));
+      }
+      snapshots.set(flow, { uniqueSubdomains, dataQueries, txt: counts.txt, nxdomain: counts.nxdomain });
     },
   };
 
@@ -149,11 +171,23 @@ export function createDnsSignals(opts: DnsSignalOptions): DnsSignals {
     name: 'dns-tunnelling',
     score(flow) {
       const s = snapshots.get(flow);
-      if (s === undefined || s.uniqueSubdomains < unique) return null;
-      const level = s.uniqueSubdomains >= unique * 10 ? 50 : s.uniqueSubdomains >= unique * 5 ? 35 : 20;
+      if (s === undefined) return null;
+      if (s.uniqueSubdomains < unique) {
+        // A burst of queries whose labels look like encoded bytes, under one domain: a tunnel at work, long before
+        // the hourly count of unique names fills up.
+        if (s.dataQueries < DATA_BURST) return null;
+        const domain = flow.get('dns.question.registered_domain') ?? '';
+        return {
+          signal: 'dns_tunnel',
+          strength: 0.7,
+          reason: `${s.dataQueries} queries with data-like labels under ${domain} from this client within ${formatWindow(opts.burstWindowMs)} (DNS tunnelling, threshold ${DATA_BURST})`,
+        };
+      }
+      const strength = s.uniqueSubdomains >= unique * 10 ? 1 : s.uniqueSubdomains >= unique * 5 ? 0.7 : 0.4;
       const domain = flow.get('dns.question.registered_domain') ?? '';
       return {
-        points: level,
+        signal: 'dns_tunnel',
+        strength,
         reason: `about ${s.uniqueSubdomains} unique subdomains of ${domain} from this client within ${formatWindow(opts.windowMs)} (DNS tunnelling threshold ${unique})`,
       };
     },
@@ -164,7 +198,7 @@ export function createDnsSignals(opts: DnsSignalOptions): DnsSignals {
     score(flow) {
       const s = snapshots.get(flow);
       if (s === undefined || s.txt < opts.txtQueries) return null;
-      return { points: 15, reason: `${s.txt} TXT/NULL/ANY queries from this client within ${formatWindow(opts.burstWindowMs)} (threshold ${opts.txtQueries})` };
+      return { signal: 'dns_txt_burst', strength: 1, reason: `${s.txt} TXT/NULL/ANY queries from this client within ${formatWindow(opts.burstWindowMs)} (threshold ${opts.txtQueries})` };
     },
   };
 
@@ -174,7 +208,8 @@ export function createDnsSignals(opts: DnsSignalOptions): DnsSignals {
       const s = snapshots.get(flow);
       if (s === undefined || s.nxdomain < opts.nxdomainAnswers) return null;
       return {
-        points: 20,
+        signal: 'dns_nxdomain_burst',
+        strength: 1,
         reason: `${s.nxdomain} NXDOMAIN answers to this client within ${formatWindow(opts.burstWindowMs)}, as when malware tries generated names (threshold ${opts.nxdomainAnswers})`,
       };
     },
@@ -257,7 +292,7 @@ export function dgaFeatures(label: string): DgaFeatures | null {
 /** DGA-like registrable label (the part a domain generation algorithm makes up). */
 export const dgaName: Scorer = {
   name: 'dns-dga',
-  score(flow): ScoreReason | null {
+  score(flow): Signal | null {
     const domain = flow.get('dns.question.registered_domain');
     if (domain === undefined) return null;
     const dot = domain.indexOf('.');
@@ -268,22 +303,68 @@ export const dgaName: Scorer = {
     if (f.fewVowels) why.push('few vowels');
     if (f.consonantRun) why.push('long consonant runs');
     if (f.digitsMixed) why.push('digits mixed into letters');
-    return { points: f.hits * 10, reason: `DGA-like name: "${f.label}" has ${why.join(', ')}` };
+    return { signal: 'dns_dga', strength: f.hits / 4, reason: `DGA-like name: "${f.label}" has ${why.join(', ')}` };
   },
 };
+
+/** Hex digits only (a–f, 0–9): how tunnels (dnscat2) and exfiltration tools spell bytes in a label. */
+const HEX_LABEL = /^[0-9a-f]+$/;
+/**
+ * A hex label exactly as long as an MD5, SHA-1 or SHA-256 digest: a hash lookup (Team Cymru's malware hash
+ * registry, CIRCL hashlookup, AV reputation services) — data in a label by design, and not a tunnel's.
+ */
+const HASH_LENGTHS: ReadonlySet<number> = new Set([32, 40, 64]);
+type DataLabelKind = 'hex' | 'hash' | 'base32' | 'random';
+/** RFC 4648 base32 alphabet, lower-cased (iodine, DNS exfiltration kits). */
+const BASE32_LABEL = /^[a-z2-7]+$/;
+
+/**
+ * The most data-like label of the name, left of the registrable domain: long enough to carry data (16+) and
+ * spelled like encoded bytes (hex, or letters and digits with high entropy). Chosen labels (cdn-edge-01,
+ * login, www2) are short or readable.
+ */
+export function dataLikeLabel(subdomain: string): { label: string; kind: DataLabelKind; entropy: number } | null {
+  let best: { label: string; kind: DataLabelKind; entropy: number } | null = null;
+  for (const label of subdomain.split('.')) {
+    if (label.length < 16 || (best !== null && label.length <= best.label.length)) continue;
+    const entropy = labelEntropy(label);
+    let digits = 0;
+    for (let i = 0; i < label.length; i++) {
+      const c = label.charCodeAt(i);
+      if (c >= 0x30 && c <= 0x39) digits++;
+    }
+    if (HEX_LABEL.test(label) && digits >= 2) best = { label, kind: HASH_LENGTHS.has(label.length) ? 'hash' : 'hex', entropy };
+    else if (digits >= 2 && entropy >= 3.6 && BASE32_LABEL.test(label)) best = { label, kind: 'base32', entropy };
+    else if (digits >= 2 && entropy >= 3.8) best = { label, kind: 'random', entropy };
+  }
+  return best;
+}
+
+function labelEntropy(label: string): number {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < label.length; i++) counts.set(label.charCodeAt(i), (counts.get(label.charCodeAt(i)) ?? 0) + 1);
+  let h = 0;
+  for (const n of counts.values()) h -= (n / label.length) * Math.log2(n / label.length);
+  return Math.round(h * 100) / 100;
+}
 
 /** Long labels and long names: the room tunnels use to carry data (RFC 1035 allows 63 octets per label). */
 export const longLabels: Scorer = {
   name: 'dns-long-labels',
-  score(flow): ScoreReason | null {
+  score(flow): Signal | null {
     const longest = flow.get('dns.question.longest_label');
     const name = flow.get('dns.question.name');
     if (longest === undefined || name === undefined) return null;
     const entropy = flow.get('dns.question.entropy') ?? 0;
     if (longest >= 40) {
-      return { points: entropy >= 4 ? 25 : 15, reason: `a ${longest}-character label${entropy >= 4 ? ` with high entropy (${entropy} bits/char)` : ''}, as DNS tunnels use to carry data` };
+      return { signal: 'dns_long_label', strength: entropy >= 4 ? 1 : 0.6, reason: `a ${longest}-character label${entropy >= 4 ? ` with high entropy (${entropy} bits/char)` : ''}, as DNS tunnels use to carry data` };
     }
-    if (name.length >= 100) return { points: 10, reason: `a ${name.length}-character name, as DNS tunnels use to carry data` };
+    const data = dataLikeLabel(flow.get('dns.question.subdomain') ?? '');
+    if (data !== null) {
+      const kind = data.kind === 'random' ? 'random-looking' : data.kind === 'hash' ? 'hash-like hex' : data.kind;
+      return { signal: 'dns_long_label', strength: data.kind === 'hash' ? 0.3 : 0.8, reason: `a ${data.label.length}-character ${kind} label "${data.label.slice(0, 24)}" (${data.entropy} bits/char), as DNS tunnels and generated names use` };
+    }
+    if (name.length >= 100) return { signal: 'dns_long_label', strength: 0.4, reason: `a ${name.length}-character name, as DNS tunnels use to carry data` };
     return null;
   },
 };
@@ -291,8 +372,8 @@ export const longLabels: Scorer = {
 /** A connection to an address no DNS answer gave this client: software that skips DNS, or a hard-coded C2. */
 export const unresolvedDestination: Scorer = {
   name: 'unresolved-destination',
-  score(flow): ScoreReason | null {
+  score(flow): Signal | null {
     if (flow.get('destination.resolved_before') !== false) return null;
-    return { points: 10, reason: 'connects to an IP address that no DNS answer gave this client' };
+    return { signal: 'unresolved_ip', strength: 1, reason: 'connects to an IP address that no DNS answer gave this client' };
   },
 };

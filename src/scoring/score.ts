@@ -1,32 +1,109 @@
 import type { Flow } from '../flow/flow.js';
+import { DEFAULT_WEIGHTS, type SignalName, type Weights } from './signals.js';
 
-/** One thing that makes a flow unusual, with its weight. */
-export interface ScoreReason {
-  readonly points: number;
+/** One thing that makes a flow unusual: which signal, how strongly (0–1], and why in plain words. */
+export interface Signal {
+  readonly signal: SignalName;
+  readonly strength: number;
   readonly reason: string;
 }
 
-/** A scorer looks at the facts known so far and names what is unusual. Pure, synchronous, cheap. */
+/** A scorer looks at the facts and features known so far and names what is unusual. Pure, synchronous, cheap. */
 export interface Scorer {
   readonly name: string;
-  score(flow: Flow): ScoreReason | null;
+  score(flow: Flow): Signal | null;
 }
 
 /**
- * egress.score (0–100) and egress.reasons from every scorer, recomputed from the facts known at each stage,
- * so a later stage can only add evidence. Reasons are listed highest weight first.
+ * A feature family: computes its `egress.features.*` fields once, when its inputs are there. `extract` returns
+ * true once the family is done for this flow (its bit is then set and it is not called again); false means
+ * "inputs not there yet, ask me at the next stage".
  */
-export function scoreFlow(flow: Flow, scorers: readonly Scorer[]): void {
+export interface FeatureExtractor {
+  readonly name: string;
+  extract(flow: Flow): boolean;
+}
+
+/** What the pipeline calls: at every stage, and once more when the flow ends. */
+export interface Scoring {
+  /** Compute the features that can be computed now and recompute egress.score / egress.reasons. */
+  score(flow: Flow): void;
+  /** The flow has ended: the end-only features (request body), the last score, and what learns from the flow. */
+  finish(flow: Flow): void;
+}
+
+export interface ScoringOptions {
+  readonly extractors: readonly FeatureExtractor[];
+  /** Features known only at the end (body entropy); run by `finish` before the last score. */
+  readonly endExtractors?: readonly FeatureExtractor[];
+  readonly scorers: readonly Scorer[];
+  /** The weights in force (the policy file's `scoring.weights` over the defaults); read per flow stage. */
+  readonly weights?: () => Weights;
+  /** After the last score: baselines and beacons learn from the flow, metrics count its signals. */
+  readonly onFinished?: (flow: Flow, signals: readonly SignalName[]) => void;
+}
+
+/** Rounded points of a signal: whole points, at least 1 for any positive strength of a non-zero weight. */
+function pointsOf(weight: number, strength: number): number {
+  const points = weight * Math.min(1, strength);
+  return points > 0 ? Math.max(1, Math.round(points)) : 0;
+}
+
+/**
+ * Recompute egress.score (0–100), egress.reasons and egress.signals from every scorer. Each stage can only add
+ * evidence (the facts of earlier stages stay), so the score is a running total that is final at the end.
+ * Reasons are listed highest points first, each as `<plain words> (+<points> <signal>)`.
+ */
+export function scoreFlow(flow: Flow, scorers: readonly Scorer[], weights: Weights = DEFAULT_WEIGHTS): readonly SignalName[] {
   let total = 0;
-  const hits: ScoreReason[] = [];
+  let hits: { signal: Signal; points: number }[] | null = null;
   for (const scorer of scorers) {
     const hit = scorer.score(flow);
-    if (hit !== null && hit.points > 0) {
-      hits.push(hit);
-      total += hit.points;
-    }
+    if (hit === null) continue;
+    const points = pointsOf(weights[hit.signal], hit.strength);
+    if (points <= 0) continue;
+    (hits ??= []).push({ signal: hit, points });
+    total += points;
+  }
+  flow.set('egress.score', Math.min(100, total));
+  if (hits === null) {
+    flow.set('egress.reasons', NONE);
+    flow.set('egress.signals', NONE);
+    return NONE as readonly SignalName[];
   }
   hits.sort((a, b) => b.points - a.points);
-  flow.set('egress.score', Math.min(100, Math.round(total)));
-  flow.set('egress.reasons', hits.map((h) => h.reason));
+  flow.set('egress.reasons', hits.map((h) => `${h.signal.reason} (+${h.points} ${h.signal.signal})`));
+  const names = hits.map((h) => h.signal.signal);
+  flow.set('egress.signals', names);
+  return names;
+}
+
+const NONE: readonly string[] = Object.freeze([]);
+
+function runExtractors(flow: Flow, extractors: readonly FeatureExtractor[], offset: number): void {
+  for (let i = 0; i < extractors.length; i++) {
+    const bit = 1 << (i + offset);
+    if ((flow.computedFeatures & bit) !== 0) continue;
+    const extractor = extractors[i];
+    if (extractor !== undefined && extractor.extract(flow)) flow.computedFeatures |= bit;
+  }
+}
+
+export function createScoring(opts: ScoringOptions): Scoring {
+  const extractors = opts.extractors;
+  const endExtractors = opts.endExtractors ?? [];
+  if (extractors.length + endExtractors.length > 30) throw new Error('at most 30 feature families (one bit each)');
+  const weights = opts.weights ?? (() => DEFAULT_WEIGHTS);
+  return {
+    score(flow) {
+      runExtractors(flow, extractors, 0);
+      scoreFlow(flow, opts.scorers, weights());
+    },
+    finish(flow) {
+      runExtractors(flow, extractors, 0);
+      runExtractors(flow, endExtractors, extractors.length);
+      const signals = scoreFlow(flow, opts.scorers, weights());
+      opts.onFinished?.(flow, signals);
+    },
+  };
 }

@@ -302,14 +302,14 @@ describe('DNS forwarder: answers, policy, records', () => {
       t1.socket.destroy();
       const rec = await h.waitForRecord((x) => field(x, 'url.original') === `127.0.0.3:${resolvedPort}`);
       expect(rec).toMatchObject({ destination: { domain: 'api.mem.test', ip: '127.0.0.3', resolved_before: true } });
-      expect(field(rec, 'egress.reasons')).toContain('destination is a bare IP address, not a name');
+      expect(field(rec, 'egress.reasons')).toContain('destination is a bare IP address, not a name (+20 ip_literal)');
 
       const t2 = await openTunnel(h.port, `127.0.0.4:${neverPort}`);
       t2.socket.destroy();
       const rec2 = await h.waitForRecord((x) => field(x, 'url.original') === `127.0.0.4:${neverPort}`);
       expect(field(rec2, 'destination.domain')).toBeUndefined();
       expect(field(rec2, 'destination.resolved_before')).toBe(false);
-      expect(field(rec2, 'egress.reasons')).toContain('connects to an IP address that no DNS answer gave this client');
+      expect(field(rec2, 'egress.reasons')).toContain('connects to an IP address that no DNS answer gave this client (+10 unresolved_ip)');
       const metrics = await h.metrics();
       expect(metricValue(metrics, 'egress_dns_memory_entries{table="addresses"}')).toBeGreaterThanOrEqual(1);
       expect(metrics).toMatch(/egress_dns_upstream_seconds_count\{transport="udp",outcome="answer"\} [1-9]/);

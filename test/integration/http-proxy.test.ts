@@ -66,7 +66,7 @@ describe('HTTP forward proxy (curl through the real proxy)', () => {
     expect(field(rec, 'destination.bytes') as number).toBeGreaterThan(50);
     expect(field(rec, 'event.duration') as number).toBeGreaterThan(0);
     expect(rec['rule']).toBeUndefined();
-    expect(field(rec, 'egress.reasons')).toContain(`uncommon destination port ${origin.port}`);
+    expect(field(rec, 'egress.reasons')).toContain(`uncommon destination port ${origin.port} (+25 uncommon_port)`);
     expect(await h.metrics()).toMatch(/egress_flows_total\{action="allow",protocol="http"\} [1-9]/);
   });
 

@@ -18,7 +18,8 @@ describe('parseDuration', () => {
 
   it.each([
     ['a word', 'ten', 'expected a duration like "10s"'],
-    ['an unknown unit', '10d', 'expected a duration like "10s"'],
+    ['an unknown unit', '10w', 'expected a duration like "10s"'],
+    ['days beyond what a timer can wait', '30d', 'expected a duration of at most 2147483647ms (about 24.8 days)'],
     ['a space before the unit', '10 s', 'expected a duration like "10s"'],
     ['a negative number', -5, 'expected a duration like "10s"'],
     ['a negative text', '-5s', 'expected a duration like "10s"'],

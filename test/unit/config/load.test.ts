@@ -71,6 +71,16 @@ const SPEC_DEFAULTS: Config = {
     process_header: 'x-egress-process',
     process_hmac_key: null,
   },
+  scoring: {
+    enabled: true,
+    c2_uri_shapes: null,
+    processes: null,
+    user_agents: null,
+    tls_families: null,
+    beacon: { min_connections: 4, max_keys: 50_000, ttl: 86_400_000 },
+  },
+  baseline: { store: 'sqlite', dir: `${BASE}/data`, learning: 604_800_000, half_life: 1_209_600_000, max_entries: 500_000 },
+  geoip: { city: null, asn: null },
 };
 
 describe('defaults', () => {

@@ -263,7 +263,8 @@ describe('through the pipeline (HintSource contract)', () => {
     const { Pipeline } = await import('../../../src/flow/pipeline.js');
     const { createPolicyView } = await import('../../../src/policy/evaluate.js');
     const { createAddressClassifier } = await import('../../../src/net/address-class.js');
-    const { defaultScorers } = await import('../../../src/scoring/features.js');
+    const { defaultScorers } = await import('../../../src/scoring/scorers.js');
+    const { createScoring } = await import('../../../src/scoring/score.js');
     const { compileYaml } = await import('../policy/policy-kit.js');
     const { ingestHints } = await import('../../../src/enrich/hint-ingest.js');
     const store = managedStore();
@@ -276,7 +277,7 @@ describe('through the pipeline (HintSource contract)', () => {
       hints: attr,
       hintWaitMs: 500,
       enrichers: [],
-      scorers: defaultScorers,
+      scoring: createScoring({ extractors: [], scorers: defaultScorers }),
       observe: (f) => {
         records.push(f);
         attr.flowEnded(f);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createDnsMemory } from '../../../src/enrich/dns-memory.js';
 import { Flow } from '../../../src/flow/flow.js';
-import { ipLiteralDestination } from '../../../src/scoring/features.js';
+import { ipLiteralDestination } from '../../../src/scoring/scorers.js';
 
 function memory(now: { t: number }, size = 100) {
   return createDnsMemory({ maxAddresses: size, maxClientAddresses: size, ttlMs: 60_000, now: () => now.t });
@@ -100,7 +100,7 @@ describe('createDnsMemory', () => {
     m.rememberAnswers('192.0.2.10', 'api.example.com', [{ name: 'api.example.com', type: 'A', ttl: 60, data: '203.0.113.9' }]);
     const flow = connectTo('203.0.113.9');
     void m.enricher.enrich(flow);
-    expect(ipLiteralDestination.score(flow)?.points).toBe(20);
+    expect(ipLiteralDestination.score(flow)?.signal).toBe('ip_literal');
     const named = new Flow('connect', false);
     named.set('destination.domain', 'api.example.com');
     named.set('destination.ip', '203.0.113.9');
@@ -109,6 +109,6 @@ describe('createDnsMemory', () => {
     named.set('destination.ip_literal', false);
     expect(ipLiteralDestination.score(named)).toBeNull();
     const v6 = connectTo('2001:db8::1', '192.0.2.10', '[2001:db8::1]:443');
-    expect(ipLiteralDestination.score(v6)?.points).toBe(20);
+    expect(ipLiteralDestination.score(v6)?.signal).toBe('ip_literal');
   });
 });

@@ -6,7 +6,8 @@ import { noHints } from '../../../src/enrich/hints.js';
 import { createPolicyView } from '../../../src/policy/evaluate.js';
 import { createAddressClassifier } from '../../../src/net/address-class.js';
 import { EgressError } from '../../../src/errors.js';
-import { defaultScorers } from '../../../src/scoring/features.js';
+import { defaultScorers } from '../../../src/scoring/scorers.js';
+import { createScoring } from '../../../src/scoring/score.js';
 import { compileYaml } from '../policy/policy-kit.js';
 
 /** A pipeline over an inline policy with a fake resolver; `lookups` counts DNS lookups. */
@@ -26,7 +27,7 @@ function makePipeline(policyYaml: string, overrides: Partial<PipelineDeps> = {})
     hints: noHints,
     hintWaitMs: 100,
     enrichers: [],
-    scorers: defaultScorers,
+    scoring: createScoring({ extractors: [], scorers: defaultScorers }),
     observe: (flow) => ended.push(flow),
     ...overrides,
   };
@@ -183,7 +184,43 @@ describe('Pipeline stages and decisions', () => {
     const flow = connectFlow(pipeline, 'example.test', 8081);
     await pipeline.decide(flow, 'connect');
     expect(flow.get('egress.score')).toBe(25);
-    expect(flow.get('egress.reasons')).toEqual(['uncommon destination port 8081']);
+    expect(flow.get('egress.reasons')).toEqual(['uncommon destination port 8081 (+25 uncommon_port)']);
+    expect(flow.get('egress.signals')).toEqual(['uncommon_port']);
+  });
+
+  it('a rule on egress.score waits for the facts that can still change it, and sees the final score', async () => {
+    // A managed client's process can still arrive: a verdict on the score waits for it (within hint_wait).
+    const policy = 'version: 1\nrules:\n  - id: high-score\n    when: { egress.score: { gte: 50 } }\n    action: block\n';
+    const hints: HintSource = {
+      isManaged: () => true,
+      attach: () => false,
+      waitFor: (flow) => {
+        flow.set('process.name', 'chrome.exe');
+        flow.set('egress.claim.process_name', 'rundll32.exe');
+        flow.set('egress.attribution', 'telemetry');
+        return Promise.resolve(true);
+      },
+    };
+    const { pipeline } = makePipeline(policy, { hints });
+    const flow = connectFlow(pipeline, 'example.test', 8081);
+    flow.closeStage('client-hello');
+    // uncommon port (25) + process claim mismatch (40), the latter known only after the hint.
+    expect(await pipeline.decide(flow, 'connect')).toMatchObject({ status: 'final', verdict: 'block', ruleId: 'high-score' });
+    expect(flow.get('egress.score')).toBe(65);
+  });
+
+  it('a tag rule on egress.score is settled on the final score when the flow ends', async () => {
+    const policy = 'version: 1\nrules:\n  - id: alert-score\n    when: { egress.score: { gte: 50 } }\n    action: tag\n    severity: high\n';
+    const { pipeline, ended } = makePipeline(policy);
+    const flow = connectFlow(pipeline, 'example.test', 8081);
+    const decision = await pipeline.decide(flow, 'connect');
+    // Only the port is known yet (25); the ClientHello can still add evidence, so the tag is deferred.
+    expect(decision).toMatchObject({ status: 'final', verdict: 'allow', deferredRuleIds: ['alert-score'] });
+    flow.set('tls.client.malformed', 'bad length at offset 5');
+    await pipeline.decide(flow, 'client-hello');
+    pipeline.end(flow);
+    expect(ended[0]?.get('egress.score')).toBe(55);
+    expect(ended[0]?.decision).toMatchObject({ status: 'final', severity: 'high', matchedRuleIds: ['alert-score'] });
   });
 
   it('a later stage of a decided flow adds facts but never changes the decision', async () => {

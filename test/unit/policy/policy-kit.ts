@@ -12,7 +12,8 @@ export function fakeFacts(values: FlowFields, pending: readonly FieldName[] = []
   const known = values as Readonly<Record<string, unknown>>;
   return {
     get: (name) => known[name] as never,
-    isPending: (name) => known[name] === undefined && pending.includes(name),
+    // A derived total (egress.score) is pending while listed, even with a value so far.
+    isPending: (name) => pending.includes(name) && (known[name] === undefined || name === 'egress.score'),
   };
 }
 

@@ -75,7 +75,7 @@ describe('counting signals', () => {
     if (last === null) throw new Error('no flow');
     scoreFlow(last, s.scorers);
     const reason = last.get('egress.reasons')?.find((r) => r.includes('unique subdomains'));
-    expect(reason).toMatch(/^about 1[45]\d unique subdomains of tunnel\.example from this client within 1 h \(DNS tunnelling threshold 100\)$/);
+    expect(reason).toMatch(/^about 1[45]\d unique subdomains of tunnel\.example from this client within 1 h \(DNS tunnelling threshold 100\) \(\+20 dns_tunnel\)$/);
     // Another client asking the same names is counted on its own.
     const other = dnsFlow('zzz.t.tunnel.example', 'A', '192.0.2.99');
     s.enricher.enrich(other);
@@ -119,7 +119,7 @@ describe('counting signals', () => {
     s.enricher.enrich(next);
     scoreFlow(flow, s.scorers);
     scoreFlow(next, s.scorers);
-    expect(flow.get('egress.reasons')).toContain('5 TXT/NULL/ANY queries from this client within 1 min (threshold 5)');
+    expect(flow.get('egress.reasons')).toContain('5 TXT/NULL/ANY queries from this client within 1 min (threshold 5) (+15 dns_txt_burst)');
     expect(next.get('egress.reasons')?.some((r) => r.startsWith('5 NXDOMAIN answers to this client within 1 min'))).toBe(true);
     now.t = 61_000;
     const later = dnsFlow('z.example.com');
