@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Flow } from '../../../src/flow/flow.js';
-import { createDnsSignals, dgaFeatures, dgaName, longLabels, unresolvedDestination } from '../../../src/scoring/dns-signals.js';
+import { createDnsSignals, dataLikeLabel, dgaFeatures, dgaName, longLabels, unresolvedDestination } from '../../../src/scoring/dns-signals.js';
 import { scoreFlow } from '../../../src/scoring/score.js';
 import { questionFacts, setQuestionFacts, shannonEntropy } from '../../../src/enrich/dns-question.js';
 import { typeNumber } from '../../../src/parsers/dns-message.js';
@@ -141,3 +141,67 @@ describe('counting signals', () => {
     expect(unresolvedDestination.score(flow)?.reason).toBe('connects to an IP address that no DNS answer gave this client');
   });
 });
+
+describe('data-like labels and tunnel bursts', () => {
+  it.each([
+    ['2bbcf510ed99227d27747ead3dd5345f68eca9c4db1f2d71', 'hex'],
+    ['d41d8cd98f00b204e9800998ecf8427e', 'hash'],
+    ['mfrggzdfmztwq2lknnwg23tpobyxe43u', 'base32'],
+    ['a8f3k2j9d0s8f7g6h5j4k3l2zq', 'random'],
+  ])('%s is a %s label', (label, kind) => {
+    expect(dataLikeLabel(`${label}.t`)?.kind).toBe(kind);
+  });
+
+  it.each(['www', 'cdn-edge-01', 'login.eu-west-1', 'autodiscover', 'selector1._domainkey', 'r4---sn-4g5e6nzz'])('%s is not data-like', (sub) => {
+    expect(dataLikeLabel(sub)).toBeNull();
+  });
+
+  it('a random 24-character label scores, a chosen name does not', () => {
+    const random = dnsFlow('a8f3k2j9d0s8f7g6h5j4k3l2.example.com');
+    const chosen = dnsFlow('outlook-emea-frontdoor.example.com');
+    expect(longLabels.score(random)).toMatchObject({ signal: 'dns_long_label', strength: 0.8 });
+    expect(longLabels.score(chosen)).toBeNull();
+  });
+
+  it('a hash lookup (hex label of a digest length) weighs less and is not counted as a tunnel query', () => {
+    const now = { t: 0 };
+    const s = signals(now);
+    let last = dnsFlow('x.example.com');
+    for (let i = 0; i < 15; i++) {
+      last = dnsFlow(`${createHashHex(i, 32)}.malware.hash.example.com`, 'TXT');
+      s.enricher.enrich(last);
+    }
+    scoreFlow(last, s.scorers);
+    expect(last.get('egress.signals')).not.toContain('dns_tunnel');
+    expect(longLabels.score(last)).toMatchObject({ strength: 0.3 });
+  });
+
+  it('ten queries with data-like labels under one domain within the burst window raise the tunnel signal', () => {
+    const now = { t: 0 };
+    const s = signals(now);
+    let last = dnsFlow('x.example.com');
+    for (let i = 0; i < 10; i++) {
+      last = dnsFlow(`${createHashHex(i, 50)}.tun.example.com`, 'TXT');
+      s.enricher.enrich(last);
+    }
+    scoreFlow(last, s.scorers);
+    expect(last.get('egress.reasons')?.find((r) => r.includes('data-like labels'))).toMatch(/^10 queries with data-like labels under example\.com from this client within 1 min/);
+    // A client of its own, and the window over: counted afresh.
+    now.t = 61_000;
+    const later = dnsFlow(`${createHashHex(99, 50)}.tun.example.com`, 'TXT');
+    s.enricher.enrich(later);
+    scoreFlow(later, s.scorers);
+    expect(later.get('egress.signals')).not.toContain('dns_tunnel');
+  });
+});
+
+/** Deterministic hex of `length` characters (digits and letters both present). */
+function createHashHex(seed: number, length: number): string {
+  let out = '';
+  let x = (seed + 1) * 2654435761;
+  while (out.length < length) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    out += x.toString(16);
+  }
+  return `${out.slice(0, length - 2)}a1`;
+}
