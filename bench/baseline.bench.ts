@@ -103,17 +103,24 @@ function timeCalls(flows: readonly BaselineQuery[], batches: number, fn: (q: Bas
   return { median: round(quantile(means, 0.5)), p99: round(quantile(means, 0.99)) };
 }
 
-/** Records RATE_PER_S flows/s for LOAD_MS, in 1 ms ticks, with the event-loop delay histogram on. */
-async function underLoad(b: Baseline, flows: readonly BaselineQuery[], t0: number): Promise<{ recorded: number; seconds: number; p50: number; p99: number; max: number }> {
+/**
+ * Records RATE_PER_S flows/s for LOAD_MS, in 1 ms ticks, with the event-loop delay histogram on. A tick that
+ * comes late records at most MAX_CATCH_UP_MS worth of flows (the rest is not offered: the achieved rate says
+ * so), so the figure shows the store's stalls, not the driver's own catch-up bursts.
+ */
+const MAX_CATCH_UP_MS = 5;
+async function underLoad(b: Baseline, flows: readonly BaselineQuery[], first: number, t0: number): Promise<{ recorded: number; seconds: number; p50: number; p99: number; max: number }> {
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   const start = performance.now();
+  let offered = 0;
   let done = 0;
   await new Promise<void>((resolve) => {
     const tick = setInterval(() => {
       const elapsed = performance.now() - start;
-      const due = Math.min(Math.floor((elapsed * RATE_PER_S) / 1_000), Math.floor((LOAD_MS * RATE_PER_S) / 1_000));
-      for (; done < due; done++) b.record(flows[done % flows.length] as BaselineQuery, t0 + done / 100);
+      const due = Math.floor((Math.min(elapsed, LOAD_MS) * RATE_PER_S) / 1_000);
+      offered = Math.max(offered, due - (MAX_CATCH_UP_MS * RATE_PER_S) / 1_000);
+      for (; offered < due; offered++, done++) b.record(flows[(first + offered) % flows.length] as BaselineQuery, t0 + offered / 100);
       if (elapsed >= LOAD_MS) {
         clearInterval(tick);
         resolve();
@@ -153,25 +160,39 @@ async function benchBackend(name: string, open: () => Promise<Baseline>, flows: 
   await fill.flush();
   await fill.close();
 
-  const b = await open();
-  const load = await underLoad(b, flows, t0 + 10_000);
-  const sizes = b.sizes();
-  t = performance.now();
-  await b.flush();
-  const drainMs = round(performance.now() - t, 1);
-  emit({
-    backend: name,
-    figure: 'event_loop_delay_ms_while_recording',
-    rate: RATE_PER_S,
-    achievedPerS: Math.round(load.recorded / load.seconds),
-    p50: load.p50,
-    p99: load.p99,
-    max: load.max,
-    pendingAtEnd: sizes.pendingWrites,
-    dropped: sizes.droppedWrites,
-    drainMs,
-  });
-  await b.close();
+  // Cold: an empty store, so nearly every flow creates keys (the worst case: learning a new fleet).
+  // Warm: the store already holds these flows (steady state: most pairs are known).
+  for (const phase of ['cold', 'warm'] as const) {
+    const b = await open();
+    if (phase === 'warm') {
+      for (let i = 0; i < FLOWS; i++) {
+        b.record(flows[i] as BaselineQuery, t0 + i / 100);
+        if (i % 10_000 === 9_999) await new Promise((r) => setImmediate(r));
+      }
+      await b.flush();
+    }
+    const entriesBefore = b.sizes().entries;
+    const load = await underLoad(b, flows, 0, t0 + 20_000);
+    const sizes = b.sizes();
+    t = performance.now();
+    await b.flush();
+    const drainMs = round(performance.now() - t, 1);
+    emit({
+      backend: name,
+      figure: 'event_loop_delay_ms_while_recording',
+      phase,
+      offeredPerS: RATE_PER_S,
+      achievedPerS: Math.round(load.recorded / load.seconds),
+      p50: load.p50,
+      p99: load.p99,
+      max: load.max,
+      newEntries: sizes.entries - entriesBefore,
+      pendingAtEnd: sizes.pendingWrites,
+      dropped: sizes.droppedWrites,
+      drainMs,
+    });
+    await b.close();
+  }
 }
 
 async function main(): Promise<void> {

@@ -20,6 +20,8 @@ export interface ProxyOptions {
   readonly policyFiles: readonly string[];
   /** Extra node flags, e.g. --cpu-prof. */
   readonly nodeArgs?: readonly string[];
+  /** Further config sections (e.g. `scoring`, `baseline`), merged over the bench defaults. */
+  readonly extraConfig?: Readonly<Record<string, unknown>>;
 }
 
 export interface ProxyInstance {
@@ -54,6 +56,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyInstance> {
     // Records go to a file, as Squid writes its access log: both pay for logging.
     log: { flows: flowLog, level: 'warn' },
     tls: { observe: opts.observe },
+    // The baseline store lives in the bench's temp directory, not in the repository's data/.
+    baseline: { dir: join(opts.dir, `${opts.name}.data`) },
+    ...opts.extraConfig,
   };
   writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
 

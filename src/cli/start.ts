@@ -130,6 +130,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
       },
       isAllowedClient: (ip) => clients.contains(ip),
       observeClientHello: config.tls.observe,
+      ja4h: config.scoring.ja4h,
     },
     {
       pipeline,

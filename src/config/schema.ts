@@ -122,6 +122,8 @@ export interface Config {
     readonly processes: string | null;
     readonly user_agents: string | null;
     readonly tls_families: string | null;
+    /** Compute FoxIO's JA4H on plain HTTP requests (FoxIO License 1.1: see docs/fingerprints.md). */
+    readonly ja4h: boolean;
     readonly beacon: {
       readonly min_connections: number;
       readonly max_keys: number;
@@ -210,6 +212,7 @@ export const DEFAULTS = {
     processes: null,
     user_agents: null,
     tls_families: null,
+    ja4h: true,
     beacon: { min_connections: 4, max_keys: 50_000, ttl: '24h' },
   },
   baseline: { store: 'sqlite', dir: 'data', learning: '7d', half_life: '14d', max_entries: 500_000 },
@@ -423,6 +426,7 @@ export const configSchema = z.preprocess(
       processes: optionalPath.prefault(d.scoring.processes),
       user_agents: optionalPath.prefault(d.scoring.user_agents),
       tls_families: optionalPath.prefault(d.scoring.tls_families),
+      ja4h: boolean.prefault(d.scoring.ja4h),
       beacon: section({
         min_connections: integer(4, 32).prefault(d.scoring.beacon.min_connections),
         max_keys: integer(1).prefault(d.scoring.beacon.max_keys),

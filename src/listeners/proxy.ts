@@ -42,6 +42,8 @@ export interface ProxyListenerOptions {
    * `tls.observe`) exists to measure the observation's cost against a plain splice.
    */
   observeClientHello?: boolean;
+  /** Compute JA4H (FoxIO) on plain HTTP requests; config `scoring.ja4h` (docs/fingerprints.md for why it is a switch). */
+  ja4h?: boolean;
 }
 
 export interface ProxyListenerDeps {
@@ -215,7 +217,7 @@ export class ProxyListener {
     // Facts of the request as the client sent it, before the proxy rewrites anything: the Host header (fronting
     // over plain HTTP) and the header order and case (JA4H, FoxIO).
     flow.requestHost = req.headers.host ?? null;
-    flow.set('http.request.ja4h', computeJa4h(req.method ?? 'GET', req.httpVersion, req.rawHeaders).ja4h);
+    if (this.opts.ja4h !== false) flow.set('http.request.ja4h', computeJa4h(req.method ?? 'GET', req.httpVersion, req.rawHeaders).ja4h);
 
     const decision = await pipeline.decide(flow, 'http-request');
     if (res.destroyed) return;

@@ -2,60 +2,69 @@
  * The embedded baseline store (the default): one SQLite file, `<dir>/baseline.sqlite`, so baselines survive a
  * restart of a single proxy. Lookups never touch the file: they are answered from the mirror (baseline.ts).
  *
- * ## Writes
- * `record` queues one pending delta per key; a timer (flushIntervalMs) — or a full batch — schedules the
- * writes with setImmediate, `maxBatch` keys per transaction, one transaction per event-loop turn, so a burst is
- * written in slices with I/O between them. Per key: read the stored (count, last, first), merge the delta with
- * the decay math in JavaScript, upsert the result with its prune time `e` (SQLite's math functions are a build
- * option; JavaScript's are not). A host → destination row that did not exist adds its host to the destination's
- * `dh:` row in the same transaction, so the distinct count is exact. After the commit, the mirror takes each key's
- * stored value (nothing can have been recorded in between: better-sqlite3 is synchronous).
+ * ## Writes, on a writer thread
+ * `record` queues one pending delta per key. A timer (flushIntervalMs), or a full batch, sends the queue to a
+ * worker thread that owns the write connection, `maxBatch` keys per message; the worker writes each batch in
+ * ONE transaction with prepared statements: per key, read the stored (count, last, first), merge the delta with
+ * the decay math (baseline.ts addDecayed, the same function, passed to the worker as source), upsert the result
+ * with its prune time `e`. A host → destination row that did not exist adds its host to the destination's `dh:`
+ * row in the same transaction, so the distinct count is exact. The worker answers with every key's stored value;
+ * the mirror takes it and re-adds what was recorded meanwhile (one batch in flight at a time, so the answer
+ * holds all earlier batches and none of the queued ones).
  *
- * better-sqlite3 runs on the event-loop thread. That is deliberate: a point read + upsert costs a few µs and a
- * batch is bounded, so a slice blocks for a few ms at most (bench/baseline.bench.ts measures the event-loop delay
- * while recording 100k flows/s); a worker thread would add a copy of every batch and a second connection.
+ * Why a thread: updates of random keys dirty a 4 KiB page per key and B-tree, and every commit appends those
+ * pages to the WAL (checkpoints copy them again, with an fsync). Measured on the 2-core test machine: 20–60 µs
+ * per key, so a 400-key transaction held the event loop for 10–25 ms and a checkpoint for longer. On the
+ * worker the event loop only takes the queue, posts it and applies the answer (a few µs per key), whatever the
+ * disk does. better-sqlite3 supports one connection per thread.
  *
  * ## File
  * The directory is created 0700 and the file 0600 (it lists which process talks to which host). WAL journal
  * with synchronous=NORMAL: a crash cannot corrupt the file; a power loss may lose the last second of counts,
  * which a baseline can afford. `PRAGMA application_id` marks the file as ours and `PRAGMA user_version` holds the
- * schema version: a foreign file, a newer schema, or a file that is not SQLite is refused at start with an
- * EgressError that says what to do. The first start time is stored, so a restart does not restart learning.
+ * schema version: a foreign file, a newer schema, or a file that is not SQLite is refused at start (checked on
+ * the main thread, before anything else) with an EgressError that says what to do. The first start time is
+ * stored, so a restart does not restart learning. At start the `maxEntries` most recently updated rows are
+ * loaded into the mirror (synchronously: start-up, before the proxy listens).
  *
  * ## Pruning
- * Every row carries `e`, the time its decayed count falls below PRUNE_BELOW (indexed). A slow timer deletes at
- * most `pruneBatch` rows with e < now per tick; a pruned host → destination (or host) row takes its host out of
- * the distinct count. Keys with unwritten increments are left for the next tick (they are about to be rewritten).
- * At start the `maxEntries` most recently updated rows are loaded into the mirror.
+ * Every row carries `e`, the time its decayed count falls below PRUNE_BELOW (indexed). A slow timer has the
+ * worker delete at most `pruneBatch` rows with e < now per tick; a pruned host → destination (or host) row takes
+ * its host out of the distinct count. A pruned key recorded again is simply inserted again (a new host, if
+ * it is a pair: counted again, as it should be).
+ *
+ * ## Failures
+ * A failed batch (disk full, file locked by another process) is queued again and flush() rejects with an
+ * EgressError; the queue is bounded (maxPending, oldest dropped and counted). A writer thread that dies is
+ * started again on the next flush.
  */
 import { constants } from 'node:fs';
 import { access, mkdir, open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { isEgressError } from '../../errors.js';
 import {
   type Baseline,
   type BaselineOptions,
-  type BatchItem,
   BaselineMirror,
+  PRUNE_BELOW,
   TOTAL_HOSTS_KEY,
   addDecayed,
   baselineError,
   createReporter,
-  distinctKeyOf,
+  decayFactor,
   expiresAtMs,
   messageOf,
-  parseKey,
   resolveBaselineOptions,
 } from './baseline.js';
 
 export interface SqliteBaselineOptions extends BaselineOptions {
   /** How often expired rows are pruned (default 60 s). */
   readonly pruneIntervalMs?: number;
-  /** Rows pruned at most per tick (default 2,000: a few ms). */
+  /** Rows pruned at most per tick (default 2,000). */
   readonly pruneBatch?: number;
-  /** A write slice (one transaction) stops taking keys after this long (default 4 ms), then yields. */
-  readonly sliceBudgetMs?: number;
 }
 
 export const SQLITE_FILE = 'baseline.sqlite';
@@ -65,9 +74,12 @@ export const SQLITE_APPLICATION_ID = 0x45474231;
 
 const DEFAULT_PRUNE_INTERVAL_MS = 60_000;
 const DEFAULT_PRUNE_BATCH = 2_000;
-const DEFAULT_SLICE_BUDGET_MS = 4;
-/** Keys taken from the queue at a time within a slice (between clock reads). */
-const TAKE_STEP = 64;
+/** The writer's page cache (SQLite's default is 2 MiB; random-key updates re-read far more). */
+const WRITER_CACHE_KIB = 32 * 1024;
+/** The writer waits this long for a lock held by another process before a batch fails (and is retried). */
+const WRITER_BUSY_TIMEOUT_MS = 1_000;
+/** The writer must say it is ready within this. */
+const WRITER_START_TIMEOUT_MS = 10_000;
 /** `e` of the total-hosts row: never pruned. */
 const NEVER_EXPIRES = Number.MAX_SAFE_INTEGER;
 
@@ -87,11 +99,6 @@ CREATE INDEX counters_by_t ON counters (t);
 CREATE INDEX counters_by_e ON counters (e);
 `;
 
-interface CounterRow {
-  c: number;
-  t: number;
-  f: number;
-}
 
 async function prepareDirectory(dir: string): Promise<string> {
   try {
@@ -149,208 +156,326 @@ function openDatabase(file: string): Database.Database {
   }
 }
 
+// ---- the writer thread ----------------------------------------------------------------------------------------
+
+/**
+ * The writer, run with `new Worker(source, { eval: true })` (CommonJS). Its decay math is baseline.ts's own
+ * functions, inserted as source, so there is one implementation. Messages: {id, type: 'write', items: [key, c,
+ * t, f, distinctKey|null, …]} → {id, rows: [key, c, t, f, …], distinct: [key, hosts, t, …]}; {id, type: 'prune',
+ * now, limit} → {id, keys: [...], distinct: [...]}; {type: 'close'}. A failure answers {id, error}.
+ */
+const WRITER_SOURCE = `
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.sqlite);
+const PRUNE_BELOW = ${PRUNE_BELOW};
+${decayFactor.toString()}
+${addDecayed.toString()}
+${expiresAtMs.toString()}
+const h = workerData.halfLifeMs;
+const TOTAL = ${JSON.stringify(TOTAL_HOSTS_KEY)};
+const NEVER_EXPIRES = ${NEVER_EXPIRES};
+const db = new Database(workerData.file, { timeout: ${WRITER_BUSY_TIMEOUT_MS} });
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = NORMAL');
+db.pragma('cache_size = -${WRITER_CACHE_KIB}');
+const selectRow = db.prepare('SELECT c, t, f FROM counters WHERE k = ?');
+const upsertRow = db.prepare('INSERT INTO counters (k, c, t, f, e) VALUES (?, ?, ?, ?, ?) ON CONFLICT (k) DO UPDATE SET c = excluded.c, t = excluded.t, f = excluded.f, e = excluded.e');
+const addHosts = db.prepare('INSERT INTO counters (k, c, t, f, e) VALUES (?, ?, ?, ?, ?) ON CONFLICT (k) DO UPDATE SET c = counters.c + excluded.c, t = max(counters.t, excluded.t), e = max(counters.e, excluded.e) RETURNING c, t');
+const removeHost = db.prepare('UPDATE counters SET c = max(c - 1, 0) WHERE k = ? RETURNING c, t');
+const deleteRow = db.prepare('DELETE FROM counters WHERE k = ?');
+const expiredRows = db.prepare('SELECT k FROM counters WHERE e < ? ORDER BY e LIMIT ?');
+
+const write = db.transaction((items) => {
+  const rows = [];
+  const touched = new Map();
+  for (let i = 0; i < items.length; i += 5) {
+    const key = items[i], dc = items[i + 1], dt = items[i + 2], df = items[i + 3], dk = items[i + 4];
+    const old = selectRow.get(key);
+    const v = { c: dc, t: dt };
+    let f = df;
+    if (old !== undefined) {
+      v.c = old.c;
+      v.t = old.t;
+      addDecayed(v, dc, dt, h);
+      if (old.f < f) f = old.f;
+    }
+    const e = expiresAtMs(v.c, v.t, h);
+    upsertRow.run(key, v.c, v.t, f, e);
+    rows.push(key, v.c, v.t, f);
+    if (dk !== null) {
+      let d = touched.get(dk);
+      if (d === undefined) touched.set(dk, (d = { added: 0, t: v.t, e }));
+      if (old === undefined) d.added++;
+      if (v.t > d.t) d.t = v.t;
+      if (e > d.e) d.e = e;
+    }
+  }
+  const distinct = [];
+  for (const [dk, d] of touched) {
+    const r = addHosts.get(dk, d.added, d.t, d.t, dk === TOTAL ? NEVER_EXPIRES : d.e);
+    if (r !== undefined) distinct.push(dk, r.c, r.t);
+  }
+  return { rows, distinct };
+});
+
+const prune = db.transaction((now, limit) => {
+  const keys = expiredRows.all(now, limit).map((r) => r.k);
+  const changed = new Map();
+  for (const k of keys) {
+    deleteRow.run(k);
+    const dk = distinctOf(k);
+    if (dk === null) continue;
+    const r = removeHost.get(dk);
+    if (r === undefined) continue;
+    if (r.c <= 0 && dk !== TOTAL) deleteRow.run(dk);
+    changed.set(dk, [r.c, r.t]);
+  }
+  const distinct = [];
+  for (const [dk, [c, t]] of changed) distinct.push(dk, c, t);
+  return { keys, distinct };
+});
+
+// The distinct row a counter feeds (baseline.ts distinctKeyOf over the key layout of pairKey/singleKey).
+function distinctOf(k) {
+  if (k.startsWith('h:')) return TOTAL;
+  if (!k.startsWith('hd:')) return null;
+  const colon = k.indexOf(':', 3);
+  const len = Number(k.slice(3, colon));
+  return colon < 0 || !Number.isInteger(len) ? null : 'dh:' + k.slice(colon + 1 + len);
+}
+
+parentPort.on('message', (m) => {
+  if (m.type === 'close') {
+    db.close();
+    parentPort.close();
+    return;
+  }
+  try {
+    if (m.type === 'write') parentPort.postMessage({ id: m.id, ...write(m.items) });
+    else if (m.type === 'prune') parentPort.postMessage({ id: m.id, ...prune(m.now, m.limit) });
+  } catch (err) {
+    parentPort.postMessage({ id: m.id, error: err && err.message ? err.message : String(err) });
+  }
+});
+parentPort.postMessage({ id: 0, ready: true });
+`;
+
+type Reply = Record<string, unknown>;
+
+/** The writer thread with one request in flight at a time (callers serialise). */
+interface Writer {
+  call(msg: Record<string, unknown>): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+function startWriter(file: string, halfLifeMs: number, onDied: (message: string) => void): Promise<Writer> {
+  const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { file, halfLifeMs, sqlite } });
+  let nextId = 1;
+  let dead: string | null = null;
+  let closing = false;
+  const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  const fail = (message: string): void => {
+    if (dead !== null) return;
+    dead = message;
+    for (const w of waiting.values()) w.reject(new Error(message));
+    waiting.clear();
+    if (!closing) onDied(message);
+  };
+  let ready: (() => void) | null = null;
+  const started = new Promise<void>((resolve, reject) => {
+    ready = resolve;
+    const timer = setTimeout(() => reject(new Error('the writer thread did not start')), WRITER_START_TIMEOUT_MS);
+    timer.unref();
+    worker.once('error', (err) => reject(err));
+    worker.once('exit', (code) => reject(new Error(`the writer thread exited (${code})`)));
+  });
+  worker.on('message', (m: Reply) => {
+    const id = typeof m.id === 'number' ? m.id : -1;
+    if (id === 0 && m.ready === true) {
+      if (waiting.size === 0) worker.unref(); // an idle writer does not keep the process alive
+      ready?.();
+      return;
+    }
+    const w = waiting.get(id);
+    if (w === undefined) return;
+    waiting.delete(id);
+    if (waiting.size === 0) worker.unref();
+    if (typeof m.error === 'string') w.reject(new Error(m.error));
+    else w.resolve(m);
+  });
+  worker.on('error', (err) => fail(`the writer thread failed: ${err.message}`));
+  worker.on('exit', (code) => fail(`the writer thread exited (${code})`));
+  const writer: Writer = {
+    call(msg) {
+      if (dead !== null) return Promise.reject(new Error(dead));
+      const id = nextId++;
+      worker.ref(); // a request in flight keeps the process alive
+
+      return new Promise<Reply>((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        worker.postMessage({ ...msg, id });
+      });
+    },
+    async close() {
+      closing = true;
+      if (dead !== null) return;
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.ref();
+      worker.postMessage({ type: 'close' });
+      const timer = setTimeout(() => void worker.terminate(), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  return started.then(
+    () => writer,
+    async (err: unknown) => {
+      closing = true;
+      await worker.terminate();
+      throw err;
+    },
+  );
+}
+
+/** Checks a reply's flat arrays: [string, number, number, number]* and [string, number, number]*. */
+function flat(v: unknown, stride: number): unknown[] | null {
+  if (!Array.isArray(v) || v.length % stride !== 0) return null;
+  for (let i = 0; i < v.length; i += stride) {
+    if (typeof v[i] !== 'string') return null;
+    for (let j = 1; j < stride; j++) if (typeof v[i + j] !== 'number') return null;
+  }
+  return v;
+}
+
 export async function openSqliteBaseline(dir: string, opts: SqliteBaselineOptions = {}): Promise<Baseline> {
   const cfg = resolveBaselineOptions(opts);
-  const h = cfg.halfLifeMs;
   const pruneIntervalMs = Math.max(1, opts.pruneIntervalMs ?? DEFAULT_PRUNE_INTERVAL_MS);
   const pruneBatch = Math.max(1, Math.floor(opts.pruneBatch ?? DEFAULT_PRUNE_BATCH));
-  const sliceBudgetMs = Math.max(0.1, opts.sliceBudgetMs ?? DEFAULT_SLICE_BUDGET_MS);
   const file = await prepareDirectory(dir);
   const db = openDatabase(file);
   const report = createReporter(`baseline store ${file}`, cfg.onError);
 
-  const selectRow = db.prepare<[string], CounterRow>('SELECT c, t, f FROM counters WHERE k = ?');
-  const upsertRow = db.prepare<[string, number, number, number, number]>(
-    'INSERT INTO counters (k, c, t, f, e) VALUES (?, ?, ?, ?, ?) ON CONFLICT (k) DO UPDATE SET c = excluded.c, t = excluded.t, f = excluded.f, e = excluded.e',
-  );
-  /** Adds hosts to a distinct row (dh:<destination> or H); returns the new count. */
-  const addHosts = db.prepare<[string, number, number, number, number], { c: number; t: number }>(
-    'INSERT INTO counters (k, c, t, f, e) VALUES (?, ?, ?, ?, ?) ON CONFLICT (k) DO UPDATE SET c = counters.c + excluded.c, t = max(counters.t, excluded.t), e = max(counters.e, excluded.e) RETURNING c, t',
-  );
-  const removeHost = db.prepare<[string], { c: number; t: number }>('UPDATE counters SET c = max(c - 1, 0) WHERE k = ? RETURNING c, t');
-  const deleteRow = db.prepare<[string]>('DELETE FROM counters WHERE k = ?');
-  const expiredRows = db.prepare<[number, number], { k: string }>('SELECT k FROM counters WHERE e < ? ORDER BY e LIMIT ?');
-  const recentRows = db.prepare<[number, number], { k: string; c: number; t: number; f: number }>(
-    'SELECT k, c, t, f FROM counters WHERE e >= ? ORDER BY t DESC LIMIT ?',
-  );
-
-  // ---- learning: the first start is stored once ------------------------------------------------------------
+  // ---- start-up on the main thread: learning start, then the most recent rows into the mirror ---------------
   let learningUntilMs: number;
+  const mirror = new BaselineMirror(cfg, true);
   try {
     db.prepare('INSERT OR IGNORE INTO meta (k, v) VALUES (?, ?)').run('first_start_ms', String(Math.floor(cfg.now())));
     const first = Number((db.prepare('SELECT v FROM meta WHERE k = ?').get('first_start_ms') as { v: string } | undefined)?.v);
     if (!Number.isFinite(first)) throw new Error('meta.first_start_ms is not a number');
     learningUntilMs = first + cfg.learningMs;
-  } catch (err) {
-    db.close();
-    throw baselineError(`baseline: ${file} is not a usable baseline database (${messageOf(err)}); move it away to start a new baseline`, err);
-  }
-
-  // ---- load the most recently updated rows into the mirror (oldest first, so LRU order matches) --------------
-  const mirror = new BaselineMirror(cfg, true);
-  const applyRow = (k: string, c: number, t: number, f: number): void => {
-    if (k === TOTAL_HOSTS_KEY || k.startsWith('dh:')) mirror.applyDistinct(k, c, t);
-    else mirror.applyStored(k, c, t, f);
-  };
-  try {
-    const rows = recentRows.all(cfg.now(), cfg.maxEntries);
+    // Oldest first, so the mirror's LRU order matches; rows already below the prune threshold are skipped.
+    const rows = db
+      .prepare<[number, number], { k: string; c: number; t: number; f: number }>('SELECT k, c, t, f FROM counters WHERE e >= ? ORDER BY t DESC LIMIT ?')
+      .all(cfg.now(), cfg.maxEntries);
     for (let i = rows.length - 1; i >= 0; i--) {
       const r = rows[i] as { k: string; c: number; t: number; f: number };
-      applyRow(r.k, r.c, r.t, r.f);
+      if (r.k === TOTAL_HOSTS_KEY || r.k.startsWith('dh:')) mirror.applyDistinct(r.k, r.c, r.t);
+      else mirror.applyStored(r.k, r.c, r.t, r.f);
     }
-    const total = selectRow.get(TOTAL_HOSTS_KEY);
+    const total = db.prepare<[string], { c: number; t: number }>('SELECT c, t FROM counters WHERE k = ?').get(TOTAL_HOSTS_KEY);
     if (total !== undefined) mirror.applyDistinct(TOTAL_HOSTS_KEY, total.c, total.t);
   } catch (err) {
+    mirror.clear();
+    throw baselineError(`baseline: ${file} is not a usable baseline database (${messageOf(err)}); move it away to start a new baseline`, err);
+  } finally {
     db.close();
-    throw baselineError(`baseline: cannot read ${file} (${messageOf(err)}); move it away to start a new baseline`, err);
   }
 
-  // ---- one batch = one transaction ------------------------------------------------------------------------
-  interface Written {
-    /** key, c, t, f per item */
-    readonly rows: Array<[string, number, number, number]>;
-    /** key, hosts, t per distinct row touched */
-    readonly distinct: Array<[string, number, number]>;
-  }
-  /**
-   * One slice: takes queued keys (into `taken`, so a failure can queue them again) until maxBatch keys or the
-   * time budget, and writes them in one transaction.
-   */
-  const writeSlice = db.transaction((taken: BatchItem[]): Written => {
-    const rows: Array<[string, number, number, number]> = [];
-    const touched = new Map<string, { added: number; t: number; e: number }>();
-    const deadline = performance.now() + sliceBudgetMs;
-    for (;;) {
-      const more = mirror.take(Math.min(TAKE_STEP, cfg.maxBatch - taken.length));
-      if (more.length === 0) break;
-      for (const it of more) taken.push(it);
-      writeItems(more, rows, touched);
-      if (taken.length >= cfg.maxBatch || performance.now() >= deadline) break;
-    }
-    const distinct: Array<[string, number, number]> = [];
-    for (const [dk, d] of touched) {
-      const r = addHosts.get(dk, d.added, d.t, d.t, dk === TOTAL_HOSTS_KEY ? NEVER_EXPIRES : d.e);
-      if (r !== undefined) distinct.push([dk, r.c, r.t]);
-    }
-    return { rows, distinct };
-  });
-
-  function writeItems(items: readonly BatchItem[], rows: Array<[string, number, number, number]>, touched: Map<string, { added: number; t: number; e: number }>): void {
-    for (const it of items) {
-      const key = it.entry.key;
-      const old = selectRow.get(key);
-      const v = { c: it.c, t: it.t };
-      let f = it.f;
-      if (old !== undefined) {
-        v.c = old.c;
-        v.t = old.t;
-        addDecayed(v, it.c, it.t, h);
-        if (old.f < f) f = old.f;
-      }
-      const e = expiresAtMs(v.c, v.t, h);
-      upsertRow.run(key, v.c, v.t, f, e);
-      rows.push([key, v.c, v.t, f]);
-      const dk = it.entry.distinctKey;
-      if (dk !== null) {
-        let d = touched.get(dk);
-        if (d === undefined) touched.set(dk, (d = { added: 0, t: v.t, e }));
-        if (old === undefined) d.added++;
-        if (v.t > d.t) d.t = v.t;
-        if (e > d.e) d.e = e;
-      }
-    }
+  let writer: Writer | null = null;
+  const ensureWriter = async (): Promise<Writer> => {
+    writer ??= await startWriter(file, cfg.halfLifeMs, (message) => {
+      writer = null; // started again on the next write
+      report(message);
+    });
+    return writer;
+  };
+  try {
+    await ensureWriter();
+  } catch (err) {
+    mirror.clear();
+    throw baselineError(`baseline: cannot start the writer for ${file}: ${messageOf(err)}`, err);
   }
 
+  // ---- writing: one batch in flight at a time --------------------------------------------------------------
   let closed = false;
-  let immediate: NodeJS.Immediate | null = null;
-  let draining = false;
-  let waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
 
-  /** Writes one batch; the error when the store failed (the batch is queued again). */
-  const writeOne = (): Error | null => {
-    if (mirror.pendingCount() === 0) return null;
-    const items: BatchItem[] = [];
-    let written: Written;
+  const writeOne = async (): Promise<Error | null> => {
+    const items = mirror.take(cfg.maxBatch);
+    if (items.length === 0) return null;
+    const message: unknown[] = [];
+    for (const it of items) message.push(it.entry.key, it.c, it.t, it.f, it.entry.distinctKey);
+    let reply: Reply;
     try {
-      written = writeSlice(items);
+      reply = await (await ensureWriter()).call({ type: 'write', items: message });
     } catch (err) {
       mirror.restore(items);
       report(`writing a batch of ${items.length} key(s) failed (kept queued): ${messageOf(err)}`);
       return baselineError(`baseline: writing to ${file} failed: ${messageOf(err)}`, err);
     }
+    const rows = flat(reply.rows, 4);
+    const distinct = flat(reply.distinct, 3);
     for (const it of items) mirror.confirm(it);
-    for (const [k, c, t, f] of written.rows) mirror.applyStored(k, c, t, f, false);
-    for (const [k, n, t] of written.distinct) mirror.applyDistinct(k, n, t);
+    if (rows === null || distinct === null) {
+      report('the writer answered a batch with a malformed reply; the mirror keeps its own counts');
+      return null;
+    }
+    for (let i = 0; i < rows.length; i += 4) mirror.applyStored(rows[i] as string, rows[i + 1] as number, rows[i + 2] as number, rows[i + 3] as number, false);
+    for (let i = 0; i < distinct.length; i += 3) mirror.applyDistinct(distinct[i] as string, distinct[i + 1] as number, distinct[i + 2] as number);
     return null;
   };
 
-  const settle = (err: Error | null): void => {
-    const w = waiters;
-    waiters = [];
-    for (const x of w) {
-      if (err === null) x.resolve();
-      else x.reject(err);
+  /** Writes until the queue is empty (or a batch fails). */
+  const drain = async (): Promise<Error | null> => {
+    while (mirror.pendingCount() > 0 && !closed) {
+      const err = await writeOne();
+      if (err !== null) return err;
+    }
+    return null;
+  };
+
+  const prune = async (): Promise<Error | null> => {
+    try {
+      const reply = await (await ensureWriter()).call({ type: 'prune', now: cfg.now(), limit: pruneBatch });
+      const keys = Array.isArray(reply.keys) ? (reply.keys as unknown[]) : [];
+      const distinct = flat(reply.distinct, 3) ?? [];
+      for (const k of keys) if (typeof k === 'string') mirror.forget(k);
+      for (let i = 0; i < distinct.length; i += 3) {
+        const dk = distinct[i] as string;
+        const c = distinct[i + 1] as number;
+        if (c <= 0) mirror.forget(dk);
+        else mirror.applyDistinct(dk, c, distinct[i + 2] as number);
+      }
+      return null;
+    } catch (err) {
+      report(`pruning failed: ${messageOf(err)}`);
+      return baselineError(`baseline: pruning ${file} failed: ${messageOf(err)}`, err);
     }
   };
 
-  /** One slice per event-loop turn: write a batch, then yield (setImmediate) before the next. */
-  const pump = (): void => {
-    immediate = null;
-    if (closed) return;
-    const err = writeOne();
-    const left = mirror.pendingCount();
-    if (err === null && left > 0 && (draining || waiters.length > 0 || left >= cfg.maxBatch)) {
-      immediate = setImmediate(pump);
-      return;
-    }
-    draining = false;
-    if (err !== null || left === 0) settle(err);
+  // Every job (drain, prune) runs after the previous one: one request in flight.
+  let chain: Promise<Error | null> = Promise.resolve(null);
+  let queuedDrain: Promise<Error | null> | null = null;
+  const run = (job: () => Promise<Error | null>): Promise<Error | null> => {
+    const p = chain.then(job, job);
+    chain = p;
+    return p;
   };
-  const schedule = (): void => {
-    if (immediate === null && !closed) immediate = setImmediate(pump);
+  const scheduleDrain = (): Promise<Error | null> => {
+    // One drain waiting behind the current job is enough: it writes whatever is queued when it runs.
+    queuedDrain ??= run(() => {
+      queuedDrain = null;
+      return drain();
+    });
+    return queuedDrain;
   };
 
   const flushTimer = setInterval(() => {
-    if (mirror.pendingCount() === 0) return;
-    draining = true;
-    schedule();
+    if (mirror.pendingCount() > 0) void scheduleDrain();
   }, cfg.flushIntervalMs);
   flushTimer.unref();
-
-  // ---- pruning --------------------------------------------------------------------------------------------
-  const pruneTxn = db.transaction((keys: readonly string[]): Array<[string, number, number]> => {
-    const distinct = new Map<string, [number, number]>();
-    for (const k of keys) {
-      deleteRow.run(k);
-      const parsed = parseKey(k);
-      const dk = parsed === null ? null : distinctKeyOf(parsed);
-      if (dk === null) continue;
-      const r = removeHost.get(dk);
-      if (r === undefined) continue;
-      if (r.c <= 0 && dk !== TOTAL_HOSTS_KEY) deleteRow.run(dk);
-      distinct.set(dk, [r.c, r.t]);
-    }
-    return [...distinct].map(([dk, [c, t]]) => [dk, c, t]);
-  });
-  const prune = (): void => {
-    if (closed) return;
-    try {
-      const keys = expiredRows
-        .all(cfg.now(), pruneBatch)
-        .map((r) => r.k)
-        .filter((k) => !mirror.isQueued(k));
-      if (keys.length === 0) return;
-      const distinct = pruneTxn(keys);
-      for (const k of keys) mirror.forget(k);
-      for (const [dk, c, t] of distinct) {
-        if (c <= 0) mirror.forget(dk);
-        else mirror.applyDistinct(dk, c, t);
-      }
-    } catch (err) {
-      report(`pruning failed: ${messageOf(err)}`);
-    }
-  };
-  const pruneTimer = setInterval(prune, pruneIntervalMs);
+  const pruneTimer = setInterval(() => void run(prune), pruneIntervalMs);
   pruneTimer.unref();
 
   return {
@@ -362,37 +487,33 @@ export async function openSqliteBaseline(dir: string, opts: SqliteBaselineOption
     record(q, atMs) {
       if (closed) return;
       mirror.record(q, Number.isFinite(atMs) ? atMs : cfg.now());
-      if (mirror.pendingCount() >= cfg.maxBatch) schedule();
+      if (mirror.pendingCount() >= cfg.maxBatch && queuedDrain === null) void scheduleDrain();
     },
     sizes: () => ({ entries: mirror.entries.size, pendingWrites: mirror.pendingCount(), droppedWrites: mirror.dropped }),
-    flush() {
-      if (closed) return Promise.resolve();
-      if (mirror.pendingCount() === 0 && immediate === null) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        waiters.push({ resolve, reject });
-        draining = true;
-        schedule();
-      });
+    async flush() {
+      if (closed) return;
+      const err = await scheduleDrain();
+      if (err !== null) throw err;
     },
-    close() {
-      if (closed) return Promise.resolve();
+    async close() {
+      if (closed) return;
       clearInterval(flushTimer);
       clearInterval(pruneTimer);
-      if (immediate !== null) clearImmediate(immediate);
-      immediate = null;
-      // Shutdown: write what is queued now, synchronously (bounded by maxPending), then close the file.
-      let err: Error | null = null;
-      while (mirror.pendingCount() > 0 && err === null) err = writeOne();
+      // Shutdown: write what is queued now, then stop the writer.
+      const err = await scheduleDrain();
       if (err !== null) report(`closing: ${mirror.pendingCount()} queued key(s) not written: ${err.message}`);
       closed = true;
-      settle(err);
-      try {
-        db.close();
-      } catch (e) {
-        report(`closing failed: ${messageOf(e)}`);
+      await chain;
+      const w = writer;
+      writer = null;
+      if (w !== null) {
+        try {
+          await w.close();
+        } catch (e) {
+          report(`closing failed: ${messageOf(e)}`);
+        }
       }
       mirror.clear();
-      return Promise.resolve();
     },
   };
 }

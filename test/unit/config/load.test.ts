@@ -77,6 +77,7 @@ const SPEC_DEFAULTS: Config = {
     processes: null,
     user_agents: null,
     tls_families: null,
+    ja4h: true,
     beacon: { min_connections: 4, max_keys: 50_000, ttl: 86_400_000 },
   },
   baseline: { store: 'sqlite', dir: `${BASE}/data`, learning: 604_800_000, half_life: 1_209_600_000, max_entries: 500_000 },
