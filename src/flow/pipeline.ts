@@ -109,11 +109,11 @@ export class Pipeline {
     const policy = this.deps.policy();
     let decision = policy.evaluate(flow);
     if (flow.resolving) {
-      if (!(decision.status === 'final' && decision.verdict === 'block')) {
-        await this.resolve(flow);
-        this.deps.scoring.score(flow);
-      }
+      const blocked = decision.status === 'final' && decision.verdict === 'block';
+      if (!blocked) await this.resolve(flow);
       flow.resolving = false;
+      // The address facts are in (or will never come): families waiting for them (baselines) run now.
+      if (!blocked) this.deps.scoring.score(flow);
       decision = policy.evaluate(flow);
     }
 

@@ -219,6 +219,22 @@ describe('baselines through the live proxy', () => {
     }
   });
 
+  it('a baseline feature is known when a plain HTTP request is decided, not only in its record', async () => {
+    // A (contrived) rule that blocks what rundll32.exe has contacted before: the first request passes and is
+    // learned; the second is blocked before anything is forwarded.
+    const rule = 'version: 1\nrules:\n  - id: seen-before\n    when: { process.name: rundll32.exe, egress.features.first_seen: false }\n    action: block\n';
+    const h = await startHarness({ policy: rule, dns: NAMES, config: { baseline: 'baseline:\n  store: memory\n  learning: 0s' } });
+    try {
+      const first = await requestAs(h, 'C:\\Windows\\System32\\rundll32.exe', `http://c2-alpha.test:${origin.port}/first`);
+      expect(field(first, 'event.action')).toBe('allow');
+      const second = await requestAs(h, 'C:\\Windows\\System32\\rundll32.exe', `http://c2-alpha.test:${origin.port}/second`);
+      expect(field(second, 'event.action')).toBe('block');
+      expect(field(second, 'rule.id')).toBe('seen-before');
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('records say when the baseline is still learning, and claim no rarity then', async () => {
     const h = await startHarness({ policy, dns: NAMES, config: { baseline: 'baseline:\n  store: memory\n  learning: 1h' } });
     try {
