@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   HINT_CONTENT_TYPE: 'A hint request has a content type that is not JSON or NDJSON',
   HINT_STORE_FAILED: 'The hint store could not take an event (e.g. Redis unavailable)',
   BODY_TOO_LARGE: 'The request body exceeds the limit',
+  // detection engine (src/scoring, src/enrich/baseline)
+  BASELINE_STORE_FAILED: 'The baseline store could not be opened (unwritable directory, corrupt or foreign SQLite file, Redis unreachable)',
   // DNS (src/listeners/dns, src/actions/forward-dns)
   DNS_FORMERR: 'The DNS message is malformed',
   DNS_UPSTREAM_FAILED: 'No DNS upstream answered',

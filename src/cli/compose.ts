@@ -5,7 +5,7 @@ import type { HintSource } from '../enrich/hints.js';
 import { createAddressClassifier } from '../net/address-class.js';
 import { createResolver, type DestinationResolver } from '../net/resolver.js';
 import type { FlowLog } from '../observe/flow-log.js';
-import { observeScore, type Metrics } from '../observe/metrics.js';
+import { createScoreObserver, type Metrics } from '../observe/metrics.js';
 import { createFlowRecorder } from '../observe/record-flow.js';
 import { createPolicyView } from '../policy/evaluate.js';
 import type { PolicyStore } from '../policy/policy-store.js';
@@ -72,7 +72,7 @@ export async function createPipeline(
   const detection = await createDetection(config, {
     weights: () => policyView().weights,
     dnsScorers: dnsSignals.scorers,
-    onSignals: (flow, signals) => observeScore(deps.metrics, flow, signals),
+    onSignals: createScoreObserver(deps.metrics),
   });
   deps.metrics.detectionStats.beaconCandidates = detection.beacons === null ? null : () => detection.beacons?.candidates() ?? 0;
   deps.metrics.detectionStats.baselineEntries = detection.baseline === null ? null : () => detection.baseline?.sizes().entries ?? 0;

@@ -168,11 +168,31 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
 
 const PROTOCOL_LABELS: ReadonlySet<string> = new Set<ProtocolLabel>(['http', 'tls', 'dns', 'unknown']);
 
-/** A finished flow's score and the signals that made it (labels: closed sets only). */
-export function observeScore(m: Metrics, flow: Flow, signals: readonly SignalName[]): void {
-  const protocol = flow.get('network.protocol') ?? 'unknown';
-  m.score.observe({ protocol: PROTOCOL_LABELS.has(protocol) ? protocol : 'unknown' }, flow.get('egress.score') ?? 0);
-  for (const reason of signals) m.reasons.inc({ reason });
+/**
+ * A finished flow's score and the signals that made it (labels: closed sets only). Labelled children are looked
+ * up once per label value and kept (prom-client hashes the label set on every call otherwise).
+ */
+export function createScoreObserver(m: Metrics): (flow: Flow, signals: readonly SignalName[]) => void {
+  const histograms = new Map<string, { observe(value: number): void }>();
+  const counters = new Map<string, { inc(): void }>();
+  return (flow, signals) => {
+    const raw = flow.get('network.protocol') ?? 'unknown';
+    const protocol = PROTOCOL_LABELS.has(raw) ? raw : 'unknown';
+    let histogram = histograms.get(protocol);
+    if (histogram === undefined) {
+      histogram = m.score.labels({ protocol });
+      histograms.set(protocol, histogram);
+    }
+    histogram.observe(flow.get('egress.score') ?? 0);
+    for (const reason of signals) {
+      let counter = counters.get(reason);
+      if (counter === undefined) {
+        counter = m.reasons.labels({ reason });
+        counters.set(reason, counter);
+      }
+      counter.inc();
+    }
+  };
 }
 
 /** Typed label helpers: the only way the code increments labelled counters. */

@@ -3,7 +3,7 @@
  * baseline, so "only 1 of 200 hosts ever went there" is about the fleet, not about the hosts one replica saw.
  *
  * ## Layout (every key under the prefix, default `egress:baseline:`)
- * - `k:<key>` — a hash {c, t, f} per counter (baseline.ts keys), with a PEXPIRE at the time its decayed count
+ * - `k:<key>` — a string "c t f" per counter (baseline.ts keys), set with a TTL that ends when its decayed count
  *   falls below PRUNE_BELOW: Redis prunes for us.
  * - `k:dh:<destination>` and `k:H` — sorted sets of hosts, scored with the prune time of the host's counter
  *   (host → destination, host); the distinct count is ZCOUNT(now, +inf). ZADD reports whether the member is new,
@@ -11,16 +11,18 @@
  *   (what HSETNX would give, plus expiry of members).
  * - `recent` — a sorted set of keys scored by a change sequence number (`seq`, INCRBY per batch): every write
  *   gives each key it touched a new number.
- * - `epoch` (a random id of this data set), `first-start` (learning is counted from it, for the whole fleet).
+ * - `epoch` (a random id of this data set), `first-start` (learning is counted from it, for the whole fleet),
+ *   `layout` (REDIS_LAYOUT_VERSION: keys of another layout are refused at start).
  *
  * ## Writes and sharing: batches out, short-interval pulls in
  * `record` updates the mirror and queues one delta per key. Every `pullIntervalMs` (default 250 ms) one
  * serialized cycle runs: if the queue is due (flushIntervalMs, or a full batch) it sends batches of `maxBatch`
  * keys, each as ONE script call that merges the deltas with the decay math atomically (so concurrent replicas
- * never lose an increment), then it pulls: one script call returns every key whose sequence number is above the
- * last one this replica saw, with its current value. The mirror takes each value and re-adds what was recorded
- * here since the batch was taken (baseline.ts applyStored); our own written increments are in the value, so
- * nothing is counted twice. A write on one replica is in the others' lookups within flushIntervalMs +
+ * never lose an increment) and answers the merged values, which the writer's mirror takes at once. Then it
+ * pulls: one script call returns every key whose sequence number is above the last one this replica saw, with
+ * its current value, except the ranges this replica wrote itself (it has those). The mirror takes each value
+ * and re-adds what was recorded here since the batch was taken (baseline.ts applyStored); our own written
+ * increments are in the value, so nothing is counted twice. A write on one replica is in the others' lookups within flushIntervalMs +
  * pullIntervalMs (1.25 s at the defaults). Why pulls rather than pub/sub of the deltas: a pulled value already
  * holds every replica's increments exactly once, the pull is also the catch-up after a reconnect (pub/sub loses
  * what is published while a subscriber is away), and an idle pull costs one cheap script call.
@@ -70,6 +72,8 @@ export interface RedisBaselineOptions extends BaselineOptions {
 }
 
 export const DEFAULT_BASELINE_PREFIX = 'egress:baseline:';
+/** The key layout below; keys written under another layout are refused at start. */
+export const REDIS_LAYOUT_VERSION = '1';
 const DEFAULT_PULL_INTERVAL_MS = 250;
 const DEFAULT_PRUNE_INTERVAL_MS = 60_000;
 /** Keys per pull page and per load page. */
@@ -85,10 +89,13 @@ const PRUNE_PAGE = 1_000;
 const MIN_TTL_MS = 60_000;
 
 /**
- * Merge a batch. ARGV: prefix, now, halfLife, minTtl, firstStart, then 7 per key: key, c, t, f (the delta:
- * count c at t, first seen f), distinct key ('' none), member (the host), guess ('1': the writer counted the
- * host as new, so the distinct key must be pulled again even if the host was not new).
- * The decay merge is baseline.ts addDecayed; the prune time is expiresAtMs.
+ * Merge a batch. ARGV: prefix, now, halfLife, minTtl, firstStart, then 6 per key: key, c, t, f (the delta: count
+ * c at t, first seen f), distinct key ('' none), member (the host). The decay merge is baseline.ts addDecayed,
+ * the prune time expiresAtMs. A counter is one string "c t f" (%.17g each) with a PX TTL: one SET per key.
+ * Every redis.call costs ~1–2 µs of Lua overhead, more than the command itself, so the stored values are read
+ * with one MGET and the change index is written with one ZADD per 500 keys.
+ * Returns the batch's range of sequence numbers (lo, hi), each key's merged c, t, f (as strings: Lua numbers
+ * would come back as integers), then (distinct key, hosts) for each distinct key the batch touched.
  */
 const WRITE_LUA = `
 local prefix = ARGV[1]
@@ -96,57 +103,97 @@ local now = tonumber(ARGV[2])
 local hl = tonumber(ARGV[3])
 local minTtl = tonumber(ARGV[4])
 redis.call('SET', prefix .. 'first-start', ARGV[5], 'NX')
-local n = (#ARGV - 5) / 7
-local recent = prefix .. 'recent'
-local seq = redis.call('INCRBY', prefix .. 'seq', 2 * n) - 2 * n
+local n = (#ARGV - 5) / 6
+local base = redis.call('INCRBY', prefix .. 'seq', 2 * n) - 2 * n
+local seq = base
 local ln2 = math.log(2)
-local seen = {}
+local function num(s)
+  local x = tonumber(s)
+  if x == nil or x ~= x or x == math.huge or x == -math.huge then return nil end
+  return x
+end
+local keys = {}
+for i = 0, n - 1 do keys[i + 1] = prefix .. 'k:' .. ARGV[6 + i * 6] end
+local old = {}
+for s = 1, n, 500 do
+  local got = redis.call('MGET', unpack(keys, s, math.min(n, s + 499)))
+  for j = 1, #got do old[s + j - 1] = got[j] end
+end
+local out = { '', '' }
+local recent = {}
+local dseen, dnew, dttl, dorder = {}, {}, {}, {}
 for i = 0, n - 1 do
-  local b = 6 + i * 7
+  local b = 6 + i * 6
   local key = ARGV[b]
-  local k = prefix .. 'k:' .. key
   local c = tonumber(ARGV[b + 1])
   local t = tonumber(ARGV[b + 2])
   local f = tonumber(ARGV[b + 3])
-  local old = redis.call('HMGET', k, 'c', 't', 'f')
-  local oc, ot, of = tonumber(old[1]), tonumber(old[2]), tonumber(old[3])
-  if oc and ot and of then
-    if t >= ot then
-      c = oc * 2 ^ (-(t - ot) / hl) + c
-    else
-      c = oc + c * 2 ^ (-(ot - t) / hl)
-      t = ot
+  local o = old[i + 1]
+  if o then
+    local sc, st, sf = string.match(o, '^(%S+) (%S+) (%S+)$')
+    local oc, ot, of = num(sc), num(st), num(sf)
+    if oc and ot and of and oc >= 0 then
+      if t >= ot then
+        c = oc * 2 ^ (-(t - ot) / hl) + c
+      else
+        c = oc + c * 2 ^ (-(ot - t) / hl)
+        t = ot
+      end
+      if of < f then f = of end
     end
-    if of < f then f = of end
   end
   local e = t
   if c > 0.01 then e = t + hl * math.log(c / 0.01) / ln2 end
   local ttl = math.max(minTtl, math.floor(e - now))
-  redis.call('HSET', k, 'c', c, 't', t, 'f', f)
-  redis.call('PEXPIRE', k, ttl)
+  local cs, ts, fs = string.format('%.17g', c), string.format('%.17g', t), string.format('%.17g', f)
+  redis.call('SET', keys[i + 1], cs .. ' ' .. ts .. ' ' .. fs, 'PX', ttl)
   seq = seq + 1
-  redis.call('ZADD', recent, seq, key)
+  recent[#recent + 1] = seq
+  recent[#recent + 1] = key
+  out[#out + 1] = cs
+  out[#out + 1] = ts
+  out[#out + 1] = fs
   local dkey = ARGV[b + 4]
   if dkey ~= '' then
     local dk = prefix .. 'k:' .. dkey
-    local added = redis.call('ZADD', dk, 'GT', e, ARGV[b + 5])
-    local pttl = redis.call('PTTL', dk)
-    if pttl < ttl then redis.call('PEXPIRE', dk, ttl) end
-    if (added == 1 or ARGV[b + 6] == '1') and not seen[dkey] then
-      seen[dkey] = true
+    if not dseen[dkey] then
+      -- once per batch: members whose pair has expired leave (a later contact counts as new again)
       redis.call('ZREMRANGEBYSCORE', dk, '-inf', '(' .. now)
+      dseen[dkey] = true
+      dttl[dkey] = ttl
+      dorder[#dorder + 1] = dkey
+    elseif ttl > dttl[dkey] then
+      dttl[dkey] = ttl
+    end
+    if redis.call('ZADD', dk, 'GT', e, ARGV[b + 5]) == 1 and not dnew[dkey] then
+      -- a new member: the other replicas pull the distinct key again
+      dnew[dkey] = true
       seq = seq + 1
-      redis.call('ZADD', recent, seq, dkey)
+      recent[#recent + 1] = seq
+      recent[#recent + 1] = dkey
     end
   end
 end
-return n
+for s = 1, #recent, 1000 do
+  redis.call('ZADD', prefix .. 'recent', unpack(recent, s, math.min(#recent, s + 999)))
+end
+for _, dkey in ipairs(dorder) do
+  local dk = prefix .. 'k:' .. dkey
+  if redis.call('PTTL', dk) < dttl[dkey] then redis.call('PEXPIRE', dk, dttl[dkey]) end
+  out[#out + 1] = dkey
+  out[#out + 1] = tostring(redis.call('ZCOUNT', dk, now, '+inf'))
+end
+out[1] = tostring(base + 1)
+out[2] = tostring(seq)
+return out
 `;
 
 /**
  * Read changed keys. ARGV: prefix, direction ('up': sequence numbers above ARGV[3]; 'down': at or below it,
- * newest first), bound, limit, now, a new epoch id (used if the data set has none).
- * Returns epoch, current seq, then 6 per key: key, seq, type ('c' counter, 'n' distinct count, 'x' gone), 3 values.
+ * newest first), bound, limit, now, a new epoch id (used if the data set has none), then (lo, hi) pairs: ranges
+ * of sequence numbers this replica wrote itself (it has their values from the write): reported as 's', unread.
+ * Returns epoch, current seq, then 6 per key: key, seq, type ('c' counter, 'n' distinct count, 'x' gone,
+ * 's' skipped), 3 values.
  */
 const READ_LUA = `
 local prefix = ARGV[1]
@@ -154,25 +201,53 @@ redis.call('SET', prefix .. 'epoch', ARGV[6], 'NX')
 local out = { redis.call('GET', prefix .. 'epoch'), redis.call('GET', prefix .. 'seq') or '0' }
 local limit = tonumber(ARGV[4])
 if limit == 0 then return out end
+local own = {}
+for j = 7, #ARGV - 1, 2 do own[#own + 1] = { tonumber(ARGV[j]), tonumber(ARGV[j + 1]) } end
 local ids
 if ARGV[2] == 'up' then
   ids = redis.call('ZRANGEBYSCORE', prefix .. 'recent', '(' .. ARGV[3], '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
 else
   ids = redis.call('ZREVRANGEBYSCORE', prefix .. 'recent', ARGV[3], '-inf', 'WITHSCORES', 'LIMIT', 0, limit)
 end
+local counters, at = {}, {}
 for i = 1, #ids, 2 do
-  local k = prefix .. 'k:' .. ids[i]
-  local typ = redis.call('TYPE', k)['ok']
-  if typ == 'hash' then
-    local v = redis.call('HMGET', k, 'c', 't', 'f')
-    out[#out + 1] = ids[i]; out[#out + 1] = ids[i + 1]; out[#out + 1] = 'c'
-    out[#out + 1] = v[1] or ''; out[#out + 1] = v[2] or ''; out[#out + 1] = v[3] or ''
-  elseif typ == 'zset' then
-    out[#out + 1] = ids[i]; out[#out + 1] = ids[i + 1]; out[#out + 1] = 'n'
-    out[#out + 1] = tostring(redis.call('ZCOUNT', k, ARGV[5], '+inf')); out[#out + 1] = ''; out[#out + 1] = ''
+  local key = ids[i]
+  local s = tonumber(ids[i + 1])
+  local mine = false
+  for _, r in ipairs(own) do
+    if s >= r[1] and s <= r[2] then mine = true break end
+  end
+  local p = #out + 1
+  out[p] = key
+  out[p + 1] = ids[i + 1]
+  out[p + 3] = ''
+  out[p + 4] = ''
+  out[p + 5] = ''
+  if mine then
+    out[p + 2] = 's'
+  elseif key == 'H' or string.sub(key, 1, 3) == 'dh:' then
+    out[p + 2] = 'n'
+    out[p + 3] = tostring(redis.call('ZCOUNT', prefix .. 'k:' .. key, ARGV[5], '+inf'))
   else
-    out[#out + 1] = ids[i]; out[#out + 1] = ids[i + 1]; out[#out + 1] = 'x'
-    out[#out + 1] = ''; out[#out + 1] = ''; out[#out + 1] = ''
+    out[p + 2] = 'c'
+    counters[#counters + 1] = prefix .. 'k:' .. key
+    at[#at + 1] = p
+  end
+end
+for s = 1, #counters, 500 do
+  local got = redis.call('MGET', unpack(counters, s, math.min(#counters, s + 499)))
+  for j = 1, #got do
+    local p = at[s + j - 1]
+    local v = got[j]
+    local c, t, f
+    if v then c, t, f = string.match(v, '^(%S+) (%S+) (%S+)$') end
+    if c then
+      out[p + 3] = c
+      out[p + 4] = t
+      out[p + 5] = f
+    else
+      out[p + 2] = 'x'
+    end
   end
 end
 return out
@@ -190,12 +265,13 @@ if #ids < 2 * tonumber(ARGV[3]) then return '0' end
 return ids[#ids]
 `;
 
-/** Epoch, current seq, first start (set to ARGV[2] if the data set has none). */
+/** Epoch, current seq, first start (set to ARGV[2] if the data set has none), layout version (ARGV[4] if none). */
 const HELLO_LUA = `
 local prefix = ARGV[1]
 redis.call('SET', prefix .. 'first-start', ARGV[2], 'NX')
 redis.call('SET', prefix .. 'epoch', ARGV[3], 'NX')
-return { redis.call('GET', prefix .. 'epoch'), redis.call('GET', prefix .. 'seq') or '0', redis.call('GET', prefix .. 'first-start') }
+redis.call('SET', prefix .. 'layout', ARGV[4], 'NX')
+return { redis.call('GET', prefix .. 'epoch'), redis.call('GET', prefix .. 'seq') or '0', redis.call('GET', prefix .. 'first-start'), redis.call('GET', prefix .. 'layout') }
 `;
 
 type Arg = string | number;
@@ -210,7 +286,7 @@ interface BaselineCommands {
 type ReadItem =
   | { readonly key: string; readonly seq: number; readonly type: 'c'; readonly c: number; readonly t: number; readonly f: number }
   | { readonly key: string; readonly seq: number; readonly type: 'n'; readonly n: number }
-  | { readonly key: string; readonly seq: number; readonly type: 'x' };
+  | { readonly key: string; readonly seq: number; readonly type: 'x' | 's' };
 
 interface ReadResult {
   readonly epoch: string;
@@ -251,11 +327,41 @@ export function parseReadReply(reply: unknown): ReadResult | null {
       const n = finite(reply[i + 3]);
       if (n === null || n < 0 || !Number.isInteger(n)) bad++;
       else items.push({ key, seq: s, type, n });
-    } else if (type === 'x') {
+    } else if (type === 'x' || type === 's') {
       items.push({ key, seq: s, type });
     } else bad++;
   }
   return { epoch, seq, items, bad };
+}
+
+/** What the write script answers: its sequence range, each key's merged value, each distinct key's hosts. */
+interface WriteResult {
+  readonly lo: number;
+  readonly hi: number;
+  /** c, t, f per key of the batch, in order. */
+  readonly values: number[];
+  readonly distinct: Array<[string, number]>;
+}
+
+export function parseWriteReply(reply: unknown, keys: number): WriteResult | null {
+  if (!Array.isArray(reply) || reply.length < 2 + 3 * keys || (reply.length - 2 - 3 * keys) % 2 !== 0) return null;
+  const lo = finite(reply[0]);
+  const hi = finite(reply[1]);
+  if (lo === null || hi === null || hi < lo) return null;
+  const values: number[] = [];
+  for (let i = 2; i < 2 + 3 * keys; i++) {
+    const v = finite(reply[i]);
+    if (v === null) return null;
+    values.push(v);
+  }
+  const distinct: Array<[string, number]> = [];
+  for (let i = 2 + 3 * keys; i < reply.length; i += 2) {
+    const k = reply[i] as unknown;
+    const n = finite(reply[i + 1]);
+    if (typeof k !== 'string' || n === null) return null;
+    distinct.push([k, n]);
+  }
+  return { lo, hi, values, distinct };
 }
 
 export async function openRedisBaseline(url: string, opts: RedisBaselineOptions = {}): Promise<Baseline> {
@@ -295,8 +401,13 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
   let lastSeq = 0;
   let firstStartMs = cfg.now();
 
+  /** Sequence ranges this replica wrote (it applied their values from the write's answer); pulls skip them. */
+  let own: Array<[number, number]> = [];
+
   const read = async (direction: 'up' | 'down', bound: number, limit: number): Promise<ReadResult> => {
-    const reply = await cmd.egressBaselineRead(prefix, direction, bound, limit, cfg.now(), randomUUID());
+    const ranges: number[] = [];
+    if (direction === 'up') for (const [lo, hi] of own) if (hi > bound) ranges.push(lo, hi);
+    const reply = await cmd.egressBaselineRead(prefix, direction, bound, limit, cfg.now(), randomUUID(), ...ranges);
     const r = parseReadReply(reply);
     if (r === null) throw new Error('unexpected reply to the read script');
     if (r.bad > 0) report(`${r.bad} malformed entr(y/ies) read back; ignored`);
@@ -306,7 +417,7 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
   const apply = (it: ReadItem): void => {
     if (it.type === 'c') mirror.applyStored(it.key, it.c, it.t, it.f);
     else if (it.type === 'n') mirror.applyDistinct(it.key, it.n, cfg.now());
-    else mirror.forget(it.key);
+    else if (it.type === 'x') mirror.forget(it.key);
   };
 
   /** Load the `maxEntries` most recently changed keys at or below `seq`, applied oldest first (LRU order). */
@@ -327,11 +438,14 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
   // ---- start ------------------------------------------------------------------------------------------------
   try {
     await conn.connect();
-    const hello = (await cmd.egressBaselineHello(prefix, Math.floor(cfg.now()), randomUUID())) as unknown;
-    const [e, s, first] = Array.isArray(hello) ? (hello as unknown[]) : [];
+    const hello = (await cmd.egressBaselineHello(prefix, Math.floor(cfg.now()), randomUUID(), REDIS_LAYOUT_VERSION)) as unknown;
+    const [e, s, first, layout] = Array.isArray(hello) ? (hello as unknown[]) : [];
     const seq = finite(s);
     const firstMs = finite(first);
     if (typeof e !== 'string' || seq === null || firstMs === null) throw new Error('unexpected reply to the start script');
+    if (layout !== REDIS_LAYOUT_VERSION) {
+      throw new Error(`the keys under "${prefix}" have layout ${String(layout)}, this version reads ${REDIS_LAYOUT_VERSION}; use another keyPrefix or delete them`);
+    }
     epoch = e;
     firstStartMs = firstMs;
     await load(seq);
@@ -350,14 +464,24 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
   let lastPruneMs = Date.now();
   let pruneCursor = '0';
 
+  /** Writes a batch; the mirror takes the merged values the script answers (our writes are then not pulled). */
   const writeBatch = async (items: readonly BatchItem[]): Promise<void> => {
     const args: Arg[] = [prefix, cfg.now(), cfg.halfLifeMs, MIN_TTL_MS, firstStartMs];
     for (const it of items) {
       const dk = it.entry.distinctKey;
-      const member = dk === null ? '' : (parseKey(it.entry.key)?.a ?? '');
-      args.push(it.entry.key, it.c, it.t, it.f, dk ?? '', member, it.guessNew ? 1 : 0);
+      args.push(it.entry.key, it.c, it.t, it.f, dk ?? '', dk === null ? '' : it.entry.a);
     }
-    await cmd.egressBaselineWrite(...args);
+    const reply = await cmd.egressBaselineWrite(...args);
+    for (const it of items) mirror.confirm(it);
+    const r = parseWriteReply(reply, items.length);
+    if (r === null) {
+      report('unexpected reply to the write script; the values come with the next pull');
+      return;
+    }
+    items.forEach((it, i) => mirror.applyWritten(it, r.values[3 * i] as number, r.values[3 * i + 1] as number, r.values[3 * i + 2] as number));
+    const now = cfg.now();
+    for (const [dk, n] of r.distinct) mirror.applyDistinct(dk, n, now);
+    own.push([r.lo, r.hi]);
   };
 
   const pull = async (): Promise<void> => {
@@ -367,6 +491,7 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
         // A new data set (Redis restarted empty, or restored from an older snapshot): start over from it.
         report(`the shared baseline was reset (Redis restarted without its data?); reloading`);
         epoch = r.epoch;
+        own = [];
         await load(r.seq);
         lastSeq = r.seq;
         return;
@@ -379,9 +504,11 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
       if (r.items.length + r.bad < PULL_PAGE) {
         // The page was not full: the script saw every change up to r.seq (it runs atomically).
         lastSeq = Math.max(top, r.seq);
+        own = own.filter(([, hi]) => hi > lastSeq);
         return;
       }
       lastSeq = top;
+      own = own.filter(([, hi]) => hi > lastSeq);
     }
   };
 
@@ -398,7 +525,6 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
         for (let n = 0; n < MAX_WRITE_BATCHES && mirror.pendingCount() > 0; n++) {
           items = mirror.take(cfg.maxBatch);
           await writeBatch(items);
-          for (const it of items) mirror.confirm(it);
           items = [];
         }
       }
@@ -431,6 +557,16 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
   }, pullIntervalMs);
   timer.unref();
 
+  /** Forced cycles until the queue is empty: each writes up to MAX_WRITE_BATCHES batches. */
+  const flushAll = async (): Promise<void> => {
+    const rounds = Math.ceil(mirror.pendingCount() / (cfg.maxBatch * MAX_WRITE_BATCHES)) + 1;
+    for (let i = 0; i < rounds; i++) {
+      const err = await runCycle(true);
+      if (err !== null) throw err;
+      if (mirror.pendingCount() === 0) return;
+    }
+  };
+
   return {
     learningUntilMs,
     lookup(q) {
@@ -444,22 +580,18 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
     },
     sizes: () => ({ entries: mirror.entries.size, pendingWrites: mirror.pendingCount(), droppedWrites: mirror.dropped }),
     async flush() {
-      if (closed) return;
-      // Each forced cycle writes up to MAX_WRITE_BATCHES batches; a bounded number of rounds drains the queue.
-      const rounds = Math.ceil(mirror.pendingCount() / (cfg.maxBatch * MAX_WRITE_BATCHES)) + 1;
-      for (let i = 0; i < rounds; i++) {
-        const err = await runCycle(true);
-        if (err !== null) throw err;
-        if (mirror.pendingCount() === 0) return;
-      }
+      if (!closed) await flushAll();
     },
     async close() {
       if (closed) return;
       clearInterval(timer);
       if (busy !== null) await busy;
       if (mirror.pendingCount() > 0 && conn.status === 'ready') {
-        const err = await runCycle(true);
-        if (err !== null) report(`closing: queued counts not written: ${err.message}`);
+        try {
+          await flushAll();
+        } catch (err) {
+          report(`closing: ${mirror.pendingCount()} queued key(s) not written: ${messageOf(err)}`);
+        }
       }
       closed = true;
       if (conn.status === 'ready') {

@@ -76,6 +76,13 @@ const DEFAULT_PRUNE_INTERVAL_MS = 60_000;
 const DEFAULT_PRUNE_BATCH = 2_000;
 /** The writer's page cache (SQLite's default is 2 MiB; random-key updates re-read far more). */
 const WRITER_CACHE_KIB = 32 * 1024;
+/**
+ * Checkpoint the WAL every this many pages (SQLite's default: 1,000). A checkpoint copies each page once however
+ * many commits changed it, and fsyncs: rarer checkpoints cut the writer's cost per key by ~30 % here.
+ */
+const WRITER_CHECKPOINT_PAGES = 10_000;
+/** The WAL is truncated to this after a checkpoint. */
+const WRITER_WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 /** The writer waits this long for a lock held by another process before a batch fails (and is retried). */
 const WRITER_BUSY_TIMEOUT_MS = 1_000;
 /** The writer must say it is ready within this. */
@@ -179,6 +186,8 @@ const db = new Database(workerData.file, { timeout: ${WRITER_BUSY_TIMEOUT_MS} })
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = NORMAL');
 db.pragma('cache_size = -${WRITER_CACHE_KIB}');
+db.pragma('wal_autocheckpoint = ${WRITER_CHECKPOINT_PAGES}');
+db.pragma('journal_size_limit = ${WRITER_WAL_LIMIT_BYTES}');
 const selectRow = db.prepare('SELECT c, t, f FROM counters WHERE k = ?');
 const upsertRow = db.prepare('INSERT INTO counters (k, c, t, f, e) VALUES (?, ?, ?, ?, ?) ON CONFLICT (k) DO UPDATE SET c = excluded.c, t = excluded.t, f = excluded.f, e = excluded.e');
 const addHosts = db.prepare('INSERT INTO counters (k, c, t, f, e) VALUES (?, ?, ?, ?, ?) ON CONFLICT (k) DO UPDATE SET c = counters.c + excluded.c, t = max(counters.t, excluded.t), e = max(counters.e, excluded.e) RETURNING c, t');
@@ -421,7 +430,9 @@ export async function openSqliteBaseline(dir: string, opts: SqliteBaselineOption
       report('the writer answered a batch with a malformed reply; the mirror keeps its own counts');
       return null;
     }
-    for (let i = 0; i < rows.length; i += 4) mirror.applyStored(rows[i] as string, rows[i + 1] as number, rows[i + 2] as number, rows[i + 3] as number, false);
+    // Rows come back in the batch's order.
+    if (rows.length !== 4 * items.length) report('the writer answered a batch with a different number of rows; the mirror keeps its own counts');
+    else items.forEach((it, i) => mirror.applyWritten(it, rows[4 * i + 1] as number, rows[4 * i + 2] as number, rows[4 * i + 3] as number));
     for (let i = 0; i < distinct.length; i += 3) mirror.applyDistinct(distinct[i] as string, distinct[i + 1] as number, distinct[i + 2] as number);
     return null;
   };

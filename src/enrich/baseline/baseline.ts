@@ -26,7 +26,10 @@
  *
  * ## Mirror (this module) and backends
  * Every backend answers `lookup` synchronously from a bounded in-memory mirror (lru-cache, `maxEntries`, TTL of
- * `MIRROR_TTL_HALF_LIVES` half-lives) and `record` updates the mirror at once, so the next flow sees it. The
+ * `MIRROR_TTL_HALF_LIVES` half-lives, with a nested read index: see BaselineMirror) and `record` updates the
+ * mirror at once, so the next flow sees it. In memory-only mode the mirror is all there is: at the bound, a
+ * dropped pair leaves its destination's host count, and a dropped destination count restarts from its next
+ * contact (approximate at the bound; exact with a store). The
  * embedded (SQLite) and shared (Redis) backends also queue the increments as per-key deltas (one pending delta
  * per key, however many flows) and persist them in batches off the hot path; when the store answers with a
  * key's authoritative value, the mirror takes it and re-adds whatever was recorded since (`applyStored`).
@@ -107,7 +110,10 @@ export interface BaselineOptions {
   readonly flushIntervalMs?: number;
   /** Keys per write batch (one SQLite transaction or one Redis script call; default 1,000). */
   readonly maxBatch?: number;
-  /** Keys queued at most (default maxEntries / 5); beyond, the oldest queued keys' increments are dropped. */
+  /**
+   * Keys queued at most (default max(maxEntries, 100,000): a queued key is a pointer to its mirror entry, so a
+   * slow store only delays the write); beyond, the oldest queued keys' increments are dropped and counted.
+   */
   readonly maxPending?: number;
   /** Clock for decay and learning (tests). Default Date.now. */
   readonly now?: () => number;
@@ -129,12 +135,8 @@ export const RARE_PREVALENCE = 0.02;
 /** Key parts (process, host, destination, JA4) are cut to this many characters: bounded keys whatever a host sends. */
 export const MAX_KEY_PART = 256;
 
-/**
- * The error code for a baseline store that cannot be opened (bad directory, corrupt or foreign database file,
- * Redis unreachable at start). The catalogue (src/errors.ts) has no store-specific code yet; CONFIG_INVALID is
- * the closest existing one (the configured store is unusable). Change it here when one is added.
- */
-export const BASELINE_ERROR_CODE: ErrorCode = 'CONFIG_INVALID';
+/** The error code for a baseline store that cannot be opened (bad directory, corrupt or foreign database file, Redis unreachable at start). */
+export const BASELINE_ERROR_CODE: ErrorCode = 'BASELINE_STORE_FAILED';
 
 export function baselineError(message: string, cause?: unknown): EgressError {
   return new EgressError(BASELINE_ERROR_CODE, message, cause === undefined ? undefined : { cause });
@@ -291,7 +293,7 @@ export function resolveBaselineOptions(opts: BaselineOptions): ResolvedBaselineO
     maxEntries,
     flushIntervalMs: positive('flushIntervalMs', opts.flushIntervalMs, DEFAULT_FLUSH_INTERVAL_MS, 1),
     maxBatch: Math.floor(positive('maxBatch', opts.maxBatch, DEFAULT_MAX_BATCH, 1)),
-    maxPending: Math.floor(positive('maxPending', opts.maxPending, Math.max(1_000, Math.floor(maxEntries / 5)), 1)),
+    maxPending: Math.floor(positive('maxPending', opts.maxPending, Math.max(maxEntries, 100_000), 1)),
     now: opts.now ?? Date.now,
     onError: opts.onError,
   };
@@ -755,6 +757,17 @@ export class BaselineMirror {
       this.entries.set(key, e);
       this.index(e);
     }
+    this.setStored(e, c, t, f);
+  }
+
+  /** applyStored for the key of a written batch item (no key parsing); nothing if the mirror dropped the key. */
+  applyWritten(it: BatchItem, c: number, t: number, f: number): void {
+    const x = it.entry;
+    const e = this.find(x.kind, x.a, x.b);
+    if (e !== undefined) this.setStored(e, c, t, f);
+  }
+
+  private setStored(e: BaselineEntry, c: number, t: number, f: number): void {
     e.c = c;
     e.t = t;
     e.f = f;

@@ -13,10 +13,9 @@
  * not), so an edit that breaks a shape is refused at load, not discovered in production.
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
-import type { Node as YamlNode } from 'yaml';
 import { EgressError } from '../../errors.js';
+import type { DataEntry, DataMap, DataNode, DataPos } from './data-file.js';
+import { DataIssues, DATA_DIR, didYouMean, readDataTree } from './data-file.js';
 
 export interface C2UriShape {
   readonly id: string;
@@ -42,7 +41,7 @@ export interface C2UriShapeSet {
 export type CompileResult = { readonly ok: true; readonly shapes: C2UriShapeSet } | { readonly ok: false; readonly errors: string[] };
 
 /** The shipped list, resolved from this module: src/scoring/features/ (tsx) or dist/scoring/features/ (tsc outDir). */
-export const SHIPPED_C2_URI_SHAPES: string = fileURLToPath(new URL('../../../policies/data/c2-uri-shapes.yaml', import.meta.url));
+export const SHIPPED_C2_URI_SHAPES: string = `${DATA_DIR}c2-uri-shapes.yaml`;
 
 // ---- the request as the matchers see it ---------------------------------------------------------------------
 
@@ -216,25 +215,12 @@ export function hasMsfPayloadUuid(path: string, nowSeconds: number = Date.now() 
   return (platform >= 1 && platform <= MSF_MAX_PLATFORM) || (arch >= 1 && arch <= MSF_MAX_ARCH);
 }
 
-// ---- reading the YAML with positions ------------------------------------------------------------------------
+// ---- reading the YAML with positions (data-file.ts) --------------------------------------------------------
 
-interface Pos {
-  readonly line: number;
-  readonly col: number;
-}
-type Node =
-  | { readonly kind: 'scalar'; readonly value: string | number | boolean | null; readonly pos: Pos }
-  | { readonly kind: 'seq'; readonly items: readonly Node[]; readonly pos: Pos }
-  | { readonly kind: 'map'; readonly entries: readonly Entry[]; readonly pos: Pos }
-  | { readonly kind: 'invalid'; readonly pos: Pos };
-interface Entry {
-  readonly key: string;
-  readonly keyPos: Pos;
-  readonly value: Node;
-}
-
-const MAX_DEPTH = 16;
+/** Shapes files carry long example lists, so they may be larger than the other data files. */
 const MAX_TEXT = 1_000_000;
+/** How data-file.ts reads a shapes file: `true:`/`false:` keys are read as names (then reported as unknown). */
+const TREE_OPTIONS = { maxChars: MAX_TEXT, aliasMessage: 'YAML aliases (*name) are not supported here; write the value out', booleanKeys: true } as const;
 const TOP_KEYS = ['version', 'shapes'] as const;
 const SHAPE_KEYS = ['id', 'framework', 'description', 'source', 'sigma', 'method', 'path', 'query', 'user_agent', 'examples', 'counter_examples'] as const;
 const SIGMA_KEYS = ['id', 'title', 'author', 'license'] as const;
@@ -246,40 +232,12 @@ const METHOD_PATTERN = /^[A-Za-z]{1,16}$/;
 const EXAMPLE_PATTERN = /^([A-Za-z]{1,16}) (\/\S*)$/;
 const MAX_REGEX = 2000;
 
-class Problems {
-  readonly list: string[] = [];
-  constructor(readonly file: string) {}
-  add(pos: Pos, message: string): void {
-    this.list.push(`${this.file}:${pos.line}:${pos.col}: ${message}`);
-  }
+/** The policy reader's hint and wording; the key lists here are lower-case and at most 16 characters long. */
+function unknownKey(entry: DataEntry, where: string, expected: readonly string[]): string {
+  return `unknown key "${entry.key}" ${where}${didYouMean(entry.key, expected)}; expected one of ${expected.join(', ')}`;
 }
 
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length] ?? 0;
-}
-
-function unknownKey(entry: Entry, where: string, expected: readonly string[]): string {
-  let best: string | null = null;
-  let bestDistance = Math.max(2, Math.floor(entry.key.length / 3)) + 1;
-  for (const candidate of expected) {
-    const d = editDistance(entry.key.toLowerCase(), candidate);
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = candidate;
-    }
-  }
-  return `unknown key "${entry.key}" ${where}${best === null ? '' : ` (did you mean "${best}"?)`}; expected one of ${expected.join(', ')}`;
-}
-
-function describe(node: Node): string {
+function describe(node: DataNode): string {
   switch (node.kind) {
     case 'scalar':
       return node.value === null ? 'nothing' : typeof node.value === 'string' ? `string "${node.value.length > 40 ? `${node.value.slice(0, 40)}…` : node.value}"` : `${typeof node.value} ${String(node.value)}`;
@@ -292,55 +250,9 @@ function describe(node: Node): string {
   }
 }
 
-function readTree(text: string, problems: Problems): Node | null {
-  const lineCounter = new LineCounter();
-  const at = (offset: number): Pos => lineCounter.linePos(offset);
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
-  for (const problem of [...doc.errors, ...doc.warnings]) problems.add(at(problem.pos[0]), `YAML syntax error: ${problem.message}`);
-  if (problems.list.length > 0) return null;
-  const convert = (node: unknown, fallback: Pos, depth: number): Node => {
-    if (node === null || node === undefined) return { kind: 'scalar', value: null, pos: fallback };
-    const yamlNode = node as YamlNode;
-    const pos = yamlNode.range ? at(yamlNode.range[0]) : fallback;
-    if (depth > MAX_DEPTH) {
-      problems.add(pos, `nested more than ${MAX_DEPTH} levels deep`);
-      return { kind: 'invalid', pos };
-    }
-    if (isAlias(node)) {
-      problems.add(pos, 'YAML aliases (*name) are not supported here; write the value out');
-      return { kind: 'invalid', pos };
-    }
-    if (isScalar(node)) {
-      const value = node.value;
-      if (value === null || typeof value === 'string' || typeof value === 'boolean') return { kind: 'scalar', value, pos };
-      if (typeof value === 'number' && Number.isFinite(value)) return { kind: 'scalar', value, pos };
-      problems.add(pos, 'unsupported YAML value; use a string, number or boolean');
-      return { kind: 'invalid', pos };
-    }
-    if (isSeq(node)) return { kind: 'seq', items: node.items.map((item) => convert(item, pos, depth + 1)), pos };
-    if (isMap(node)) {
-      const entries: Entry[] = [];
-      for (const pair of node.items) {
-        if (!isPair(pair)) continue;
-        const keyNode = pair.key as YamlNode | null;
-        const keyPos = keyNode?.range ? at(keyNode.range[0]) : pos;
-        if (!isScalar(keyNode) || keyNode.value === null || typeof keyNode.value === 'object') {
-          problems.add(keyPos, 'map keys must be plain strings');
-          continue;
-        }
-        entries.push({ key: String(keyNode.value), keyPos, value: convert(pair.value, keyPos, depth + 1) });
-      }
-      return { kind: 'map', entries, pos };
-    }
-    problems.add(pos, 'unsupported YAML node');
-    return { kind: 'invalid', pos };
-  };
-  return convert(doc.contents, { line: 1, col: 1 }, 0);
-}
-
 // ---- compiling one field's matchers -------------------------------------------------------------------------
 
-function stringOrList(node: Node, what: string, problems: Problems, allowEmpty = false): string[] | null {
+function stringOrList(node: DataNode, what: string, problems: DataIssues, allowEmpty = false): string[] | null {
   if (node.kind === 'scalar' && typeof node.value === 'string' && (allowEmpty || node.value.length > 0)) return [node.value];
   if (node.kind === 'seq' && node.items.length > 0) {
     const out: string[] = [];
@@ -355,7 +267,7 @@ function stringOrList(node: Node, what: string, problems: Problems, allowEmpty =
 }
 
 /** `(?i)` prefix, as the policy's regex operator accepts it: JavaScript has no inline flags before Node 23. */
-function compileRegex(node: Node, problems: Problems): RegExp | null {
+function compileRegex(node: DataNode, problems: DataIssues): RegExp | null {
   if (node.kind !== 'scalar' || typeof node.value !== 'string' || node.value.length === 0) {
     if (node.kind !== 'invalid') problems.add(node.pos, `regex takes one pattern string, got ${describe(node)}`);
     return null;
@@ -378,7 +290,7 @@ function compileRegex(node: Node, problems: Problems): RegExp | null {
  * have to hold; `not:` holds when its inner operators do not all hold. Every operator except `exists` (and
  * `not`) fails on an absent query or User-Agent.
  */
-function compileField(field: Field, node: Node, problems: Problems, tests: Test[], exactPaths: string[] | null): void {
+function compileField(field: Field, node: DataNode, problems: DataIssues, tests: Test[], exactPaths: string[] | null): void {
   if ((node.kind === 'scalar' && typeof node.value === 'string') || node.kind === 'seq') {
     // A string or a list of strings is shorthand for `equals`.
     compileOperators(field, { kind: 'map', entries: [{ key: 'equals', keyPos: node.pos, value: node }], pos: node.pos }, problems, tests, exactPaths);
@@ -395,7 +307,7 @@ function compileField(field: Field, node: Node, problems: Problems, tests: Test[
   compileOperators(field, node, problems, tests, exactPaths);
 }
 
-function compileOperators(fieldName: Field, node: Node & { kind: 'map' }, problems: Problems, tests: Test[], exactPaths: string[] | null): void {
+function compileOperators(fieldName: Field, node: DataMap, problems: DataIssues, tests: Test[], exactPaths: string[] | null): void {
   const field = FIELD_CODE[fieldName];
   let fold = false;
   const flag = node.entries.find((entry) => entry.key === 'ignore_case');
@@ -501,7 +413,7 @@ interface CompiledShape {
 }
 
 interface Example {
-  readonly pos: Pos;
+  readonly pos: DataPos;
   readonly text: string;
   readonly method: string;
   readonly path: string;
@@ -509,20 +421,20 @@ interface Example {
   readonly userAgent: string | undefined;
 }
 
-function requireString(node: Node, key: string, problems: Problems): string | null {
+function requireString(node: DataNode, key: string, problems: DataIssues): string | null {
   if (node.kind === 'scalar' && typeof node.value === 'string' && node.value.trim().length > 0) return node.value;
   if (node.kind !== 'invalid') problems.add(node.pos, `${key} must be a non-empty string, got ${describe(node)}`);
   return null;
 }
 
-function readExamples(node: Node, key: string, problems: Problems): Example[] {
+function readExamples(node: DataNode, key: string, problems: DataIssues): Example[] {
   const out: Example[] = [];
   if (node.kind !== 'seq') {
     if (node.kind !== 'invalid') problems.add(node.pos, `${key} must be a list of requests ("GET /path?query" or {request, user_agent}), got ${describe(node)}`);
     return out;
   }
   for (const item of node.items) {
-    let request: Node | null = null;
+    let request: DataNode | null = null;
     let userAgent: string | undefined;
     if (item.kind === 'scalar') request = item;
     else if (item.kind === 'map') {
@@ -555,7 +467,7 @@ function readExamples(node: Node, key: string, problems: Problems): Example[] {
   return out;
 }
 
-function readSigma(node: Node, problems: Problems): string | null {
+function readSigma(node: DataNode, problems: DataIssues): string | null {
   if (node.kind !== 'map') {
     if (node.kind !== 'invalid') problems.add(node.pos, `sigma must be a map with id, title, author and license, got ${describe(node)}`);
     return null;
@@ -581,8 +493,8 @@ function readSigma(node: Node, problems: Problems): string | null {
   return `SigmaHQ rule ${id}${title === undefined ? '' : ` (${title})`} by ${author}, DRL-1.1`;
 }
 
-function compileShape(node: Node & { kind: 'map' }, index: number, seenIds: Map<string, Pos>, problems: Problems): { compiled: CompiledShape; examples: Example[]; counter: Example[] } | null {
-  const before = problems.list.length;
+function compileShape(node: DataMap, index: number, seenIds: Map<string, DataPos>, problems: DataIssues): { compiled: CompiledShape; examples: Example[]; counter: Example[] } | null {
+  const before = problems.count;
   const strings = new Map<string, string>();
   let attribution: string | null = null;
   let methods: Set<string> | null = null;
@@ -655,12 +567,12 @@ function compileShape(node: Node & { kind: 'map' }, index: number, seenIds: Map<
     if (!seen.has(required)) problems.add(node.pos, `a shape needs "${required}"${required === 'examples' ? ' (at least one request from its source, checked at load)' : ''}`);
   }
   if (!hasUriMatcher) problems.add(node.pos, 'a shape needs a "path" or "query" matcher (a User-Agent alone is not a URI shape)');
-  if (seen.has('examples') && examples.length === 0 && problems.list.length === before) problems.add(node.pos, 'examples must list at least one request');
+  if (seen.has('examples') && examples.length === 0 && problems.count === before) problems.add(node.pos, 'examples must list at least one request');
   const id = strings.get('id');
   const framework = strings.get('framework');
   const description = strings.get('description');
   const source = strings.get('source');
-  if (problems.list.length > before || id === undefined || framework === undefined || description === undefined || source === undefined) return null;
+  if (problems.count > before || id === undefined || framework === undefined || description === undefined || source === undefined) return null;
   tests.sort((a, b) => a.cost - b.cost);
   // The exact-path index preselects by a necessary condition (the path's case-sensitive `equals`); the shape's
   // own tests still run in full.
@@ -672,7 +584,7 @@ function compileShape(node: Node & { kind: 'map' }, index: number, seenIds: Map<
   };
 }
 
-function pathHasExactEquals(node: Node & { kind: 'map' }): boolean {
+function pathHasExactEquals(node: DataMap): boolean {
   const path = node.entries.find((entry) => entry.key === 'path')?.value;
   if (path === undefined) return false;
   if (path.kind === 'scalar' || path.kind === 'seq') return true;
@@ -807,32 +719,28 @@ function matchesOne(c: CompiledShape, example: Example): boolean {
  * all of them at once.
  */
 export function compileC2UriShapes(yamlText: string, fileName: string): CompileResult {
-  const problems = new Problems(fileName);
+  const problems = new DataIssues(fileName);
   try {
     return compileChecked(yamlText, problems);
   } catch (err) {
     // Nothing above is meant to throw; if the YAML library does on some input, it is still a file problem.
     problems.add({ line: 1, col: 1 }, `the file could not be read (${err instanceof Error ? err.message : String(err)})`);
-    return { ok: false, errors: problems.list };
+    return { ok: false, errors: problems.list() };
   }
 }
 
-function compileChecked(yamlText: string, problems: Problems): CompileResult {
-  if (yamlText.length > MAX_TEXT) {
-    problems.add({ line: 1, col: 1 }, `the file is larger than ${MAX_TEXT} characters`);
-    return { ok: false, errors: problems.list };
-  }
-  const root = readTree(yamlText, problems);
+function compileChecked(yamlText: string, problems: DataIssues): CompileResult {
+  const root = readDataTree(yamlText, problems, TREE_OPTIONS);
   if (root === null || root.kind === 'invalid') {
-    if (problems.list.length === 0) problems.add({ line: 1, col: 1 }, 'the file could not be read');
-    return { ok: false, errors: problems.list };
+    if (problems.count === 0) problems.add({ line: 1, col: 1 }, 'the file could not be read');
+    return { ok: false, errors: problems.list() };
   }
   if (root.kind !== 'map') {
     problems.add(root.pos, root.kind === 'scalar' && root.value === null ? 'the file is empty; expected "version: 1" and "shapes"' : `expected a map with "version: 1" and "shapes", got ${describe(root)}`);
-    return { ok: false, errors: problems.list };
+    return { ok: false, errors: problems.list() };
   }
   let sawVersion = false;
-  let shapesNode: Node | null = null;
+  let shapesNode: DataNode | null = null;
   for (const entry of root.entries) {
     if (entry.key === 'version') {
       sawVersion = true;
@@ -844,7 +752,7 @@ function compileChecked(yamlText: string, problems: Problems): CompileResult {
   const compiled: CompiledShape[] = [];
   if (shapesNode === null) problems.add(root.pos, 'missing "shapes" (a list of shapes)');
   else if (shapesNode.kind === 'seq') {
-    const seenIds = new Map<string, Pos>();
+    const seenIds = new Map<string, DataPos>();
     for (const item of shapesNode.items) {
       if (item.kind !== 'map') {
         if (item.kind !== 'invalid') problems.add(item.pos, `a shape must be a map with id, framework, description, source, a path or query and examples, got ${describe(item)}`);
@@ -864,7 +772,7 @@ function compileChecked(yamlText: string, problems: Problems): CompileResult {
   } else if (!(shapesNode.kind === 'scalar' && shapesNode.value === null) && shapesNode.kind !== 'invalid') {
     problems.add(shapesNode.pos, `shapes must be a list of shapes, got ${describe(shapesNode)}`);
   }
-  if (problems.list.length > 0) return { ok: false, errors: problems.list };
+  if (problems.count > 0) return { ok: false, errors: problems.list() };
   return { ok: true, shapes: new ShapeSet(compiled) };
 }
 

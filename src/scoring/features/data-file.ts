@@ -1,17 +1,19 @@
 /**
  * The operator-editable data files of the feature families (policies/data/processes.yaml, user-agents.yaml,
- * tls-families.yaml): YAML read with positions into a small tree, so each family's compiler can report every
- * problem as `file:line:col: message` in one pass, the way `policy check` does for policy files.
+ * tls-families.yaml, c2-uri-shapes.yaml): YAML read with positions into a small tree, so each family's compiler
+ * can report every problem as `file:line:col: message` in one pass, the way `policy check` does for policy files.
  *
  * Only the reading is shared here; what the keys mean is each family's business. Reading is pure and never
  * throws for any text (the compilers are fuzzed with random strings); `loadDataFile` is the one place that
- * touches the disk and throws, at start-up, with every problem listed.
+ * touches the disk and throws, at start-up, with every problem listed. The did-you-mean hints are the policy
+ * reader's (src/policy/parse.ts), so a typo gets the same suggestion in a policy file and in a data file.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import { EgressError } from '../../errors.js';
+import { didYouMean as formatSuggestion, suggestClosest } from '../../policy/parse.js';
 
 /**
  * policies/data/ of the package: this file sits three levels below the package root both as
@@ -84,30 +86,38 @@ export class DataIssues {
 }
 
 const START: DataPos = { line: 1, col: 1 };
+const ALIAS_MESSAGE = 'YAML aliases (*name) are not supported in data files';
+
+export interface DataTreeOptions {
+  /** Longer text is refused unread (default MAX_DATA_FILE_BYTES). */
+  readonly maxChars?: number;
+  /** The problem reported at an alias (`*name`); each family words its own advice. */
+  readonly aliasMessage?: string;
+  /** Read `true:`/`false:` keys as the strings "true"/"false" (as policy files do) instead of refusing them. */
+  readonly booleanKeys?: boolean;
+}
 
 /**
- * Parses `text` into a positioned tree and checks `version: 1`. Returns the root map (null when the file is
- * not a readable map at all) and the issue collector the compiler keeps adding to.
+ * Reads `text` into a positioned tree, reporting size, YAML syntax, nesting, alias and value problems to
+ * `issues`. Null when nothing could be read (too large, syntax errors). The root is whatever the document holds
+ * (`{ kind: 'scalar', value: null }` for an empty file); what it must be is the caller's check. A throw of the
+ * YAML parser itself (a guard, not an expected path) is left to the caller, which words it.
  */
-export function parseDataFile(text: string, file: string, expected: string): { root: DataMap | null; issues: DataIssues } {
-  const issues = new DataIssues(file);
-  if (text.length > MAX_DATA_FILE_BYTES) {
-    issues.add(START, `the file is larger than ${MAX_DATA_FILE_BYTES} characters`);
-    return { root: null, issues };
+export function readDataTree(text: string, issues: DataIssues, options: DataTreeOptions = {}): DataNode | null {
+  const maxChars = options.maxChars ?? MAX_DATA_FILE_BYTES;
+  const aliasMessage = options.aliasMessage ?? ALIAS_MESSAGE;
+  const booleanKeys = options.booleanKeys ?? false;
+  if (text.length > maxChars) {
+    issues.add(START, `the file is larger than ${maxChars} characters`);
+    return null;
   }
   const lineCounter = new LineCounter();
   const at = (offset: number): DataPos => lineCounter.linePos(offset);
-  let doc;
-  try {
-    // prettyErrors off keeps messages on one line; positions come from our own LineCounter.
-    doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
-  } catch (err) {
-    // The yaml parser reports problems as values; this is a guard, not an expected path.
-    issues.add(START, `YAML could not be parsed (${err instanceof Error ? err.message : String(err)})`);
-    return { root: null, issues };
-  }
+  // prettyErrors off keeps messages on one line; positions come from our own LineCounter.
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+  const before = issues.count;
   for (const problem of [...doc.errors, ...doc.warnings]) issues.add(at(problem.pos[0]), `YAML syntax error: ${problem.message}`);
-  if (issues.count > 0) return { root: null, issues };
+  if (issues.count > before) return null;
 
   const toNode = (node: unknown, fallback: DataPos, depth: number): DataNode => {
     if (node === null || node === undefined) return { kind: 'scalar', value: null, pos: fallback };
@@ -119,7 +129,7 @@ export function parseDataFile(text: string, file: string, expected: string): { r
     }
     if (isAlias(node)) {
       // Aliases let a small file expand without bound; nothing in these files needs reuse.
-      issues.add(pos, 'YAML aliases (*name) are not supported in data files');
+      issues.add(pos, aliasMessage);
       return { kind: 'invalid', pos };
     }
     if (isScalar(node)) {
@@ -136,11 +146,12 @@ export function parseDataFile(text: string, file: string, expected: string): { r
         if (!isPair(pair)) continue;
         const keyNode = pair.key as YamlNode | null;
         const keyPos = keyNode?.range ? at(keyNode.range[0]) : pos;
-        if (!isScalar(keyNode) || (typeof keyNode.value !== 'string' && typeof keyNode.value !== 'number')) {
+        const key = isScalar(keyNode) ? keyNode.value : null;
+        if (!(typeof key === 'string' || typeof key === 'number' || (booleanKeys && typeof key === 'boolean'))) {
           issues.add(keyPos, 'map keys must be plain strings');
           continue;
         }
-        entries.push({ key: String(keyNode.value), keyPos, value: toNode(pair.value, keyPos, depth + 1) });
+        entries.push({ key: String(key), keyPos, value: toNode(pair.value, keyPos, depth + 1) });
       }
       return { kind: 'map', entries, pos };
     }
@@ -148,8 +159,24 @@ export function parseDataFile(text: string, file: string, expected: string): { r
     return { kind: 'invalid', pos };
   };
 
-  const root = toNode(doc.contents, START, 0);
-  if (root.kind === 'invalid') return { root: null, issues };
+  return toNode(doc.contents, START, 0);
+}
+
+/**
+ * Parses `text` into a positioned tree and checks `version: 1`. Returns the root map (null when the file is
+ * not a readable map at all) and the issue collector the compiler keeps adding to.
+ */
+export function parseDataFile(text: string, file: string, expected: string): { root: DataMap | null; issues: DataIssues } {
+  const issues = new DataIssues(file);
+  let root: DataNode | null;
+  try {
+    root = readDataTree(text, issues);
+  } catch (err) {
+    // The yaml parser reports problems as values; this is a guard, not an expected path.
+    issues.add(START, `YAML could not be parsed (${err instanceof Error ? err.message : String(err)})`);
+    return { root: null, issues };
+  }
+  if (root === null || root.kind === 'invalid') return { root: null, issues };
   if (root.kind !== 'map') {
     issues.add(root.pos, root.kind === 'scalar' && root.value === null ? `the file is empty; expected ${expected}` : `expected ${expected}, got ${describeNode(root)}`);
     return { root: null, issues };
@@ -243,33 +270,14 @@ export function hasControlCharacter(text: string): boolean {
   return false;
 }
 
-/** Levenshtein distance, for did-you-mean hints on keys, categories and families. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length] ?? 0;
-}
-
-/** ` (did you mean "x"?)` when a candidate is a plausible typo of `word`, else ''. */
+/**
+ * ` (did you mean "x"?)` when a candidate is a plausible typo of `word`, else ''. The policy reader's rule
+ * (case-insensitive edit distance, at most max(2, ⌊length/3⌋)); words longer than 64 characters get no hint,
+ * which bounds the edit-distance work on hostile input.
+ */
 export function didYouMean(word: string, candidates: readonly string[]): string {
   if (word.length > 64) return '';
-  const lower = word.toLowerCase();
-  let best: string | null = null;
-  let bestDistance = Infinity;
-  for (const candidate of candidates) {
-    const d = editDistance(lower, candidate.toLowerCase());
-    if (d < bestDistance) {
-      bestDistance = d;
-      best = candidate;
-    }
-  }
-  return best !== null && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? ` (did you mean "${best}"?)` : '';
+  return formatSuggestion(suggestClosest(word, candidates));
 }
 
 /**

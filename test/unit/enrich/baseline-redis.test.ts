@@ -1,7 +1,14 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pairKey, singleKey, type Baseline, type BaselineQuery } from '../../../src/enrich/baseline/baseline.js';
-import { DEFAULT_BASELINE_PREFIX, openRedisBaseline, parseReadReply, type RedisBaselineOptions } from '../../../src/enrich/baseline/baseline-redis.js';
+import {
+  DEFAULT_BASELINE_PREFIX,
+  REDIS_LAYOUT_VERSION,
+  openRedisBaseline,
+  parseReadReply,
+  parseWriteReply,
+  type RedisBaselineOptions,
+} from '../../../src/enrich/baseline/baseline-redis.js';
 import { isEgressError } from '../../../src/errors.js';
 import { startRedis, type TestRedis } from '../../helpers/redis.js';
 
@@ -98,7 +105,7 @@ describe('Redis baseline: replicas agree', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(a.lookup(q()).processDestination.count).toBe(5);
     expect(b.lookup(q()).processDestination.count).toBe(5);
-    expect(await admin.hget(`${prefix}k:${pairKey('pd', 'rundll32.exe', 'c2-alpha.example')}`, 'c')).toBe('5');
+    expect(await admin.get(`${prefix}k:${pairKey('pd', 'rundll32.exe', 'c2-alpha.example')}`)).toMatch(/^5 \d+ \d+$/);
   });
 
   it('does not double-count a host that two replicas both saw first (the distinct count is a set)', async () => {
@@ -181,7 +188,7 @@ describe('Redis baseline: storage', () => {
     const errors: string[] = [];
     const b = await replica(prefix, { onError: (e) => errors.push(e.message) });
     await admin.zadd(`${prefix}recent`, 1_000_000, 'not-a-key');
-    await admin.hset(`${prefix}k:${singleKey('p', 'evil.exe')}`, 'c', 'NaN', 't', 'x', 'f', '1');
+    await admin.set(`${prefix}k:${singleKey('p', 'evil.exe')}`, 'NaN x 1');
     await admin.zadd(`${prefix}recent`, 1_000_001, singleKey('p', 'evil.exe'));
     await waitFor(() => errors.some((m) => m.includes('malformed')), 3_000, 'a report');
     expect(b.lookup(q({ process: 'evil.exe' })).processTotal).toBe(0);
@@ -207,12 +214,29 @@ describe('Redis baseline: storage', () => {
     });
     expect(parseReadReply(['e', '3', 'h:a', '1', 'c', '-1', '2', '3', 'dh:x', '2', 'n', '1.5', '', '', 'p:z', '3', '?', '', '', ''])?.bad).toBe(3);
   });
+
+  it('parses write replies strictly', () => {
+    expect(parseWriteReply(['5', '7', '1', '2', '3', 'dh:x', '4'], 1)).toEqual({ lo: 5, hi: 7, values: [1, 2, 3], distinct: [['dh:x', 4]] });
+    expect(parseWriteReply(['5', '7', '1', '2'], 1)).toBeNull();
+    expect(parseWriteReply(['7', '5', '1', '2', '3'], 1)).toBeNull();
+    expect(parseWriteReply(['5', '7', '1', 'x', '3'], 1)).toBeNull();
+    expect(parseWriteReply(['5', '7', '1', '2', '3', 'dh:x'], 1)).toBeNull();
+    expect(parseWriteReply('nope', 0)).toBeNull();
+  });
+
+  it('refuses keys written under another layout, naming the prefix', async () => {
+    const prefix = newPrefix();
+    await admin.set(`${prefix}layout`, '0');
+    const err = await rejection(openRedisBaseline(redis.url, { keyPrefix: prefix }));
+    expect(isEgressError(err)).toBe(true);
+    expect(err.message).toContain(`the keys under "${prefix}" have layout 0, this version reads ${REDIS_LAYOUT_VERSION}`);
+  });
 });
 
 describe('Redis baseline: failures', () => {
   it('refuses to start when Redis is unreachable, naming the URL without credentials', async () => {
     const err = await rejection(openRedisBaseline('redis://user:s3cret@127.0.0.1:1/0', { connectTimeoutMs: 500 }));
-    expect(isEgressError(err) && err.code === 'CONFIG_INVALID').toBe(true);
+    expect(isEgressError(err) && err.code === 'BASELINE_STORE_FAILED').toBe(true);
     expect(err.message).toContain('cannot use Redis at redis://***@127.0.0.1:1');
     expect(err.message).not.toContain('s3cret');
   });

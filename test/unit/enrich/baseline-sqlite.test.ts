@@ -138,7 +138,7 @@ describe('SQLite baseline', () => {
     expect(stored.get('H')?.c).toBe(1);
   });
 
-  it('writes a large queue in slices of maxBatch keys, yielding to the event loop between them', async () => {
+  it('writes a large queue in batches of maxBatch keys on its writer thread, while the event loop keeps running', async () => {
     const dir = await tempDir();
     const b = await openAt(dir, { maxBatch: 100, flushIntervalMs: 60_000 });
     for (let i = 0; i < 2_000; i++) b.record(q({ host: `ws${i}`, process: null }), T0 + i); // 3 keys each
@@ -222,7 +222,7 @@ describe('SQLite baseline', () => {
     const parent = await tempDir();
     await writeFile(join(parent, 'a-file'), 'x');
     const err = await rejection(openSqliteBaseline(join(parent, 'a-file', 'baseline')));
-    expect(isEgressError(err) && err.code === 'CONFIG_INVALID').toBe(true);
+    expect(isEgressError(err) && err.code === 'BASELINE_STORE_FAILED').toBe(true);
     expect(err.message).toContain('cannot use the directory');
     expect(err.message).toContain(join(parent, 'a-file', 'baseline'));
   });
@@ -232,7 +232,7 @@ describe('SQLite baseline', () => {
     const junk = Buffer.alloc(8192, 0x5a);
     await writeFile(join(dir, SQLITE_FILE), junk);
     const err = await rejection(openSqliteBaseline(dir));
-    expect(isEgressError(err) && err.code === 'CONFIG_INVALID').toBe(true);
+    expect(isEgressError(err) && err.code === 'BASELINE_STORE_FAILED').toBe(true);
     expect(err.message).toMatch(/is not a usable baseline database \(.*not a database.*\); move it away/);
     expect((await stat(join(dir, SQLITE_FILE))).size).toBe(junk.length);
   });

@@ -238,7 +238,7 @@ describe('memory baseline', () => {
       } catch (err) {
         caught = err;
       }
-      expect(isEgressError(caught) && caught.code === 'CONFIG_INVALID').toBe(true);
+      expect(isEgressError(caught) && caught.code === 'BASELINE_STORE_FAILED').toBe(true);
       expect((caught as Error).message).toMatch(/^baseline\.\w+ must be a number/);
     }
   });
