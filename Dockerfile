@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
 # Build on a current LTS image; the code also runs on Node 20 (see package.json engines).
 FROM node:24-bookworm-slim AS build
+# better-sqlite3 (the embedded baseline store) compiles its native module when no prebuilt one fits.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -16,11 +18,12 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY policies ./policies
 COPY config/example.yaml ./config/example.yaml
-# certs/ holds the interception CA (key mode 0600): owned by the unprivileged runtime user.
-RUN mkdir -p certs && chown node:node certs
+# certs/ holds the interception CA (key mode 0600), data/ the baseline store (baseline.dir): owned by the
+# unprivileged runtime user.
+RUN mkdir -p certs data && chown node:node certs data && chmod 0700 data
 USER node
-# Operators mount their CA and policy files; policy edits reload live.
-VOLUME ["/app/certs", "/app/policies"]
+# Operators mount their CA and policy files (policy edits reload live) and keep the baselines across upgrades.
+VOLUME ["/app/certs", "/app/policies", "/app/data"]
 # Configuration: a file (EGRESS_CONFIG=/path/to/egress.yaml, e.g. a mounted volume) or ${ENV} references
 # inside it; the admin token from EGRESS_ADMIN_TOKEN. Set admin.listen to 0.0.0.0:9180 for Prometheus.
 EXPOSE 3128/tcp 5300/udp 5300/tcp 9180/tcp
