@@ -13,6 +13,8 @@ export interface PolicyView {
   completeDeferred(decision: FinalDecision, facts: Facts): FinalDecision;
   /** true when the rule names the destination (ip, domain or `destination.internal`) in its `when`. */
   opensInternal(ruleId: string): boolean;
+  /** While rules pend: the block that is certain whatever they turn out to be, or null (evaluate.ts). */
+  certainBlock(facts: Facts, internal: boolean, internalRuleId: string): FinalDecision | null;
 }
 
 export interface DestinationLookup {
@@ -115,6 +117,14 @@ export class Pipeline {
       // The address facts are in (or will never come): families waiting for them (baselines) run now.
       if (!blocked) this.deps.scoring.score(flow);
       decision = policy.evaluate(flow);
+    }
+
+    if (decision.status === 'pending') {
+      // SPEC: a CONNECT whose outcome does not depend on the ClientHello is answered before 200. When no outcome
+      // of the pending rules could allow the flow (an internal destination nothing can open, a certain block),
+      // decide now, rather than open a tunnel only to close it or wait for a hint that cannot change it.
+      const certain = policy.certainBlock(flow, flow.get('destination.internal') === true, INTERNAL_DESTINATION_RULE);
+      if (certain !== null) decision = certain;
     }
 
     while (decision.status === 'pending' && !this.awaitsSelfArrivingStage(flow, decision.pendingFields)) {

@@ -183,6 +183,60 @@ export function completeDeferred(policy: CompiledPolicy, decision: FinalDecision
 }
 
 /**
+ * While rules are pending, can the flow still end up allowed? Walks the rules as `evaluatePolicy` does, but
+ * follows every branch an unknown rule opens: an unknown `allow` is a possible allow (then the walk goes on, for
+ * the case it turns out false); a true `allow`/`block` ends the walk. An allow counts only if it would survive
+ * the internal-destination default (a rule that names the destination, when the destination is internal).
+ * Returns null when an allow is still possible, else the block that is certain whatever the pending facts
+ * bring: the first rule that blocks for sure, or the internal-destination default.
+ */
+export function certainBlock(policy: CompiledPolicy, facts: Facts, internal: boolean, internalRuleId: string): FinalDecision | null {
+  let acc: Accumulated | null = null;
+  let deferred: string[] | null = null;
+  for (const rule of policy.rules) {
+    const truth = evaluateCondition(rule.condition, facts);
+    if (truth === FALSE) continue;
+    const allowSurvives = !internal || namesDestination(rule);
+    if (truth === UNKNOWN) {
+      if (rule.action === 'allow' && allowSurvives) return null;
+      // A pending tag rule is settled at the end, as with any final decision.
+      if (rule.action === 'tag') (deferred ??= []).push(rule.id);
+      continue;
+    }
+    acc = recordMatch(acc, rule);
+    if (rule.action === 'allow') {
+      if (allowSurvives) return null;
+      break; // an allow that the internal default overrides: blocked
+    }
+    if (rule.action === 'block') {
+      return {
+        status: 'final',
+        verdict: 'block',
+        ruleId: rule.id,
+        matchedRuleIds: acc.matchedRuleIds,
+        tags: acc.tags,
+        severity: acc.severity,
+        tunnel: acc.tunnel ?? 'splice',
+        reasons: [...acc.reasons, 'decided early: no outcome of the pending rules could allow the flow'],
+        ...(deferred === null ? {} : { deferredRuleIds: deferred }),
+      };
+    }
+  }
+  if (!internal) return null; // no rule decides: the default allows
+  return {
+    status: 'final',
+    verdict: 'block',
+    ruleId: internalRuleId,
+    matchedRuleIds: acc?.matchedRuleIds ?? [],
+    tags: acc?.tags ?? [],
+    severity: acc?.severity ?? null,
+    tunnel: acc?.tunnel ?? 'splice',
+    reasons: [...(acc?.reasons ?? []), 'the destination is internal and no rule that names it can still allow it'],
+    ...(deferred === null ? {} : { deferredRuleIds: deferred }),
+  };
+}
+
+/**
  * The policy as the pipeline consumes it (structurally the pipeline's `PolicyView`): evaluation plus the
  * internal-destination question, answered from the compiled rule's fields.
  */
@@ -191,11 +245,13 @@ export function createPolicyView(policy: CompiledPolicy): {
   evaluate(facts: Facts): Decision;
   completeDeferred(decision: FinalDecision, facts: Facts): FinalDecision;
   opensInternal(ruleId: string): boolean;
+  certainBlock(facts: Facts, internal: boolean, internalRuleId: string): FinalDecision | null;
 } {
   return {
     weights: policy.weights,
     evaluate: (facts) => evaluatePolicy(policy, facts),
     completeDeferred: (decision, facts) => completeDeferred(policy, decision, facts),
+    certainBlock: (facts, internal, internalRuleId) => certainBlock(policy, facts, internal, internalRuleId),
     opensInternal: (ruleId) => {
       const rule = policy.ruleById(ruleId);
       return rule !== undefined && rule.action === 'allow' && namesDestination(rule);

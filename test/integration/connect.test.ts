@@ -285,3 +285,51 @@ describe('FoxIO vector ClientHellos sent through the live proxy', () => {
     });
   }
 });
+
+describe('CONNECT decided before the ClientHello when its outcome is already fixed (SPEC: 403 before 200)', () => {
+  let h: Harness;
+  let sink: TestServer;
+
+  beforeAll(async () => {
+    sink = await startTcpServer();
+    // 127.0.0.2 plays an internal address (loopback only); the policy has a rule on ClientHello facts.
+    h = await startHarness({
+      policy: `version: 1
+rules:
+  - id: block-evil-sni
+    when: { tls.client.server_name: evil.test }
+    action: block
+  - id: allow-partner-sni
+    when: { tls.client.server_name: partner.test }
+    action: allow
+  - id: open-wiki
+    when: { destination.ip: 127.0.0.3, tls.client.server_name: wiki.test }
+    action: allow
+`,
+      config: { network: 'network:\n  internal: [127.0.0.2/32, 127.0.0.3/32]' },
+    });
+  });
+  afterAll(async () => {
+    await h.stop();
+    await sink.close();
+  });
+
+  it('an internal destination that no rule can open gets 403 before any 200, and nothing is dialled', async () => {
+    const { socket, head } = await openTunnel(h.port, `127.0.0.2:${sink.port}`);
+    socket.destroy();
+    expect(head).toMatch(/^HTTP\/1\.1 403/);
+    expect(sink.connections()).toBe(0);
+    const rec = await h.waitForRecord((x) => field(x, 'destination.ip') === '127.0.0.2');
+    expect(field(rec, 'http.response.status_code')).toBe(403);
+    expect(field(rec, 'event.action')).toBe('block');
+    expect(field(rec, 'rule.id')).toBe('builtin:internal-destination');
+  });
+
+  it('an internal destination that a pending rule naming it could still open waits for the hello', async () => {
+    const { socket, head } = await openTunnel(h.port, `127.0.0.3:${sink.port}`);
+    expect(head).toMatch(/^HTTP\/1\.1 200/);
+    socket.destroy();
+    const rec = await h.waitForRecord((x) => field(x, 'destination.ip') === '127.0.0.3');
+    expect(field(rec, 'event.action')).toBe('block');
+  });
+});
