@@ -1,5 +1,5 @@
 import type { Facts } from './facts.js';
-import { FIELDS, STAGES, type FieldName, type Stage } from './fields.js';
+import { fieldStages, STAGES, type FieldName, type Stage } from './fields.js';
 import { Flow, type FlowKind } from './flow.js';
 import type { Decision, FinalDecision } from '../policy/decision.js';
 import type { HintSource } from '../enrich/hints.js';
@@ -140,7 +140,7 @@ export class Pipeline {
         decision = policy.evaluate(flow);
       } else {
         // Defensive: a pending field whose stage cannot come (should not happen) must not hang the flow.
-        for (const name of decision.pendingFields) flow.closeStage(FIELDS[name].stage);
+        for (const name of decision.pendingFields) for (const stage of fieldStages(name)) flow.closeStage(stage);
         decision = policy.evaluate(flow);
       }
     }
@@ -177,9 +177,9 @@ export class Pipeline {
   }
 
   private awaitsSelfArrivingStage(flow: Flow, pending: readonly FieldName[]): boolean {
+    // Every stage the field depends on: egress.score waits for the ClientHello, a fit feature for hello and hint.
     for (const name of pending) {
-      const stage = FIELDS[name].stage;
-      if (SELF_ARRIVING.has(stage) && flow.canStillReach(stage)) return true;
+      for (const stage of fieldStages(name)) if (SELF_ARRIVING.has(stage) && flow.canStillReach(stage)) return true;
     }
     return false;
   }

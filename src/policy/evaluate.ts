@@ -9,7 +9,7 @@
  * (SPEC "Policy files").
  */
 import type { Facts } from '../flow/facts.js';
-import type { FieldName } from '../flow/fields.js';
+import { isDerivedField, type FieldName } from '../flow/fields.js';
 import { namesDestination } from './compile.js';
 import type { CompiledCondition, CompiledPolicy, CompiledRule } from './compile.js';
 import type { Decision, FinalDecision, Severity, TunnelMode } from './decision.js';
@@ -97,7 +97,8 @@ function recordMatch(acc: Accumulated | null, rule: CompiledRule): Accumulated {
 /** The fields of a rule that have no value yet but may still get one: what the pipeline should wait for. */
 function pendingFieldsOf(rule: CompiledRule, facts: Facts): FieldName[] {
   const pending: FieldName[] = [];
-  for (const field of rule.fields) if (facts.get(field) === undefined && facts.isPending(field)) pending.push(field);
+  // A derived total (egress.score) has a value while it is still pending: it counts as pending too.
+  for (const field of rule.fields) if ((facts.get(field) === undefined || isDerivedField(field)) && facts.isPending(field)) pending.push(field);
   return pending;
 }
 

@@ -274,3 +274,28 @@ describe('baselines through the live proxy', () => {
     });
   });
 });
+
+describe('a verdict on egress.score through the live proxy', () => {
+  it('a CONNECT waits for its first bytes, then is blocked on the final score before anything is dialled', async () => {
+    const { startTcpServer, openTunnel } = await import('../helpers/servers.js');
+    const sink = await startTcpServer();
+    const h = await startHarness({
+      policy: 'version: 1\nrules:\n  - id: score-block\n    when: { egress.score: { gte: 40 } }\n    action: block\n',
+      config: { baseline: 'baseline:\n  store: memory', proxy: 'proxy:\n  listen: "127.0.0.1:0"\n  timeouts: { client_hello: 500ms }' },
+    });
+    try {
+      const { socket, head } = await openTunnel(h.port, `127.0.0.1:${sink.port}`);
+      expect(head).toMatch(/^HTTP\/1\.1 200/);
+      socket.write('SSH-2.0-OpenSSH_9.0\r\n');
+      await new Promise((r) => socket.on('close', r));
+      const rec = await h.waitForRecord((x) => field(x, 'destination.port') === sink.port);
+      expect(field(rec, 'event.action')).toBe('block');
+      expect(field(rec, 'rule.id')).toBe('score-block');
+      expect(Number(field(rec, 'egress.score'))).toBeGreaterThanOrEqual(40);
+      expect(sink.connections()).toBe(0);
+    } finally {
+      await h.stop();
+      await sink.close();
+    }
+  });
+});

@@ -209,6 +209,17 @@ describe('Pipeline stages and decisions', () => {
     expect(flow.get('egress.score')).toBe(65);
   });
 
+  it('a block rule on egress.score of an unmanaged CONNECT waits for the ClientHello, then decides on the final score', async () => {
+    const policy = 'version: 1\nrules:\n  - id: high-score\n    when: { egress.score: { gte: 50 } }\n    action: block\n';
+    const { pipeline } = makePipeline(policy);
+    const flow = connectFlow(pipeline, 'example.test', 8081);
+    // Only the port is known (25): the hello can still add evidence, so the listener must gather it first.
+    expect(await pipeline.decide(flow, 'connect')).toMatchObject({ status: 'pending', pendingRuleId: 'high-score', pendingFields: ['egress.score'] });
+    flow.set('tls.client.malformed', 'bad length at offset 5');
+    expect(await pipeline.decide(flow, 'client-hello')).toMatchObject({ status: 'final', verdict: 'block', ruleId: 'high-score' });
+    expect(flow.get('egress.score')).toBe(55);
+  });
+
   it('a tag rule on egress.score is settled on the final score when the flow ends', async () => {
     const policy = 'version: 1\nrules:\n  - id: alert-score\n    when: { egress.score: { gte: 50 } }\n    action: tag\n    severity: high\n';
     const { pipeline, ended } = makePipeline(policy);
