@@ -98,7 +98,9 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   label.reload(metrics, 'success');
   setPolicyInfo(metrics, policy.current().sha256);
 
-  const telemetry = await createTelemetry(config, { metrics, flowLog, logger, policy: () => createPolicyView(policy.current()) }).catch(undo);
+  // Follow-up records (late hints) are scored by the detection engine, which is built after telemetry.
+  let rescore: (flow: Flow) => void = () => undefined;
+  const telemetry = await createTelemetry(config, { metrics, flowLog, logger, policy: () => createPolicyView(policy.current()), rescore: (flow) => rescore(flow) }).catch(undo);
   opened.push(() => telemetry.close());
   const { pipeline, resolver, dnsMemory, dnsSignals, detection } = await createPipeline(config, {
     policy,
@@ -108,6 +110,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     afterRecord: (flow) => telemetry.flowEnded(flow),
   }).catch(undo);
   opened.push(() => detection.close());
+  rescore = (flow) => detection.scoring.score(flow);
   const clients = createAddressClassifier(config.proxy.clients);
   const forwarder = createHttpForwarder({
     connectTimeoutMs: config.proxy.timeouts.connect,

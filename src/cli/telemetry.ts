@@ -61,7 +61,14 @@ export async function createHintStore(config: Config, logger?: Logger): Promise<
 /** Endpoint telemetry (issue 4): the hint store, attribution, the hints API and follow-up records. */
 export async function createTelemetry(
   config: Config,
-  deps: { metrics: Metrics; flowLog: FlowLog; policy: () => PolicyView; logger?: Logger },
+  deps: {
+    metrics: Metrics;
+    flowLog: FlowLog;
+    policy: () => PolicyView;
+    logger?: Logger;
+    /** Features and score of a follow-up record's flow (the detection engine, built after telemetry). */
+    rescore?: (flow: Flow) => void;
+  },
 ): Promise<Telemetry> {
   const { metrics } = deps;
   const store = await createHintStore(config, deps.logger);
@@ -69,7 +76,7 @@ export async function createTelemetry(
     hintWaitMs: config.policy.hint_wait,
     onAttributed: (lagMs) => metrics.hintCorrelationLag.observe(lagMs / 1000),
     onLateHint: (flow, a) => {
-      deps.flowLog.write(JSON.stringify(buildFollowUpRecord(flow, a, deps.policy())));
+      deps.flowLog.write(JSON.stringify(buildFollowUpRecord(flow, a, deps.policy(), deps.rescore)));
       label.attributed(metrics, 'telemetry');
     },
   });

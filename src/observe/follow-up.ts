@@ -11,7 +11,7 @@ import { buildEcsRecord, type EcsRecord } from './ecs.js';
  * and says what the policy would have decided had the process been known in time. When that would have
  * been a block (or an alert), the follow-up is an alert: the detection came late, but it came.
  */
-export function buildFollowUpRecord(ended: Flow, attribution: Attribution, policy: PolicyView): EcsRecord {
+export function buildFollowUpRecord(ended: Flow, attribution: Attribution, policy: PolicyView, rescore?: (flow: Flow) => void): EcsRecord {
   const late = new Flow(ended.kind, false);
   for (const [name, value] of ended.fieldMap()) {
     if (name === '@timestamp' || name === 'event.id' || name.startsWith('process.') || name === 'egress.attribution') continue;
@@ -20,6 +20,8 @@ export function buildFollowUpRecord(ended: Flow, attribution: Attribution, polic
   fillFromAttribution(late, attribution);
   late.set('egress.attribution', 'telemetry');
   for (const stage of STAGES) late.closeStage(stage);
+  // The process facts change the features (process category, fit, first seen) and the score the policy reads.
+  rescore?.(late);
   const hypothetical = policy.evaluate(late);
 
   const original = ended.decision;

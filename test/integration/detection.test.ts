@@ -299,3 +299,32 @@ describe('a verdict on egress.score through the live proxy', () => {
     }
   });
 });
+
+describe('follow-up records of late hints are scored', () => {
+  it('a late hint gets the process features, so a rule on the process category names what would have been blocked', async () => {
+    const origin = await md5Origin();
+    const h = await startHarness({
+      policy: 'version: 1\nrules:\n  - id: lolbin-late\n    when: { egress.features.process_category: lolbin, url.path: { startswith: /late } }\n    action: block\n    severity: high\n',
+      config: { baseline: 'baseline:\n  store: memory', policy: 'policy:\n  files: ["POLICY_FILE"]\n  hint_wait: 200ms' },
+    });
+    try {
+      // Make 127.0.0.1 a managed endpoint (it has sent telemetry), then make a request whose hint comes late.
+      await postHint(h, await freeSourcePort(), 'C:\\Windows\\explorer.exe');
+      const port = await freeSourcePort();
+      const r = await curl(['-x', h.proxyUrl, '--local-port', String(port), `http://127.0.0.1:${origin.port}/late`]);
+      expect(r.status).toBe(200);
+      const first = await h.waitForRecord((x) => field(x, 'url.path') === '/late' && field(x, 'egress.followup_of') === undefined);
+      expect(field(first, 'process.name')).toBeUndefined();
+      await postHint(h, port, 'C:\\Windows\\System32\\regsvr32.exe');
+      const followUp = await h.waitForRecord((x) => field(x, 'egress.followup_of') === field(first, 'event.id'));
+      expect(field(followUp, 'egress.features.process_category')).toBe('lolbin');
+      expect(field(followUp, 'egress.late_verdict')).toBe('block');
+      expect(field(followUp, 'egress.late_rule')).toBe('lolbin-late');
+      expect(field(followUp, 'event.kind')).toBe('alert');
+      expect(field(followUp, 'egress.signals')).toContain('process_lolbin');
+    } finally {
+      await h.stop();
+      await origin.close();
+    }
+  });
+});
