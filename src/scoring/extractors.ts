@@ -111,7 +111,8 @@ export function processExtractor(catalogue: ProcessCatalogue): FeatureExtractor 
     name: 'process',
     extract(flow) {
       const name = flow.get('process.name');
-      if (name === undefined) return !flow.canStillReach('hint');
+      // Not done until the flow ends: a hint can still land in the record at the end (pipeline.end).
+      if (name === undefined) return flow.ended;
       const facts = analyzeProcess(catalogue, {
         name,
         executable: flow.get('process.executable'),
@@ -201,7 +202,7 @@ export function fitExtractor(families: TlsFamilyMap, agents: UserAgentCatalogue)
       if (!processSettled(flow) || !helloSettled(flow)) return false;
       const name = flow.get('process.name');
       const category = flow.get('egress.features.process_category') as ProcessCategory | undefined;
-      if (name === undefined || category === undefined) return true;
+      if (name === undefined || category === undefined) return flow.ended;
       const ja4 = flow.get('tls.client.ja4');
       if (ja4 !== undefined) flow.set('egress.features.tls_process_mismatch', fingerprintMismatch(families, ja4, name, category) !== null);
       const family = flow.get('egress.features.ua_family') as UaFamily | undefined;
