@@ -21,6 +21,7 @@ import { createMemoryBaseline, type Baseline, type BaselineQuery } from '../src/
 import { openRedisBaseline } from '../src/enrich/baseline/baseline-redis.js';
 import { openSqliteBaseline } from '../src/enrich/baseline/baseline-sqlite.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
+import { mulberry32 as rng } from '../test/helpers/prng.js';
 
 const HOSTS = 2_000;
 const PROCESSES = 200;
@@ -36,17 +37,6 @@ function emit(o: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);
 }
 
-/** mulberry32: a small seeded generator, so every run draws the same flows. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Draws ranks 0..n-1 with P(k) ∝ 1/(k+1)^s (inverse CDF by binary search). */
 function zipf(n: number, s: number, r: () => number): () => number {

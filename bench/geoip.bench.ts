@@ -18,19 +18,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openGeoIp } from '../src/enrich/geoip.js';
 import { writeMmdb } from '../test/helpers/mmdb-writer.js';
+import { mulberry32 } from '../test/helpers/prng.js';
 
 const LOOKUPS = Number(process.argv[2] ?? 2_000_000);
 const NETWORKS = 20_000;
 const BATCH = 100;
 
-let seed = 42;
-/** mulberry32: a seeded PRNG, so every run measures the same addresses. */
-function rand(n: number): number {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) % n;
-}
+/** Seeded, so every run measures the same addresses. */
+const next = mulberry32(42);
+const rand = (n: number): number => Math.floor(next() * n);
 
 const v4 = Array.from({ length: NETWORKS }, () => `${1 + rand(222)}.${rand(256)}.${rand(256)}`);
 const v6 = Array.from({ length: NETWORKS / 4 }, () => `2001:db8:${rand(0x10000).toString(16)}`);

@@ -5,6 +5,8 @@
  * not for anything cryptographic.
  */
 
+import { mulberry32 } from '../helpers/prng.js';
+
 export interface Rng {
   /** Uniform in [0, 1). */
   next(): number;
@@ -41,14 +43,7 @@ function fnv1a(s: string): number {
 }
 
 export function createRng(seed: string): Rng {
-  let a = fnv1a(seed);
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(fnv1a(seed));
   const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1));
   return {
     next,

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as prng } from '../../helpers/prng.js';
 import { BeaconTracker, describeBeacon, scoreIntervals, type BeaconResult } from '../../../src/scoring/beacon.js';
 
-/** mulberry32: a small seeded PRNG, so every "random" traffic run here is the same on every machine. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const T0 = 1_700_000_000_000; // an epoch-ms start, as the proxy passes flow start times
 

@@ -1,0 +1,14 @@
+/**
+ * mulberry32 (public domain, Tommy Ettinger): a small seeded generator, uniform in [0, 1), so every run of a
+ * test, a benchmark or the detection corpus draws the same values. Not for anything cryptographic.
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
