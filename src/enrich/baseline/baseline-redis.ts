@@ -51,6 +51,7 @@ import {
   type BaselineOptions,
   type BatchItem,
   BaselineMirror,
+  mirrorAccess,
   baselineError,
   createReporter,
   messageOf,
@@ -568,16 +569,9 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
   };
 
   return {
-    learningUntilMs,
-    lookup(q) {
-      const now = cfg.now();
-      return mirror.lookup(q, now, now < learningUntilMs);
-    },
-    record(q, atMs) {
-      if (closed) return;
-      mirror.record(q, Number.isFinite(atMs) ? atMs : cfg.now());
+    ...mirrorAccess(mirror, cfg.now, learningUntilMs, () => closed, () => {
       if (mirror.pendingCount() >= cfg.maxBatch && busy === null) void runCycle(false);
-    },
+    }),
     sizes: () => ({ entries: mirror.entries.size, pendingWrites: mirror.pendingCount(), droppedWrites: mirror.dropped }),
     async flush() {
       if (!closed) await flushAll();

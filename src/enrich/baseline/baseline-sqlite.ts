@@ -49,6 +49,7 @@ import {
   type Baseline,
   type BaselineOptions,
   BaselineMirror,
+  mirrorAccess,
   PRUNE_BELOW,
   TOTAL_HOSTS_KEY,
   addDecayed,
@@ -490,16 +491,9 @@ export async function openSqliteBaseline(dir: string, opts: SqliteBaselineOption
   pruneTimer.unref();
 
   return {
-    learningUntilMs,
-    lookup(q) {
-      const now = cfg.now();
-      return mirror.lookup(q, now, now < learningUntilMs);
-    },
-    record(q, atMs) {
-      if (closed) return;
-      mirror.record(q, Number.isFinite(atMs) ? atMs : cfg.now());
+    ...mirrorAccess(mirror, cfg.now, learningUntilMs, () => closed, () => {
       if (mirror.pendingCount() >= cfg.maxBatch && queuedDrain === null) void scheduleDrain();
-    },
+    }),
     sizes: () => ({ entries: mirror.entries.size, pendingWrites: mirror.pendingCount(), droppedWrites: mirror.dropped }),
     async flush() {
       if (closed) return;

@@ -832,6 +832,31 @@ function addPending(e: BaselineEntry, inc: number, atMs: number, halfLifeMs: num
   }
 }
 
+/**
+ * The hot-path half that every backend shares: synchronous lookups and records on the mirror, with the learning
+ * flag. `afterRecord` lets a backend start a write when a batch is full; `isClosed` ends recording at close.
+ */
+export function mirrorAccess(
+  mirror: BaselineMirror,
+  now: () => number,
+  learningUntilMs: number,
+  isClosed: () => boolean,
+  afterRecord?: () => void,
+): Pick<Baseline, 'learningUntilMs' | 'lookup' | 'record'> {
+  return {
+    learningUntilMs,
+    lookup(q) {
+      const t = now();
+      return mirror.lookup(q, t, t < learningUntilMs);
+    },
+    record(q, atMs) {
+      if (isClosed()) return;
+      mirror.record(q, Number.isFinite(atMs) ? atMs : now());
+      afterRecord?.();
+    },
+  };
+}
+
 // ---- the memory backend ----------------------------------------------------------------------------------
 
 /**
@@ -844,15 +869,7 @@ export function createMemoryBaseline(opts: BaselineOptions = {}): Baseline {
   const learningUntilMs = cfg.now() + cfg.learningMs;
   let closed = false;
   return {
-    learningUntilMs,
-    lookup(q) {
-      const now = cfg.now();
-      return mirror.lookup(q, now, now < learningUntilMs);
-    },
-    record(q, atMs) {
-      if (closed) return;
-      mirror.record(q, Number.isFinite(atMs) ? atMs : cfg.now());
-    },
+    ...mirrorAccess(mirror, cfg.now, learningUntilMs, () => closed),
     sizes: () => ({ entries: mirror.entries.size, pendingWrites: 0, droppedWrites: 0 }),
     flush: () => Promise.resolve(),
     close() {
