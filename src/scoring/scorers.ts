@@ -4,7 +4,9 @@
  * its known false positives and how to tune it. Scorers run at every stage, so they only read the flow.
  */
 import type { Flow } from '../flow/flow.js';
+import type { FieldName, FIELDS } from '../flow/fields.js';
 import type { Scorer } from './score.js';
+import type { SignalName } from './signals.js';
 
 /**
  * Whether the client named its destination by IP. destination.domain alone cannot tell: the DNS memory
@@ -69,6 +71,21 @@ export const malformedClientHello: Scorer = {
   },
 };
 
+/**
+ * A scorer for a boolean feature: its signal at full strength when the feature is true. Most signals are this
+ * shape; the others (strengths, extra conditions) are written out below.
+ */
+function whenTrue(name: string, field: BooleanFeature, signal: SignalName, reason: (flow: Flow) => string): Scorer {
+  return {
+    name,
+    score: (flow) => (flow.get(field) === true ? { signal, strength: 1, reason: reason(flow) } : null),
+  };
+}
+
+type BooleanFeature = {
+  [K in FieldName]: (typeof FIELDS)[K]['type'] extends 'boolean' ? K : never;
+}[FieldName];
+
 // ---- URI and HTTP --------------------------------------------------------------------------------------------
 
 export const uriC2Shape: Scorer = {
@@ -123,37 +140,21 @@ export const uaC2: Scorer = {
   },
 };
 
-export const uaOutdated: Scorer = {
-  name: 'ua-outdated',
-  score(flow) {
-    if (flow.get('egress.features.ua_outdated') !== true) return null;
-    return { signal: 'ua_outdated', strength: 1, reason: `long-outdated browser User-Agent "${(flow.get('user_agent.original') ?? '').slice(0, 60)}"` };
-  },
-};
+export const uaOutdated = whenTrue('ua-outdated', 'egress.features.ua_outdated', 'ua_outdated',
+  (flow) => `long-outdated browser User-Agent "${(flow.get('user_agent.original') ?? '').slice(0, 60)}"`,
+);
 
-export const uaProcessMismatch: Scorer = {
-  name: 'ua-process-mismatch',
-  score(flow) {
-    if (flow.get('egress.features.ua_process_mismatch') !== true) return null;
-    return { signal: 'ua_process_mismatch', strength: 1, reason: `${flow.get('egress.features.ua_family') ?? 'unknown'} User-Agent from ${processName(flow)}` };
-  },
-};
+export const uaProcessMismatch = whenTrue('ua-process-mismatch', 'egress.features.ua_process_mismatch', 'ua_process_mismatch',
+  (flow) => `${flow.get('egress.features.ua_family') ?? 'unknown'} User-Agent from ${processName(flow)}`,
+);
 
-export const hostMismatch: Scorer = {
-  name: 'host-mismatch',
-  score(flow) {
-    if (flow.get('egress.features.host_mismatch') !== true) return null;
-    return { signal: 'host_mismatch', strength: 1, reason: `Host header "${flow.requestHost ?? ''}" differs from the request target ${flow.get('url.domain') ?? ''}` };
-  },
-};
+export const hostMismatch = whenTrue('host-mismatch', 'egress.features.host_mismatch', 'host_mismatch',
+  (flow) => `Host header "${flow.requestHost ?? ''}" differs from the request target ${flow.get('url.domain') ?? ''}`,
+);
 
-export const bodyEncrypted: Scorer = {
-  name: 'body-encrypted',
-  score(flow) {
-    if (flow.get('egress.features.body_encrypted') !== true) return null;
-    return { signal: 'body_encrypted', strength: 1, reason: `request body entropy ${(flow.get('egress.features.body_entropy') ?? 0).toFixed(2)} bits/byte (encrypted or compressed)` };
-  },
-};
+export const bodyEncrypted = whenTrue('body-encrypted', 'egress.features.body_encrypted', 'body_encrypted',
+  (flow) => `request body entropy ${(flow.get('egress.features.body_entropy') ?? 0).toFixed(2)} bits/byte (encrypted or compressed)`,
+);
 
 // ---- process -------------------------------------------------------------------------------------------------
 
@@ -181,13 +182,9 @@ export const processUserWritable: Scorer = {
   },
 };
 
-export const processDoubleExtension: Scorer = {
-  name: 'process-double-extension',
-  score(flow) {
-    if (flow.get('egress.features.process_double_extension') !== true) return null;
-    return { signal: 'process_double_extension', strength: 1, reason: `${processName(flow)} has a double extension` };
-  },
-};
+export const processDoubleExtension = whenTrue('process-double-extension', 'egress.features.process_double_extension', 'process_double_extension',
+  (flow) => `${processName(flow)} has a double extension`,
+);
 
 export const processSuspiciousParent: Scorer = {
   name: 'process-suspicious-parent',
@@ -197,31 +194,19 @@ export const processSuspiciousParent: Scorer = {
   },
 };
 
-export const processMasquerade: Scorer = {
-  name: 'process-masquerade',
-  score(flow) {
-    if (flow.get('egress.features.process_masquerade') !== true) return null;
-    return { signal: 'process_masquerade', strength: 1, reason: `${processName(flow)} runs outside the system folders (${flow.get('process.executable') ?? ''})` };
-  },
-};
+export const processMasquerade = whenTrue('process-masquerade', 'egress.features.process_masquerade', 'process_masquerade',
+  (flow) => `${processName(flow)} runs outside the system folders (${flow.get('process.executable') ?? ''})`,
+);
 
-export const processRenamed: Scorer = {
-  name: 'process-renamed',
-  score(flow) {
-    if (flow.get('egress.features.process_renamed') !== true) return null;
-    return { signal: 'process_renamed', strength: 1, reason: `${processName(flow)} is a renamed ${flow.get('process.pe.original_file_name') ?? 'system binary'}` };
-  },
-};
+export const processRenamed = whenTrue('process-renamed', 'egress.features.process_renamed', 'process_renamed',
+  (flow) => `${processName(flow)} is a renamed ${flow.get('process.pe.original_file_name') ?? 'system binary'}`,
+);
 
 // ---- destination and TLS ---------------------------------------------------------------------------------------
 
-export const destinationDga: Scorer = {
-  name: 'dest-dga',
-  score(flow) {
-    if (flow.get('egress.features.dest_dga') !== true) return null;
-    return { signal: 'dest_dga', strength: 1, reason: `destination name ${destinationName(flow)} looks generated (entropy ${(flow.get('egress.features.dest_label_entropy') ?? 0).toFixed(2)} bits/char)` };
-  },
-};
+export const destinationDga = whenTrue('dest-dga', 'egress.features.dest_dga', 'dest_dga',
+  (flow) => `destination name ${destinationName(flow)} looks generated (entropy ${(flow.get('egress.features.dest_label_entropy') ?? 0).toFixed(2)} bits/char)`,
+);
 
 const DNS_SIGNAL_WORDS: Readonly<Record<string, string>> = {
   dns_dga: 'a DGA-like name signal',
@@ -248,55 +233,31 @@ export const protocolMismatch: Scorer = {
   },
 };
 
-export const sniMissing: Scorer = {
-  name: 'sni-missing',
-  score(flow) {
-    if (flow.get('egress.features.sni_missing') !== true) return null;
-    return { signal: 'sni_missing', strength: 1, reason: 'TLS ClientHello without SNI' };
-  },
-};
+export const sniMissing = whenTrue('sni-missing', 'egress.features.sni_missing', 'sni_missing',
+  () => 'TLS ClientHello without SNI',
+);
 
-export const sniMismatch: Scorer = {
-  name: 'sni-mismatch',
-  score(flow) {
-    if (flow.get('egress.features.sni_mismatch') !== true) return null;
-    return { signal: 'sni_mismatch', strength: 1, reason: `SNI ${flow.get('tls.client.server_name') ?? ''} differs from the CONNECT host ${flow.get('destination.domain') ?? ''} (fronting)` };
-  },
-};
+export const sniMismatch = whenTrue('sni-mismatch', 'egress.features.sni_mismatch', 'sni_mismatch',
+  (flow) => `SNI ${flow.get('tls.client.server_name') ?? ''} differs from the CONNECT host ${flow.get('destination.domain') ?? ''} (fronting)`,
+);
 
-export const sniOnIp: Scorer = {
-  name: 'sni-on-ip',
-  score(flow) {
-    if (flow.get('egress.features.sni_on_ip') !== true) return null;
-    return { signal: 'sni_on_ip', strength: 1, reason: `CONNECT to a bare IP presents SNI ${flow.get('tls.client.server_name') ?? ''}` };
-  },
-};
+export const sniOnIp = whenTrue('sni-on-ip', 'egress.features.sni_on_ip', 'sni_on_ip',
+  (flow) => `CONNECT to a bare IP presents SNI ${flow.get('tls.client.server_name') ?? ''}`,
+);
 
-export const tlsProcessMismatch: Scorer = {
-  name: 'tls-process-mismatch',
-  score(flow) {
-    if (flow.get('egress.features.tls_process_mismatch') !== true) return null;
-    return { signal: 'tls_process_mismatch', strength: 1, reason: `${flow.get('egress.features.tls_family') ?? 'unexpected'} TLS stack from ${processName(flow)}` };
-  },
-};
+export const tlsProcessMismatch = whenTrue('tls-process-mismatch', 'egress.features.tls_process_mismatch', 'tls_process_mismatch',
+  (flow) => `${flow.get('egress.features.tls_family') ?? 'unexpected'} TLS stack from ${processName(flow)}`,
+);
 
 // ---- baselines and beacons -------------------------------------------------------------------------------------
 
-export const firstSeen: Scorer = {
-  name: 'first-seen',
-  score(flow) {
-    if (flow.get('egress.features.first_seen') !== true) return null;
-    return { signal: 'first_seen', strength: 1, reason: `${processName(flow)} never contacted ${destinationName(flow)} before` };
-  },
-};
+export const firstSeen = whenTrue('first-seen', 'egress.features.first_seen', 'first_seen',
+  (flow) => `${processName(flow)} never contacted ${destinationName(flow)} before`,
+);
 
-export const rareForProcess: Scorer = {
-  name: 'rare-for-process',
-  score(flow) {
-    if (flow.get('egress.features.rare_for_process') !== true) return null;
-    return { signal: 'rare_for_process', strength: 1, reason: `TLS fingerprint ${flow.get('tls.client.ja4') ?? ''} is rare for ${processName(flow)}` };
-  },
-};
+export const rareForProcess = whenTrue('rare-for-process', 'egress.features.rare_for_process', 'rare_for_process',
+  (flow) => `TLS fingerprint ${flow.get('tls.client.ja4') ?? ''} is rare for ${processName(flow)}`,
+);
 
 /** RITA: a destination that at most 2 % of the hosts contact is rare. */
 const RARE_PREVALENCE = 0.02;
