@@ -10,6 +10,10 @@ import { runFingerprint } from './cli/fingerprint.js';
 import { runCaInit } from './cli/ca-init.js';
 import { isEgressError } from './errors.js';
 import { hashPassword } from './enrich/identity.js';
+import cluster from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config/schema.js';
+import type { RunningProxy } from './cli/start.js';
 
 /** The package root (where package.json, policies/ and certs/ live), from src/ or dist/. */
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -18,6 +22,40 @@ const VERSION = (JSON.parse(readFileSync(resolve(PACKAGE_ROOT, 'package.json'), 
 function fail(err: unknown): never {
   process.stderr.write(`egress-inspector: ${isEgressError(err) ? `${err.code}: ${err.message}` : String(err)}\n`);
   process.exit(1);
+}
+
+/** What the signal handlers drive: one process (proxy.workers: 1, the default) or a cluster primary. */
+interface Running {
+  readonly proxyAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  readonly dnsAddress: AddressInfo | null;
+  readonly workers: number;
+  reloadPolicy(): Promise<unknown>;
+  reopenFlowLog(): void;
+  /** Resolves false when something had to be cut at the deadline (exit code 1). */
+  stop(): Promise<boolean>;
+  kill(): void;
+  /** A cluster resolves this when every worker was given up. */
+  readonly failed?: Promise<string>;
+}
+
+function singleProcess(proxy: RunningProxy): Running {
+  return {
+    proxyAddress: proxy.proxyAddress,
+    adminAddress: proxy.adminAddress,
+    dnsAddress: proxy.dnsAddress,
+    workers: 1,
+    reloadPolicy: () => proxy.policy.reload(),
+    reopenFlowLog: () => proxy.reopenFlowLog(),
+    stop: () => proxy.stop().then(() => true),
+    kill: () => undefined,
+  };
+}
+
+/** proxy.workers > 1: this process becomes the cluster primary (loaded only then: one process pays nothing for it). */
+async function startWorkers(config: Config): Promise<Running> {
+  const { startCluster } = await import('./cluster/primary.js');
+  return startCluster(config);
 }
 
 const program = new Command()
@@ -30,15 +68,21 @@ program
   .description('run the proxy, the DNS forwarder and the admin server')
   .option('-c, --config <file>', 'YAML configuration file (default: embedded defaults; env EGRESS_CONFIG)')
   .action(async (opts: { config?: string }) => {
+    // node:cluster runs this same command in each worker (proxy.workers > 1): the primary sends it the config.
+    if (cluster.isWorker) {
+      const { runWorker } = await import('./cluster/worker.js');
+      return runWorker().catch(fail);
+    }
     const env = process.env.EGRESS_CONFIG;
     const file = opts.config ?? (env === undefined || env === '' ? undefined : env);
-    let running;
+    let running: Running;
     try {
       const config = await loadConfig(file === undefined ? { baseDir: PACKAGE_ROOT } : { file, baseDir: process.cwd() });
-      running = await startProxy(config);
+      running = config.proxy.workers > 1 ? await startWorkers(config) : singleProcess(await startProxy(config));
       process.stderr.write(
         `egress-inspector ${VERSION}: proxy on ${formatHostPort(running.proxyAddress)}, admin on ${formatHostPort(running.adminAddress)}` +
-          `${running.dnsAddress === null ? '' : `, dns on ${formatHostPort(running.dnsAddress)}`}\n`,
+          `${running.dnsAddress === null ? '' : `, dns on ${formatHostPort(running.dnsAddress)}`}` +
+          `${running.workers > 1 ? `, ${running.workers} workers` : ''}\n`,
       );
     } catch (err) {
       fail(err);
@@ -46,17 +90,27 @@ program
     const proxy = running;
     let signals = 0;
     const stop = (signal: string): void => {
-      if (++signals > 1) process.exit(130); // a second signal: stop now
+      if (++signals > 1) {
+        proxy.kill(); // a second signal: stop now
+        process.exit(130);
+      }
       process.stderr.write(`egress-inspector: ${signal}, draining\n`);
       proxy.stop().then(
-        () => process.exit(0),
+        (drained) => process.exit(drained ? 0 : 1),
         (err: unknown) => fail(err),
       );
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void proxy.policy.reload());
+    process.on('SIGHUP', () => void proxy.reloadPolicy());
     process.on('SIGUSR1', () => proxy.reopenFlowLog()); // after logrotate moved the flow log
+    void proxy.failed?.then((reason) => {
+      process.stderr.write(`egress-inspector: ${reason}; stopping\n`);
+      proxy.stop().then(
+        () => process.exit(1),
+        () => process.exit(1),
+      );
+    });
   });
 
 const policy = program.command('policy').description('policy file tools');

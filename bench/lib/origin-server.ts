@@ -15,7 +15,16 @@
  * - echo: answers the first bytes it gets (the ClientHello) with one byte and closes — the cheapest
  *   "server" for measuring new tunnels per second. Closing first puts TIME_WAIT on this side, which
  *   keeps the load generator's ephemeral ports free.
+ * - httpClose: the http responder's one-request-per-connection twin: it answers the first request head
+ *   with the same 1 KiB body and `Connection: close`, then closes (RFC 9112 §9.6). The direct baseline
+ *   of "a new connection per request" (bench/core.bench.ts) needs it: wrk only reconnects when the
+ *   response says close, and the keep-alive responder never does.
+ * - source: the sink's mirror, for downstream (destination → client) throughput. The stream may start
+ *   with one TLS record (the ClientHello, skipped); then each 4-byte big-endian number N the client sends
+ *   asks for N more bytes, which the source writes from one random 64 KiB block (incompressible, and no
+ *   allocation per write), honouring backpressure.
  */
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 
 const BODY_BYTES = 1024;
@@ -102,6 +111,90 @@ function echoServer(): net.Server {
   });
 }
 
+const RESPONSE_CLOSE = Buffer.concat([
+  Buffer.from(
+    'HTTP/1.1 200 OK\r\n' +
+      'Content-Type: application/octet-stream\r\n' +
+      'Cache-Control: no-store\r\n' +
+      `Content-Length: ${BODY_BYTES}\r\n` +
+      'Connection: close\r\n' +
+      '\r\n',
+  ),
+  BODY,
+]);
+
+function httpCloseServer(): net.Server {
+  return net.createServer({ noDelay: true }, (socket) => {
+    socket.on('error', () => socket.destroy());
+    let head: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      if (head.indexOf(HEAD_END) === -1) {
+        if (head.length > 64 * 1024) socket.destroy(); // not an HTTP client: do not buffer forever
+        return;
+      }
+      socket.off('data', onData);
+      socket.resume(); // discard anything after the first request
+      socket.end(RESPONSE_CLOSE);
+    };
+    socket.on('data', onData);
+  });
+}
+
+const SOURCE_BLOCK = randomBytes(64 * 1024);
+
+type SourcePhase = 'start' | 'record-header' | 'record-body' | 'requests';
+
+function sourceServer(): net.Server {
+  return net.createServer({ noDelay: true }, (socket) => {
+    socket.on('error', () => socket.destroy());
+    let phase: SourcePhase = 'start';
+    let header = Buffer.alloc(0);
+    let remaining = 0;
+    let owed = 0;
+    let waitingForDrain = false;
+    const pump = (): void => {
+      while (owed > 0 && !socket.destroyed) {
+        const block = owed >= SOURCE_BLOCK.length ? SOURCE_BLOCK : SOURCE_BLOCK.subarray(0, owed);
+        owed -= block.length;
+        if (!socket.write(block)) {
+          waitingForDrain = true;
+          socket.once('drain', () => {
+            waitingForDrain = false;
+            pump();
+          });
+          return;
+        }
+      }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      let at = 0;
+      while (at < chunk.length) {
+        if (phase === 'start') phase = chunk[at] === 0x16 ? 'record-header' : 'requests';
+        if (phase === 'record-body') {
+          const take = Math.min(remaining, chunk.length - at);
+          remaining -= take;
+          at += take;
+          if (remaining === 0) phase = 'requests';
+          continue;
+        }
+        const size = phase === 'record-header' ? 5 : 4;
+        const take = Math.min(size - header.length, chunk.length - at);
+        header = Buffer.concat([header, chunk.subarray(at, at + take)]);
+        at += take;
+        if (header.length < size) break;
+        if (phase === 'record-header') {
+          remaining = header.readUInt16BE(3);
+          phase = remaining === 0 ? 'requests' : 'record-body';
+        } else owed += header.readUInt32BE(0);
+        header = Buffer.alloc(0);
+      }
+      if (!waitingForDrain) pump();
+    });
+    socket.once('end', () => socket.end());
+  });
+}
+
 function listen(server: net.Server): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -109,9 +202,9 @@ function listen(server: net.Server): Promise<number> {
   });
 }
 
-const servers = [httpServer(), sinkServer(), echoServer()] as const;
-const [http, sink, echo] = await Promise.all(servers.map(listen));
-process.stdout.write(`ORIGIN ${JSON.stringify({ http, sink, echo })}\n`);
+const servers = [httpServer(), sinkServer(), echoServer(), httpCloseServer(), sourceServer()] as const;
+const [http, sink, echo, httpClose, source] = await Promise.all(servers.map(listen));
+process.stdout.write(`ORIGIN ${JSON.stringify({ http, sink, echo, httpClose, source })}\n`);
 
 const exit = (): void => process.exit(0);
 process.once('SIGTERM', exit);

@@ -243,3 +243,71 @@ export async function tunnelRate(opts: RateOptions): Promise<RateResult> {
   const pct = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
   return { tunnels: latencies.length, errors, firstError, seconds, perSec: latencies.length / seconds, p50Ms: pct(0.5), p99Ms: pct(0.99) };
 }
+
+export interface BulkReceiveOptions {
+  readonly via: Endpoint | null;
+  /** The source: sends N bytes for every 4-byte big-endian N it receives (see origin-server.ts). */
+  readonly source: Endpoint;
+  /** Sent first (a ClientHello), so the proxy's observation sees what a TLS tunnel would show it. */
+  readonly preamble: Buffer | null;
+  readonly maxBytes: number;
+  readonly maxMs: number;
+  /** Bytes asked for at a time (default 16 MiB): the time limit is checked as each one arrives. */
+  readonly frameBytes?: number;
+  /** Frames asked for ahead (default 2), so the pipe never runs dry while the next request travels. */
+  readonly framesAhead?: number;
+}
+
+/**
+ * One tunnel, the other direction (destination → client): ask the source for frames, keeping
+ * `framesAhead` outstanding, until maxBytes have been asked for or maxMs have passed; the clock stops at
+ * the last byte of the last frame. The client only counts what arrives.
+ */
+export async function bulkReceive(opts: BulkReceiveOptions): Promise<BulkResult> {
+  if (!(opts.maxBytes > 0 && opts.maxMs > 0)) throw new Error('bulkReceive: maxBytes and maxMs must be positive');
+  const socket = await openTunnel(opts.via, opts.source, 5000);
+  try {
+    const frameBytes = opts.frameBytes ?? 16 * 1024 * 1024;
+    const framesAhead = Math.max(1, opts.framesAhead ?? 2);
+    const request = Buffer.alloc(4);
+    request.writeUInt32BE(frameBytes);
+    let asked = 0;
+    let received = 0;
+    const deadline = Date.now() + opts.maxMs;
+    const askMore = (): void => {
+      // Bounded: at most framesAhead frames are asked for per call.
+      while (asked < received + framesAhead * frameBytes && asked < opts.maxBytes && Date.now() < deadline) {
+        asked += frameBytes;
+        socket.write(request);
+      }
+    };
+    const started = process.hrtime.bigint();
+    const done = new Promise<void>((resolve, reject) => {
+      const finish = (err: Error | null): void => {
+        clearTimeout(timer);
+        socket.off('data', onData);
+        socket.off('close', onClose);
+        if (err === null) resolve();
+        else reject(err);
+      };
+      const onData = (chunk: Buffer): void => {
+        received += chunk.length;
+        if (received > asked) return finish(new Error(`received ${received} bytes, more than the ${asked} asked for`));
+        askMore();
+        if (received === asked) finish(null);
+      };
+      const onClose = (): void => finish(new Error(`the tunnel closed after ${received} of ${asked} bytes`));
+      const timer = setTimeout(() => finish(new Error(`${received} of ${asked} bytes received after ${opts.maxMs + 30_000} ms`)), opts.maxMs + 30_000);
+      socket.on('data', onData);
+      socket.once('close', onClose);
+    });
+    socket.resume();
+    if (opts.preamble !== null) socket.write(opts.preamble);
+    askMore();
+    await done;
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    return { bytes: received, seconds, mbPerSec: received / 1e6 / seconds };
+  } finally {
+    socket.destroy();
+  }
+}

@@ -14,6 +14,8 @@ export interface WrkOptions {
   readonly threads: number;
   readonly connections: number;
   readonly durationS: number;
+  /** Extra request header lines, each passed as `-H` (e.g. "Connection: close"); the Lua script keeps them. */
+  readonly headers?: readonly string[];
 }
 
 export interface WrkLatency {
@@ -44,6 +46,7 @@ export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
     '--latency',
     '--timeout',
     '5s',
+    ...(opts.headers ?? []).flatMap((h) => ['-H', h]),
     '-s',
     ABSOLUTE_URI_SCRIPT,
     opts.url,

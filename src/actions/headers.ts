@@ -1,7 +1,16 @@
+/**
+ * The heads the proxy writes when it forwards: the request to the destination and the answer to the client,
+ * each built once as one string from the received field list (names and order as sent), minus what must not
+ * cross this hop.
+ */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestHead, ResponseHead } from '../parsers/http1.js';
 
-/** RFC 9110 §7.6.1: connection-specific fields a proxy must not forward (plus the legacy Proxy-Connection). */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+/**
+ * RFC 9110 §7.6.1: connection-specific fields a proxy must not forward (plus the legacy Proxy-Connection).
+ * Transfer-Encoding is connection-specific too, but we relay bodies with their framing, so it goes with them.
+ */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade'];
 
 /**
  * Identity and hint headers: they describe the client to *us*. Forwarding them would leak internal user
@@ -19,35 +28,75 @@ export const IDENTITY_HEADERS: readonly string[] = [
   'x-egress-process',
 ];
 
-/** Drop the headers named by `Connection` (RFC 9110 §7.6.1) and the fixed hop-by-hop set. */
-function stripHopByHop(headers: IncomingHttpHeaders): void {
-  const connection = headers.connection;
-  if (connection !== undefined) {
-    for (const token of connection.split(',')) {
-      const name = token.trim().toLowerCase();
-      if (name !== '') delete headers[name];
-    }
+/** Fields that frame the message: never dropped because `Connection` names them (that would unframe the body). */
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'host']);
+
+/** Lower-cased field names listed in `Connection` (RFC 9110 §7.6.1), except the framing fields. */
+function connectionListed(headers: IncomingHttpHeaders): Set<string> | null {
+  const value = headers.connection;
+  if (value === undefined) return null;
+  let listed: Set<string> | null = null;
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '' || name === 'close' || name === 'keep-alive' || FRAMING.has(name)) continue;
+    (listed ??= new Set()).add(name);
   }
-  for (const name of HOP_BY_HOP) delete headers[name];
+  return listed;
 }
+
+/** What a request must lose before it leaves: built once per listener from the configured identity headers. */
+export class RequestScrubber {
+  private readonly drop: Set<string>;
+
+  constructor(extraIdentity: readonly string[] = []) {
+    this.drop = new Set([...HOP_BY_HOP, ...IDENTITY_HEADERS, ...extraIdentity.map((h) => h.toLowerCase())]);
+  }
+
+  /** Would this (lower-cased) field be removed? */
+  drops(name: string): boolean {
+    // Proxy-Authorization and every other Proxy-* field is for this hop only; X-Egress-* are our hint headers.
+    return this.drop.has(name) || name.startsWith('proxy-') || name.startsWith('x-egress-');
+  }
+
+  /**
+   * The request head for the destination: origin-form target (RFC 9112 §3.2.1), HTTP/1.1, the client's fields
+   * in their order minus hop-by-hop, Proxy-*, identity and hint fields, and a Host when the client sent none.
+   */
+  requestHead(head: RequestHead, originForm: string, host: string): string {
+    const listed = connectionListed(head.headers);
+    const raw = head.rawHeaders;
+    let out = `${head.method} ${originForm} HTTP/1.1\r\n`;
+    let sawHost = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i] as string;
+      const lower = name.toLowerCase();
+      if (this.drops(lower) || (listed !== null && listed.has(lower))) continue;
+      if (lower === 'host') sawHost = true;
+      out += `${name}: ${raw[i + 1] as string}\r\n`;
+    }
+    if (!sawHost) out += `host: ${host}\r\n`;
+    return `${out}\r\n`;
+  }
+}
+
+/** Response fields that never reach the client: hop-by-hop and the proxy's own authentication fields. */
+const RESPONSE_DROP = new Set([...HOP_BY_HOP, 'proxy-authenticate', 'proxy-authentication-info']);
 
 /**
- * Scrub a client request's headers in place before it is forwarded. This must run before
- * `proxy.web()`: scrubbing in `proxyReq` is bypassed for `Expect: 100-continue` (DEPENDENCIES.md).
+ * The answer's head for the client: the destination's status and fields in their order, minus hop-by-hop
+ * fields, with our own `Connection`. `dechunk` (an HTTP/1.0 client of a chunked answer): the payload is
+ * relayed without its chunk framing and ends with the connection, so Transfer-Encoding and Trailer go.
  */
-export function scrubRequestHeaders(headers: IncomingHttpHeaders, extraIdentity: readonly string[] = []): void {
-  stripHopByHop(headers);
-  for (const name in headers) {
-    // Proxy-Authorization and every other Proxy-* field is for this hop only: never forwarded.
-    if (name.startsWith('proxy-') || name.startsWith('x-egress-')) delete headers[name];
+export function responseHead(head: ResponseHead, close: boolean, dechunk: boolean): string {
+  const listed = connectionListed(head.headers);
+  const raw = head.rawHeaders;
+  let out = `HTTP/1.1 ${head.status} ${head.reason}\r\n`;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (RESPONSE_DROP.has(lower) || (listed !== null && listed.has(lower))) continue;
+    if (dechunk && (lower === 'transfer-encoding' || lower === 'trailer')) continue;
+    out += `${name}: ${raw[i + 1] as string}\r\n`;
   }
-  for (const name of IDENTITY_HEADERS) delete headers[name];
-  for (const name of extraIdentity) delete headers[name];
-}
-
-/** Scrub an upstream response's headers in place before they reach the client. */
-export function scrubResponseHeaders(headers: IncomingHttpHeaders): void {
-  stripHopByHop(headers);
-  delete headers['proxy-authenticate'];
-  delete headers['proxy-authentication-info'];
+  return `${out}${close ? 'connection: close' : 'connection: keep-alive'}\r\n\r\n`;
 }

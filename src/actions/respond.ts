@@ -1,24 +1,7 @@
-import type http from 'node:http';
 import type net from 'node:net';
 import { STATUS_CODES } from 'node:http';
 
-/** Short plain-text answers the proxy itself gives (blocks, errors). Bodies never echo client input unescaped. */
-export function sendText(res: http.ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const text = `${body}\n`;
-  res.writeHead(status, {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
-}
-
-/** The same on a raw socket (CONNECT and parse errors, where no ServerResponse exists); closes it. */
+/** A short plain-text answer of the proxy's own on a raw socket (CONNECT and parse errors); closes it. Bodies never echo client input unescaped. */
 export function sendRawText(socket: net.Socket | import('node:stream').Duplex, status: number, body: string, headers: Record<string, string> = {}): void {
   if (socket.destroyed || !socket.writable) {
     socket.destroy();

@@ -17,8 +17,14 @@ import { createTelemetry } from './telemetry.js';
 import { createPolicyView } from '../policy/evaluate.js';
 import { identifyRequest, loadUsersFile, ProxyAuthenticator, type IdentityOutcome } from '../enrich/identity.js';
 import type { Flow } from '../flow/flow.js';
+import type { HintStore } from '../enrich/hint-store.js';
+import type { WorkerReload } from '../cluster/messages.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { EgressError } from '../errors.js';
+import type { ClusterLink } from '../cluster/worker-link.js';
+import { createIpcFlowLog } from '../cluster/ipc-flow-log.js';
+import { shareDnsMemory, shareHintStore } from '../cluster/share.js';
+import { workerCounts } from '../cluster/supervise.js';
 
 export interface RunningProxy {
   readonly proxyAddress: AddressInfo;
@@ -61,16 +67,24 @@ export function formatHostPort(a: HostPort | AddressInfo): string {
 /**
  * Build every part from the config and start listening (the composition root). Nothing here runs per
  * flow; the pipeline and the listeners own the hot path.
+ *
+ * `cluster`: this process is one worker of several (`proxy.workers` > 1, src/cluster/worker.ts). Then its records
+ * go to the primary's flow log, the primary watches the policy files and has every worker reload together,
+ * hints and DNS answers are shared with the other workers, and /metrics serves the cluster's aggregate.
  */
-export async function startProxy(config: Config, opts: { logger?: Logger; flowLog?: FlowLog } = {}): Promise<RunningProxy> {
+export async function startProxy(config: Config, opts: { logger?: Logger; flowLog?: FlowLog; cluster?: ClusterLink } = {}): Promise<RunningProxy> {
+  const startedMs = Date.now();
   const logger = opts.logger ?? createLogger(config.log.level);
+  const link = opts.cluster;
   // Read the users file first: a broken one refuses to start before anything listens or is opened.
   const identify = await createIdentify(config);
   const metrics = createMetrics();
-  const flowLog = opts.flowLog ?? openFlowLog(config.log.flows, (n) => metrics.flowLogDropped.inc(n));
+  const onDropped = (n: number): void => metrics.flowLogDropped.inc(n);
+  const flowLog = opts.flowLog ?? (link === undefined ? openFlowLog(config.log.flows, onDropped) : createIpcFlowLog(link.sendFlowLines, onDropped));
 
   const policy = createPolicyStore({
     files: config.policy.files,
+    watch: link === undefined,
     onReload: (result) => {
       if (result.ok) {
         label.reload(metrics, 'success');
@@ -100,7 +114,15 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
 
   // Follow-up records (late hints) are scored by the detection engine, which is built after telemetry.
   let rescore: (flow: Flow) => void = () => undefined;
-  const telemetry = await createTelemetry(config, { metrics, flowLog, logger, policy: () => createPolicyView(policy.current()), rescore: (flow) => rescore(flow) }).catch(undo);
+  const telemetry = await createTelemetry(config, {
+    metrics,
+    flowLog,
+    logger,
+    policy: () => createPolicyView(policy.current()),
+    rescore: (flow) => rescore(flow),
+    // A Redis store is shared by every process already; the memory store is fanned out by the primary.
+    ...(link !== undefined && config.hints.store === 'memory' ? { wrapStore: (store: HintStore) => shareHintStore(store, link) } : {}),
+  }).catch(undo);
   opened.push(() => telemetry.close());
   const { pipeline, resolver, dnsMemory, dnsSignals, detection } = await createPipeline(config, {
     policy,
@@ -148,14 +170,34 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   let ready = false;
   const admin = new AdminListener(
     { host: config.admin.listen.host, port: config.admin.listen.port, token: config.admin.token },
-    { registry: metrics.registry, isReady: () => ready, logger },
+    { registry: metrics.registry, isReady: () => ready, logger, ...(link === undefined ? {} : { scrape: () => link.scrape() }) },
   );
   admin.addRoute('POST', '/v1/hints', telemetry.api);
-  admin.addRoute('POST', '/v1/policy/reload', async (_req, res) => {
+  const reloadHere = async (): Promise<WorkerReload> => {
     // The same path as a file change or SIGHUP: read → validate → compile → swap; a failure keeps the last good.
     const ok = await policy.reload();
-    sendJson(res, ok ? 200 : 422, { ok, sha256: policy.current().sha256, errors: policy.lastErrors() });
+    return { ok, sha256: policy.current().sha256, errors: policy.lastErrors() };
+  };
+  admin.addRoute('POST', '/v1/policy/reload', async (_req, res) => {
+    if (link === undefined) {
+      const result = await reloadHere();
+      return sendJson(res, result.ok ? 200 : 422, result);
+    }
+    // Every worker reloads; the answer comes once all of them did (src/cluster/primary.ts).
+    const result = await link.reloadAll().catch((err: unknown) => err as Error);
+    if (result instanceof Error) return sendJson(res, 503, { ok: false, sha256: null, errors: [result.message] });
+    sendJson(res, result.ok ? 200 : 422, result);
   });
+  admin.addRoute('GET', '/v1/cluster', async (_req, res) => {
+    if (link !== undefined) {
+      const status = await link.status().catch((err: unknown) => err as Error);
+      return status instanceof Error ? sendJson(res, 503, { error: status.message }) : sendJson(res, 200, status);
+    }
+    const counts = workerCounts(await metrics.registry.getMetricsAsJSON());
+    sendJson(res, 200, { primaryPid: null, workers: [{ id: 0, pid: process.pid, state: 'up', restarts: 0, startedMs, ...counts }] });
+  });
+  link?.onReload(reloadHere);
+  link?.onCollect(() => metrics.registry.getMetricsAsJSON());
   admin.addRoute('GET', '/v1/policy', (_req, res) => {
     const current = policy.current();
     sendJson(res, 200, { sha256: current.sha256, files: current.files, rules: current.rules.map((r) => ({ id: r.id, action: r.action, file: r.file, line: r.line })) });
@@ -186,7 +228,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         maxTcpConnections: config.dns.max_tcp_connections,
         maxFlows: config.proxy.max_flows,
       },
-      { pipeline, forwarder: dnsForwarder, metrics, logger, memory: dnsMemory, signals: dnsSignals },
+      // A cluster worker shares the answers it gives: the client may connect through another worker.
+      { pipeline, forwarder: dnsForwarder, metrics, logger, memory: link === undefined ? dnsMemory : shareDnsMemory(dnsMemory, link), signals: dnsSignals },
     );
   }
 

@@ -68,10 +68,16 @@ export async function createTelemetry(
     logger?: Logger;
     /** Features and score of a follow-up record's flow (the detection engine, built after telemetry). */
     rescore?: (flow: Flow) => void;
+    /**
+     * Wraps the store before anything uses it: a cluster worker with the memory store shares every event it
+     * stores with the other workers (src/cluster/share.ts).
+     */
+    wrapStore?: (store: HintStore) => HintStore;
   },
 ): Promise<Telemetry> {
   const { metrics } = deps;
-  const store = await createHintStore(config, deps.logger);
+  const own = await createHintStore(config, deps.logger);
+  const store = deps.wrapStore === undefined ? own : deps.wrapStore(own);
   const attribution = createAttribution(store, {
     hintWaitMs: config.policy.hint_wait,
     onAttributed: (lagMs) => metrics.hintCorrelationLag.observe(lagMs / 1000),

@@ -11,6 +11,7 @@
  * unless the section holds relative paths.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import os from 'node:os';
 import * as z from 'zod';
 import { parseDuration, type Parsed } from './duration.js';
 import { parseCidr, parseListenAddress, parseServerAddress, type HostPort } from './listen.js';
@@ -43,6 +44,8 @@ export interface Config {
     };
     /** Milliseconds in-flight flows may take to finish on shutdown. */
     readonly drain: number;
+    /** Worker processes sharing the listeners (node:cluster); 1 = no cluster. `auto` is resolved to the core count at load. */
+    readonly workers: number;
   };
   readonly dns: {
     /** null: the DNS forwarder is disabled. */
@@ -178,6 +181,7 @@ export const DEFAULTS = {
     max_header_bytes: 16_384,
     timeouts: { headers: '10s', connect: '10s', response: '60s', idle: '300s', client_hello: '10s' },
     drain: '10s',
+    workers: 1,
   },
   dns: {
     listen: '0.0.0.0:5300',
@@ -346,6 +350,12 @@ const secret = leaf(
   describeKind,
 );
 
+/** `proxy.workers`: a count from 1 to 64, or `auto` (one per available core). */
+const workerCount = leaf((v): Parsed<number> => {
+  if (v === 'auto') return { ok: true, value: Math.max(1, Math.min(64, os.availableParallelism())) };
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 64 ? { ok: true, value: v } : { ok: false, expected: 'expected "auto" or an integer from 1 to 64' };
+});
+
 const d = DEFAULTS;
 
 export const configSchema = z.preprocess(
@@ -364,6 +374,7 @@ export const configSchema = z.preprocess(
         client_hello: positiveDuration.prefault(d.proxy.timeouts.client_hello),
       }),
       drain: duration.prefault(d.proxy.drain),
+      workers: workerCount.prefault(d.proxy.workers),
     }),
     dns: section({
       listen: leaf(nullable(parseListenAddress)).prefault(d.dns.listen),

@@ -140,6 +140,23 @@ function sha256Prefix12(s: string): string {
   return crypto.createHash('sha256').update(s, encoding).digest('hex').slice(0, 12);
 }
 
+/**
+ * Part b memoised: clients of one kind send the same header list on every request, so most requests skip the
+ * SHA-256. A pure function's memo cannot go stale, so it needs no TTL; it is bounded by emptying it when full.
+ */
+const HEADER_HASHES = new Map<string, string>();
+const HEADER_HASHES_MAX = 4096;
+
+function headerNamesHash(headerNames: string): string {
+  let hash = HEADER_HASHES.get(headerNames);
+  if (hash === undefined) {
+    hash = sha256Prefix12(headerNames);
+    if (HEADER_HASHES.size >= HEADER_HASHES_MAX) HEADER_HASHES.clear();
+    HEADER_HASHES.set(headerNames, hash);
+  }
+  return hash;
+}
+
 /** ASCII case-insensitive equality with a lower-case literal, without allocating a lower-cased copy. */
 function equalsLowerAscii(name: string, lower: string): boolean {
   if (name.length !== lower.length) return false;
@@ -280,7 +297,7 @@ export function computeJa4h(method: string, httpVersion: string, rawHeaders: rea
 
   // Part b of a request with no headers at all hashes the empty string (e3b0c44298fc), as Python and
   // Wireshark do; Rust prints 000000000000 there. Such requests (HTTP/1.0 with no fields) are rare.
-  const b = sha256Prefix12(headerNames);
+  const b = headerNamesHash(headerNames);
 
   const n = cookies.names.length;
   if (n === 0) {

@@ -20,6 +20,11 @@ export interface AdminDeps {
   /** true once the policy is loaded and every listener is up. */
   isReady: () => boolean;
   logger: Logger;
+  /**
+   * What GET /metrics serves, when it is not this process's registry: a cluster worker asks the primary for the
+   * aggregate of every process (src/cluster/worker-link.ts).
+   */
+  scrape?: () => Promise<{ readonly contentType: string; readonly text: string }>;
 }
 
 export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
@@ -76,9 +81,9 @@ export class AdminListener {
   private async route(req: http.IncomingMessage, res: http.ServerResponse, deps: AdminDeps): Promise<void> {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     if (path === '/metrics' && req.method === 'GET') {
-      const body = await deps.registry.metrics();
-      res.writeHead(200, { 'content-type': deps.registry.contentType });
-      res.end(body);
+      const { contentType, text } = deps.scrape === undefined ? { contentType: deps.registry.contentType, text: await deps.registry.metrics() } : await deps.scrape();
+      res.writeHead(200, { 'content-type': contentType });
+      res.end(text);
       return;
     }
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });

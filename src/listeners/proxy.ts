@@ -1,4 +1,4 @@
-import http from 'node:http';
+import type http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { listenOn } from './listen.js';
@@ -9,9 +9,11 @@ import type { Pipeline } from '../flow/pipeline.js';
 import { builtinDecision, type Decision } from '../policy/decision.js';
 import { parseAbsoluteTarget, parseConnectAuthority, type Target } from '../net/target.js';
 import type { HttpForwarder } from '../actions/forward-http.js';
-import { scrubRequestHeaders } from '../actions/headers.js';
-import { blockMessage, sendRawText, sendText } from '../actions/respond.js';
-import { dialUpstream, peekClientHello, splice, tapClientHello } from '../actions/tunnel.js';
+import { RequestScrubber } from '../actions/headers.js';
+import { blockMessage, sendRawText } from '../actions/respond.js';
+import { Http1Server, type ClientError, type Http1Exchange } from './http1-server.js';
+import type { RequestHead } from '../parsers/http1.js';
+import { clientHelloObserver, dialUpstream, peekClientHello, splice } from '../actions/tunnel.js';
 import type { ReadResult } from '../parsers/client-hello.js';
 import { tlsFactsOf } from '../fingerprint/tls-facts.js';
 import { computeJa4h } from '../fingerprint/ja4h.js';
@@ -78,32 +80,19 @@ function clientPort(socket: net.Socket | Duplex): number {
   return (socket as net.Socket).remotePort ?? 0;
 }
 
-/** llhttp error codes → status (RFC 9110 §15.5; 431 from RFC 6585). */
-function statusForParseError(code: string | undefined): { status: number; error: ErrorCode } {
-  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, error: 'HEADERS_TOO_LARGE' };
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return { status: 408, error: 'CLIENT_TIMEOUT' };
-  return { status: 400, error: 'BAD_REQUEST' };
+/** Our parser's error codes (src/parsers/http1.ts) → the flow's error code. */
+function errorCodeFor(err: ClientError): ErrorCode {
+  if (err.code === 'HEADERS_TOO_LARGE') return 'HEADERS_TOO_LARGE';
+  if (err.code === 'CLIENT_TIMEOUT') return 'CLIENT_TIMEOUT';
+  return 'BAD_REQUEST';
 }
-
-const PARSE_ERROR_TEXT: Readonly<Record<string, string>> = {
-  HPE_HEADER_OVERFLOW: 'request headers too large',
-  HPE_INVALID_METHOD: 'unknown or malformed request method',
-  HPE_UNEXPECTED_CONTENT_LENGTH: 'conflicting Content-Length / Transfer-Encoding (request smuggling form)',
-  HPE_INVALID_TRANSFER_ENCODING: 'invalid Transfer-Encoding',
-  HPE_INVALID_CONTENT_LENGTH: 'invalid Content-Length',
-  HPE_INVALID_URL: 'malformed request target',
-  HPE_INVALID_VERSION: 'malformed HTTP version',
-  HPE_INVALID_HEADER_TOKEN: 'malformed header',
-  HPE_LF_EXPECTED: 'malformed line ending',
-  ERR_HTTP_REQUEST_TIMEOUT: 'request head not received in time',
-};
 
 /**
  * The forward proxy listener: absolute-URI HTTP requests and CONNECT tunnels. It turns socket events
  * into flow stages for the pipeline and carries out the decision; it never evaluates policy itself.
  */
 export class ProxyListener {
-  readonly server: http.Server;
+  readonly server: Http1Server;
   private readonly opts: ProxyListenerOptions;
   private readonly deps: ProxyListenerDeps;
   private readonly tunnels = new Set<Duplex>();
@@ -111,46 +100,37 @@ export class ProxyListener {
   private readonly challenge: string;
   /** Per client socket: bytesRead already attributed to earlier requests on that keep-alive connection. */
   private readonly consumed = new WeakMap<net.Socket, number>();
+  private readonly scrubber: RequestScrubber;
 
   constructor(opts: ProxyListenerOptions, deps: ProxyListenerDeps) {
     this.opts = opts;
     this.deps = deps;
     this.challenge = `Basic realm="${(deps.authRealm ?? 'egress-inspector').replace(/["\\]/g, '')}", charset="UTF-8"`;
-    this.server = http.createServer({
-      maxHeaderSize: opts.maxHeaderBytes,
-      headersTimeout: opts.timeouts.headersMs,
-      // Node checks the headers timeout on this interval (default 30 s); check often enough to enforce it.
-      connectionsCheckingInterval: Math.max(250, Math.min(1000, Math.floor(opts.timeouts.headersMs / 2))),
-      // Bodies may stream for long (uploads); idleness is bounded by the socket timeout instead.
-      requestTimeout: 0,
-      keepAliveTimeout: Math.min(opts.timeouts.idleMs, 60_000),
-      // Reject ambiguous framing rather than guess (RFC 9112 §6.3; request smuggling).
-      insecureHTTPParser: false,
-      joinDuplicateHeaders: false,
-    });
-    this.server.timeout = opts.timeouts.idleMs;
-    this.server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      this.handleRequest(req, res).catch((err: unknown) => this.deps.logger.error({ err }, 'recording a flow failed'));
-    });
-    this.server.on('connect', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      this.handleConnect(req, socket as net.Socket, head).catch((err: unknown) => {
-        this.deps.logger.error({ err }, 'CONNECT handler failed');
-        socket.destroy();
-      });
-    });
-    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
-      socket.on('error', () => socket.destroy());
-      const flow = this.deps.pipeline.open('http', clientIp(socket), clientPort(socket));
-      this.fillRequestFacts(flow, req);
-      this.refuse(flow, 'BAD_REQUEST', 'protocol upgrade over plain HTTP is not supported; use CONNECT', 501);
-      sendRawText(socket, 501, 'Protocol upgrade over plain HTTP is not supported; use CONNECT');
-      this.deps.pipeline.end(flow);
-    });
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.handleClientError(err, socket));
+    this.scrubber = new RequestScrubber(deps.identityHeaders);
+    this.server = new Http1Server(
+      {
+        maxHeaderBytes: opts.maxHeaderBytes,
+        headersTimeoutMs: opts.timeouts.headersMs,
+        idleMs: opts.timeouts.idleMs,
+        keepAliveMs: Math.min(opts.timeouts.idleMs, 60_000),
+      },
+      {
+        request: (exchange) => {
+          this.handleRequest(exchange).catch((err: unknown) => this.deps.logger.error({ err }, 'recording a flow failed'));
+        },
+        connect: (head, socket, rest) => {
+          this.handleConnect(head, socket, rest).catch((err: unknown) => {
+            this.deps.logger.error({ err }, 'CONNECT handler failed');
+            socket.destroy();
+          });
+        },
+        clientError: (socket, err) => this.handleClientError(err, socket),
+      },
+    );
   }
 
   listen(): Promise<AddressInfo> {
-    return listenOn(this.server, this.opts.host, this.opts.port);
+    return listenOn(this.server.server, this.opts.host, this.opts.port);
   }
 
   /**
@@ -159,14 +139,14 @@ export class ProxyListener {
    */
   async shutdown(drainMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
+    this.server.closeIdle();
     const deadline = Date.now() + drainMs;
     while (this.deps.pipeline.activeCount > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 25));
-      this.server.closeIdleConnections();
+      this.server.closeIdle();
     }
     for (const flow of this.deps.pipeline.activeFlows()) flow.fail('SHUTDOWN', 'the proxy shut down before the flow ended');
-    this.server.closeAllConnections();
+    this.server.closeAll();
     for (const socket of this.tunnels) socket.destroy();
     // Give the close handlers a moment to write their records, then end whatever is still open.
     const grace = Date.now() + 500;
@@ -177,35 +157,48 @@ export class ProxyListener {
 
   // ---- plain HTTP ------------------------------------------------------------------------------------
 
-  private async handleRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const flow = this.deps.pipeline.open('http', clientIp(req.socket), clientPort(req.socket));
-    this.fillRequestFacts(flow, req);
-    const closed = new Promise<void>((resolve) => res.once('close', resolve));
+  private async handleRequest(exchange: Http1Exchange): Promise<void> {
+    const head = exchange.head;
+    const socket = exchange.socket;
+    const flow = this.deps.pipeline.open('http', clientIp(socket), clientPort(socket));
+    this.fillRequestFacts(flow, head);
+    if (head.framing.kind !== 'none') sampleBody(flow, exchange);
+    const done = new Promise<void>((resolve) => exchange.onDone(resolve));
     try {
-      await this.serveRequest(flow, req, res);
+      await this.serveRequest(flow, exchange);
     } catch (err) {
-      // Answer (500) before waiting for the close: a request that got no answer would never close.
+      // Answer (500) before waiting for the end: a request that got no answer would never end.
       flow.fail('INTERNAL', err instanceof Error ? err.message : String(err));
-      this.internalError(err, res);
+      this.deps.logger.error({ err }, 'request handler failed');
+      exchange.respondText(500, 'Internal proxy error');
     } finally {
       // The record is written once the client has its whole answer (or is gone), with every count final.
-      await closed;
-      this.endHttpFlow(flow, req, res);
+      await done;
+      this.endHttpFlow(flow, exchange);
     }
   }
 
-  private async serveRequest(flow: Flow, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private async serveRequest(flow: Flow, exchange: Http1Exchange): Promise<void> {
     const { pipeline } = this.deps;
-    if (!this.admit(flow, (status, text) => sendText(res, status, text))) return;
-    if (!(await this.authenticate(flow, req, (status, text, headers) => sendText(res, status, text, headers)))) return;
+    const head = exchange.head;
+    const reply = (status: number, text: string, headers?: Record<string, string>): void => exchange.respondText(status, text, headers);
+    if (head.upgrade) {
+      this.refuse(flow, 'BAD_REQUEST', 'protocol upgrade over plain HTTP is not supported; use CONNECT', 501);
+      exchange.markClose();
+      reply(501, 'Protocol upgrade over plain HTTP is not supported; use CONNECT');
+      return;
+    }
+    if (!this.admit(flow, reply)) return;
+    if (!(await this.authenticate(flow, head.headers, reply))) return;
 
     let target;
     try {
-      target = parseAbsoluteTarget(req.url ?? '');
+      target = parseAbsoluteTarget(head.target);
     } catch (err) {
       const message = isEgressError(err) ? err.message : 'malformed request target';
       this.refuse(flow, 'BAD_TARGET', message, 400);
-      sendText(res, 400, `Bad request: ${message}`, { connection: 'close' });
+      exchange.markClose();
+      reply(400, `Bad request: ${message}`);
       return;
     }
     this.fillDestination(flow, target);
@@ -216,54 +209,60 @@ export class ProxyListener {
     if (target.query !== null) flow.set('url.query', target.query);
     // Facts of the request as the client sent it, before the proxy rewrites anything: the Host header (fronting
     // over plain HTTP) and the header order and case (JA4H, FoxIO).
-    flow.requestHost = req.headers.host ?? null;
-    if (this.opts.ja4h !== false) flow.set('http.request.ja4h', computeJa4h(req.method ?? 'GET', req.httpVersion, req.rawHeaders).ja4h);
+    flow.requestHost = head.headers.host ?? null;
+    if (this.opts.ja4h !== false) flow.set('http.request.ja4h', computeJa4h(head.method, head.versionMinor === 1 ? '1.1' : '1.0', head.rawHeaders).ja4h);
 
     const decision = await pipeline.decide(flow, 'http-request');
-    if (res.destroyed) return;
+    if (exchange.socket.destroyed) return;
     if (this.blocked(decision)) {
       flow.set('http.response.status_code', 403);
-      sendText(res, 403, blockMessage(decision.status === 'final' ? decision.ruleId : null));
+      reply(403, blockMessage(decision.status === 'final' ? decision.ruleId : null));
       return;
     }
     const ip = flow.get('destination.ip');
     if (ip === undefined) {
       flow.set('http.response.status_code', 502);
-      sendText(res, 502, `Bad gateway: ${flow.errorMessage ?? 'destination could not be resolved'}`);
+      reply(502, `Bad gateway: ${flow.errorMessage ?? 'destination could not be resolved'}`);
       return;
     }
 
-    scrubRequestHeaders(req.headers, this.deps.identityHeaders);
     // Forward origin-form (RFC 9112 §3.2.1); keep the client's Host, or supply it for HTTP/1.0 clients.
-    req.url = target.query === null ? target.path : `${target.path}?${target.query}`;
-    req.headers.host ??= target.port === 80 ? target.host : `${target.host}:${target.port}`;
-    sampleBody(flow, req);
-    const result = await this.deps.forwarder.forward(req, res, { ip, port: target.port });
+    const originForm = target.query === null ? target.path : `${target.path}?${target.query}`;
+    const host = target.port === 80 ? target.host : `${target.host}:${target.port}`;
+    const result = await this.deps.forwarder.forward(exchange, this.scrubber.requestHead(head, originForm, host), { ip, port: target.port });
     flow.destinationBytes = result.destinationBytes;
-    if (result.error !== null) {
-      flow.fail(result.error.code, result.error.message);
-      if (!result.midResponse && !res.headersSent && !res.destroyed) {
-        const status = result.error.code === 'UPSTREAM_TIMEOUT' ? 504 : 502;
-        flow.set('http.response.status_code', status);
-        sendText(res, status, `${status === 504 ? 'Gateway timeout' : 'Bad gateway'}: ${result.error.message}`);
-      }
+    if (result.error === null) return;
+    const answerable = !result.midResponse && !exchange.headersSent && !exchange.socket.destroyed;
+    if (result.error.code === 'BAD_REQUEST') {
+      // The client's body broke its own framing (a bad chunk): refused like a malformed head, whatever the policy said.
+      this.refuse(flow, 'BAD_REQUEST', result.error.message, 400);
+      if (answerable) reply(400, `Bad request: ${result.error.message}`);
+      else exchange.destroy();
+      return;
+    }
+    flow.fail(result.error.code, result.error.message);
+    if (answerable) {
+      const status = result.error.code === 'UPSTREAM_TIMEOUT' ? 504 : 502;
+      flow.set('http.response.status_code', status);
+      exchange.markClose();
+      reply(status, `${status === 504 ? 'Gateway timeout' : 'Bad gateway'}: ${result.error.message}`);
     }
   }
 
-  private endHttpFlow(flow: Flow, req: http.IncomingMessage, res: http.ServerResponse): void {
+  private endHttpFlow(flow: Flow, exchange: Http1Exchange): void {
     if (flow.ended) return;
-    const socket = req.socket;
+    const socket = exchange.socket;
     const before = this.consumed.get(socket) ?? 0;
     flow.sourceBytes = socket.bytesRead - before;
     this.consumed.set(socket, socket.bytesRead);
-    if (flow.get('http.response.status_code') === undefined && res.headersSent) flow.set('http.response.status_code', res.statusCode);
-    if (!res.writableFinished && flow.outcome === 'success') flow.fail('CLIENT_ABORTED', 'client closed the connection before the response ended');
+    if (flow.get('http.response.status_code') === undefined && exchange.statusCode !== 0) flow.set('http.response.status_code', exchange.statusCode);
+    if (!exchange.finished && flow.outcome === 'success') flow.fail('CLIENT_ABORTED', 'client closed the connection before the response ended');
     this.deps.pipeline.end(flow);
   }
 
   // ---- CONNECT ---------------------------------------------------------------------------------------
 
-  private async handleConnect(req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+  private async handleConnect(req: RequestHead, socket: net.Socket, head: Buffer): Promise<void> {
     this.tunnels.add(socket);
     socket.on('error', () => socket.destroy());
     socket.once('close', () => this.tunnels.delete(socket));
@@ -280,16 +279,16 @@ export class ProxyListener {
     }
   }
 
-  private async serveConnect(flow: Flow, req: http.IncomingMessage, socket: net.Socket, head: Buffer): Promise<void> {
+  private async serveConnect(flow: Flow, req: RequestHead, socket: net.Socket, head: Buffer): Promise<void> {
     const { pipeline } = this.deps;
     const finish = (): void => pipeline.end(flow);
 
     if (!this.admit(flow, (status, text) => sendRawText(socket, status, text))) return finish();
-    if (!(await this.authenticate(flow, req, (status, text, headers) => sendRawText(socket, status, text, headers)))) return finish();
+    if (!(await this.authenticate(flow, req.headers, (status, text, headers) => sendRawText(socket, status, text, headers)))) return finish();
 
     let target: Target;
     try {
-      target = parseConnectAuthority(req.url ?? '');
+      target = parseConnectAuthority(req.target);
     } catch (err) {
       const message = isEgressError(err) ? err.message : 'malformed CONNECT authority';
       this.refuse(flow, 'BAD_TARGET', message, 400);
@@ -322,13 +321,15 @@ export class ProxyListener {
       this.tunnels.add(upstream);
       flow.set('http.response.status_code', 200);
       socket.write(CONNECTION_ESTABLISHED);
-      if (this.opts.observeClientHello !== false) {
-        tapClientHello(socket, head, (result) => {
-          this.applyHello(flow, result, target);
-          void pipeline.decide(flow, 'client-hello');
-        });
-      }
-      const spliced = await splice(socket, upstream, this.opts.timeouts.idleMs, head);
+      // The hello is observed from the relay's own reads (no second listener, no delay to the relay).
+      const observe =
+        this.opts.observeClientHello === false
+          ? null
+          : clientHelloObserver(head, (result) => {
+              this.applyHello(flow, result, target);
+              void pipeline.decide(flow, 'client-hello');
+            });
+      const spliced = await splice(socket, upstream, this.opts.timeouts.idleMs, head, { observe });
       this.tunnels.delete(upstream);
       this.recordSplice(flow, spliced);
       return finish();
@@ -372,7 +373,7 @@ export class ProxyListener {
   /** Dial the tunnel's destination; on failure the flow records why and null is returned. */
   private async dial(flow: Flow, ip: string, port: number): Promise<net.Socket | null> {
     try {
-      return await dialUpstream(ip, port, this.opts.timeouts.connectMs);
+      return await dialUpstream(ip, port, this.opts.timeouts.connectMs, { relay: true });
     } catch (err) {
       const e = err instanceof EgressError ? err : new EgressError('UPSTREAM_CONNECT_FAILED', String(err));
       flow.fail(e.code, e.message);
@@ -410,10 +411,10 @@ export class ProxyListener {
 
   // ---- shared ----------------------------------------------------------------------------------------
 
-  private fillRequestFacts(flow: Flow, req: http.IncomingMessage): void {
+  private fillRequestFacts(flow: Flow, req: RequestHead): void {
     flow.set('http.request.method', req.method);
-    flow.set('http.version', req.httpVersion);
-    flow.set('url.original', req.url);
+    flow.set('http.version', req.versionMinor === 1 ? '1.1' : '1.0');
+    flow.set('url.original', req.target);
     const ua = req.headers['user-agent'];
     if (ua !== undefined) flow.set('user_agent.original', ua);
     if (req.method !== 'CONNECT') flow.set('network.protocol', 'http');
@@ -445,11 +446,11 @@ export class ProxyListener {
   /** Identity facts, or 407 (RFC 9110 §15.5.8) with a challenge when credentials are required or wrong. */
   private async authenticate(
     flow: Flow,
-    req: http.IncomingMessage,
+    headers: http.IncomingHttpHeaders,
     reply: (status: number, text: string, headers: Record<string, string>) => void,
   ): Promise<boolean> {
     if (this.deps.identify === undefined) return true;
-    const outcome = await this.deps.identify(flow, req.headers);
+    const outcome = await this.deps.identify(flow, headers);
     if (outcome.ok) return true;
     this.refuse(flow, 'AUTH_REQUIRED', outcome.reason, 407, BUILTIN_RULES.authRequired);
     reply(407, 'Proxy authentication required', { 'proxy-authenticate': this.challenge });
@@ -467,47 +468,38 @@ export class ProxyListener {
     return decision.status === 'final' && decision.verdict === 'block';
   }
 
-  private handleClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+  private handleClientError(err: ClientError, socket: net.Socket): void {
+    if (socket.destroyed || !socket.writable) {
       socket.destroy();
       return;
     }
-    const { status, error } = statusForParseError(err.code);
-    const text = PARSE_ERROR_TEXT[err.code ?? ''] ?? 'malformed request';
     const flow = this.deps.pipeline.open('http', clientIp(socket), clientPort(socket));
-    flow.sourceBytes = (socket as net.Socket).bytesRead ?? 0;
-    this.refuse(flow, error, text, status);
-    sendRawText(socket, status, `${STATUS_TEXT[status] ?? 'Bad request'}: ${text}`);
+    flow.sourceBytes = socket.bytesRead - (this.consumed.get(socket) ?? 0);
+    this.refuse(flow, errorCodeFor(err), err.message, err.status);
+    sendRawText(socket, err.status, `${STATUS_TEXT[err.status] ?? 'Bad request'}: ${err.message}`);
     this.deps.pipeline.end(flow);
-  }
-
-  private internalError(err: unknown, res: http.ServerResponse): void {
-    this.deps.logger.error({ err }, 'request handler failed');
-    if (!res.headersSent) sendText(res, 500, 'Internal proxy error');
-    else res.destroy();
   }
 }
 
 /**
- * Keep the first bytes of the request body for its entropy (egress.features.body_*), as they stream past on
- * their way to the destination. Registered in the same tick as the forwarder's pipe, so both see every chunk;
- * the listener detaches once the sample is full. Only requests that announce a body pay for the buffer.
+ * Keep the first bytes of the request body's payload (decoded from chunks) for its entropy
+ * (egress.features.body_*), as they arrive — before the decision, so no byte is missed. Only requests that
+ * announce a body pay for the buffer; the hook detaches once the sample is full.
  */
-function sampleBody(flow: Flow, req: http.IncomingMessage): void {
-  const length = req.headers['content-length'];
-  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) return;
+function sampleBody(flow: Flow, exchange: Http1Exchange): void {
   const sample = Buffer.allocUnsafe(BODY_SAMPLE_BYTES);
   flow.bodySample = sample;
-  const onData = (chunk: Buffer): void => {
-    const n = chunk.copy(sample, flow.bodySampleLength, 0, Math.min(chunk.length, BODY_SAMPLE_BYTES - flow.bodySampleLength));
+  exchange.onPayload = (buf, start, end) => {
+    const n = buf.copy(sample, flow.bodySampleLength, start, Math.min(end, start + BODY_SAMPLE_BYTES - flow.bodySampleLength));
     flow.bodySampleLength += n;
-    if (flow.bodySampleLength >= BODY_SAMPLE_BYTES) req.removeListener('data', onData);
+    if (flow.bodySampleLength >= BODY_SAMPLE_BYTES) exchange.onPayload = null;
   };
-  req.on('data', onData);
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: 'Bad request',
   408: 'Request timeout',
   431: 'Request header fields too large',
+  501: 'Not implemented',
+  505: 'HTTP version not supported',
 };

@@ -37,21 +37,57 @@ function buildTree(): TreeNode[] {
 
 const TREE = buildTree();
 
-function writeLevel(nodes: readonly TreeNode[], values: ReadonlyMap<FieldName, FieldValue>): string {
-  let out = '';
-  for (const node of nodes) {
-    let body: string;
-    if (node.field !== null) {
-      const value = values.get(node.field);
-      if (value === undefined) continue;
-      body = JSON.stringify(value);
-    } else {
-      const inner = writeLevel(node.children, values);
-      if (inner === '') continue;
-      body = `{${inner}}`;
+/** A field's place in the tree: its position in a depth-first walk, and the JSON keys (`"k":`) on its path. */
+interface Leaf {
+  readonly order: number;
+  readonly keys: readonly string[];
+}
+
+function indexLeaves(tree: readonly TreeNode[]): ReadonlyMap<FieldName, Leaf> {
+  const leaves = new Map<FieldName, Leaf>();
+  const walk = (nodes: readonly TreeNode[], keys: readonly string[]): void => {
+    for (const node of nodes) {
+      const path = [...keys, node.prefix];
+      if (node.field !== null) leaves.set(node.field, { order: leaves.size, keys: path });
+      else walk(node.children, path);
     }
-    out += out === '' ? node.prefix + body : `,${node.prefix}${body}`;
+  };
+  walk(tree, []);
+  return leaves;
+}
+
+const LEAVES = indexLeaves(TREE);
+
+const byOrder = (a: readonly [Leaf, FieldValue], b: readonly [Leaf, FieldValue]): number => a[0].order - b[0].order;
+
+/**
+ * The fields the flow has, in tree order, written as nested JSON members: only the ~40 fields a flow has are
+ * visited, not the whole catalogue. Same output as walking the tree (fields nested by dotted name).
+ */
+function writeFields(values: ReadonlyMap<FieldName, FieldValue>): string {
+  const present: Array<[Leaf, FieldValue]> = [];
+  for (const [name, value] of values) {
+    const leaf = LEAVES.get(name);
+    if (leaf !== undefined && value !== undefined) present.push([leaf, value]);
   }
+  present.sort(byOrder);
+  let out = '';
+  let open: readonly string[] = [];
+  let depth = 0;
+  for (const [leaf, value] of present) {
+    const keys = leaf.keys;
+    const last = keys.length - 1;
+    let common = 0;
+    while (common < depth && common < last && open[common] === keys[common]) common++;
+    for (; depth > common; depth--) out += '}';
+    // A member follows another at this level unless the level was just opened.
+    if (out !== '' && out.charCodeAt(out.length - 1) !== 0x7b) out += ',';
+    for (let i = common; i < last; i++) out += `${keys[i] as string}{`;
+    depth = last;
+    open = keys;
+    out += (keys[last] as string) + JSON.stringify(value);
+  }
+  for (; depth > 0; depth--) out += '}';
   return out;
 }
 
@@ -90,7 +126,7 @@ function finishFields(flow: Flow, endNs: bigint): void {
  */
 export function serializeEcsRecord(flow: Flow, endNs: bigint = process.hrtime.bigint()): string {
   finishFields(flow, endNs);
-  return `{${writeLevel(TREE, flow.fieldMap())}}`;
+  return `{${writeFields(flow.fieldMap())}}`;
 }
 
 /** The same record as an object (tests, follow-up records). */

@@ -17,22 +17,48 @@ const BATCH_BYTES = 8 * 1024;
 /** … or after this long, whichever comes first. */
 const FLUSH_EVERY_MS = 200;
 
+/** The flow log of a cluster primary: it also takes whole-line batches that workers sent over IPC. */
+export interface FlowLogSink extends FlowLog {
+  /** Append a batch of whole lines (each ending in a newline), as one piece: never split between two writes' lines. */
+  writeLines(batch: Uint8Array): void;
+}
+
 /**
  * JSON-lines flow log on sonic-boom (pino's async writer, via `pino.destination`): one line per record, batched writes, a bounded
  * backlog, and a synchronous flush at shutdown.
+ *
+ * `buffers: true` (the cluster primary, src/cluster/primary.ts) keeps bytes as bytes: worker batches arrive as Buffers and are
+ * written as they are, without a round trip through a JS string (a prototype of bench/workers.bench.ts' flowlog section spent
+ * ~4 µs more per record with strings).
+ * This process is then the only writer of the file or of stdout, so lines never interleave, whatever the size of a record or
+ * PIPE_BUF (POSIX makes only writes of at most PIPE_BUF bytes atomic on a pipe).
  */
-export function openFlowLog(dest: string, onDropped: (n: number) => void): FlowLog {
+export function openFlowLog(dest: string, onDropped: (n: number) => void, opts: { buffers?: boolean } = {}): FlowLogSink {
   // Batch records into few large writes (one write syscall per record cost ~10 % of proxy CPU under load),
   // but never hold one back for longer than FLUSH_EVERY_MS.
-  const batching = { sync: false, minLength: BATCH_BYTES, periodicFlush: FLUSH_EVERY_MS, maxLength: MAX_BACKLOG_BYTES };
+  const batching = {
+    sync: false,
+    minLength: BATCH_BYTES,
+    periodicFlush: FLUSH_EVERY_MS,
+    maxLength: MAX_BACKLOG_BYTES,
+    ...(opts.buffers === true ? { contentMode: 'buffer' as const } : {}),
+  };
   const boom = dest === '-' ? pino.destination({ fd: 1, ...batching }) : pino.destination({ dest, append: true, mkdir: true, ...batching });
-  boom.on('drop', (data: string) => onDropped(countLines(data)));
+  boom.on('drop', (data: string | Uint8Array) => onDropped(countLines(data)));
   boom.on('error', () => onDropped(1));
+  const bytes = opts.buffers === true;
   let closed = false;
   return {
     write(line) {
       if (closed) return;
-      boom.write(`${line}\n`);
+      if (bytes) writeBytes(boom, Buffer.from(`${line}\n`));
+      else boom.write(`${line}\n`);
+    },
+    writeLines(batch) {
+      if (closed || batch.length === 0) return;
+      // A string log takes the bytes through a string (correct, slower); the primary opens with buffers: true.
+      if (bytes) writeBytes(boom, Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength));
+      else boom.write(Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength).toString('utf8'));
     },
     flush() {
       if (closed) return;
@@ -58,8 +84,20 @@ export function openFlowLog(dest: string, onDropped: (n: number) => void): FlowL
   };
 }
 
-function countLines(data: string): number {
+/**
+ * sonic-boom opened with `contentMode: 'buffer'` takes Buffers (and counts their bytes); its type declarations
+ * only know strings, hence the cast.
+ */
+function writeBytes(boom: { write(data: string): boolean }, data: Buffer): void {
+  boom.write(data as unknown as string);
+}
+
+function countLines(data: string | Uint8Array): number {
   let n = 0;
-  for (let i = data.indexOf('\n'); i !== -1; i = data.indexOf('\n', i + 1)) n++;
+  if (typeof data === 'string') {
+    for (let i = data.indexOf('\n'); i !== -1; i = data.indexOf('\n', i + 1)) n++;
+  } else {
+    for (let i = data.indexOf(0x0a); i !== -1; i = data.indexOf(0x0a, i + 1)) n++;
+  }
   return Math.max(n, 1);
 }

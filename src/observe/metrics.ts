@@ -7,6 +7,11 @@ import type { SignalName } from '../scoring/signals.js';
  * Every metric, declared once. Label values are closed unions, so a domain, an IP or a process name can
  * never become a label (prom-client: 10k label values made one scrape block for 610 ms). Rule ids are
  * bounded by the policy files the operator writes.
+ *
+ * With `proxy.workers` > 1 a scrape is the sum over the processes (prom-client AggregatorRegistry,
+ * src/cluster/supervise.ts), except where a metric names another `aggregator`: state every worker holds a copy
+ * of (the hint store, fanned out to every worker; the DNS name-IP memory; the policy in force; reload counts,
+ * since every worker reloads) is aggregated with `max`, so that two workers do not report twice the hints.
  */
 export type ActionLabel = 'allow' | 'block';
 export type ProtocolLabel = 'http' | 'tls' | 'dns' | 'unknown';
@@ -21,6 +26,7 @@ export type DnsUpstreamOutcomeLabel = 'answer' | 'timeout' | 'error';
 export type DnsMalformedReplyLabel = 'formerr' | 'badvers' | 'dropped';
 export type DnsUpstreamDropLabel = 'unknown_id' | 'wrong_source' | 'wrong_question' | 'malformed';
 export type DnsTableLabel = 'addresses' | 'client_addresses' | 'signal_clients' | 'signal_domains';
+export type WorkerStateLabel = 'starting' | 'up' | 'stopping' | 'restarting' | 'abandoned';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -76,6 +82,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       help: 'Entries in the hint store, by index',
       labelNames: ['kind'],
       registers,
+      aggregator: 'max',
       collect() {
         const sizes = hintStoreStats.sizes?.();
         if (sizes !== undefined) for (const kind of Object.keys(sizes) as HintStoreKindLabel[]) this.set({ kind }, sizes[kind]);
@@ -85,6 +92,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       name: 'egress_hint_store_evictions_total',
       help: 'Hint store entries dropped because a cap was reached (TTL expiry not counted)',
       registers,
+      aggregator: 'max',
       collect() {
         const total = hintStoreStats.evictions?.() ?? evictionsSeen;
         if (total > evictionsSeen) this.inc(total - evictionsSeen);
@@ -99,8 +107,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       registers,
     }),
     dnsQueries: new Counter({ name: 'egress_dns_queries_total', help: 'DNS queries answered, by decision', labelNames: ['action'], registers }),
-    policyReloads: new Counter({ name: 'egress_policy_reloads_total', help: 'Policy loads and reloads, by result', labelNames: ['result'], registers }),
-    policyInfo: new Gauge({ name: 'egress_policy_info', help: 'The policy in force (value 1), by the sha256 of its files', labelNames: ['sha256'], registers }),
+    policyReloads: new Counter({ name: 'egress_policy_reloads_total', help: 'Policy loads and reloads, by result', labelNames: ['result'], registers, aggregator: 'max' }),
+    policyInfo: new Gauge({ name: 'egress_policy_info', help: 'The policy in force (value 1), by the sha256 of its files', labelNames: ['sha256'], registers, aggregator: 'max' }),
     flowDuration: new Histogram({
       name: 'egress_flow_duration_seconds',
       help: 'Flow duration from accept to record, by protocol',
@@ -131,6 +139,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       help: 'Entries held by the DNS name-IP memory and the DNS signal counters, by table',
       labelNames: ['table'],
       registers,
+      // Per process; the name-IP tables are shared between workers, so the fullest one is the one to watch.
+      aggregator: 'max',
       collect() {
         for (const [table, size] of dnsTables) this.set({ table }, size());
       },
@@ -214,4 +224,23 @@ export const label = {
 export function setPolicyInfo(m: Metrics, sha256: string): void {
   m.policyInfo.reset();
   m.policyInfo.set({ sha256 }, 1);
+}
+
+/** Metrics of the cluster primary (`proxy.workers` > 1); registered on the primary's own registry only. */
+export interface ClusterMetrics {
+  readonly workers: Gauge<'state'>;
+  readonly workerRestarts: Counter;
+}
+
+export function createClusterMetrics(registry: Registry): ClusterMetrics {
+  const registers = [registry];
+  return {
+    workers: new Gauge({ name: 'egress_workers', help: 'Worker processes (proxy.workers), by state', labelNames: ['state'], registers }),
+    workerRestarts: new Counter({ name: 'egress_worker_restarts_total', help: 'Worker processes started again after they crashed', registers }),
+  };
+}
+
+/** Set egress_workers from the count of workers in each state. */
+export function setWorkerStates(m: ClusterMetrics, counts: Readonly<Record<WorkerStateLabel, number>>): void {
+  for (const state of Object.keys(counts) as WorkerStateLabel[]) m.workers.set({ state }, counts[state]);
 }

@@ -1,55 +1,59 @@
 import type { Flow } from '../flow/flow.js';
 import { serializeEcsRecord } from './ecs.js';
 import type { FlowLog } from './flow-log.js';
-import { label, type AttributionLabel, type Metrics, type ProtocolLabel } from './metrics.js';
+import type { AttributionLabel, Metrics, ProtocolLabel } from './metrics.js';
 
 const PROTOCOLS: ReadonlySet<string> = new Set<ProtocolLabel>(['http', 'tls', 'dns', 'unknown']);
 const ATTRIBUTIONS: ReadonlySet<string> = new Set<AttributionLabel>(['telemetry', 'header', 'none']);
 
 /** The end of every flow: one ECS record to the flow log and its counts in the metrics. */
+/** Labelled metric children looked up once per label value, not hashed again on every flow. */
+function memo<C>(make: (key: string) => C): (key: string) => C {
+  // Bounded by the label values the code can produce (enums) and the rule ids of the loaded policies.
+  const children = new Map<string, C>();
+  return (key) => {
+    let child = children.get(key);
+    if (child === undefined) {
+      child = make(key);
+      children.set(key, child);
+    }
+    return child;
+  };
+}
+
+/** The end of every flow: one ECS record to the flow log and its counts in the metrics. */
 export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow) => void {
-  // Labelled children are looked up once per label set, not hashed again on every flow.
-  const flowCounters = new Map<string, { inc(): void }>();
-  const ruleCounters = new Map<string, { inc(): void }>();
-  const countFlow = (action: 'allow' | 'block', protocol: ProtocolLabel): void => {
-    const key = `${action}|${protocol}`;
-    let child = flowCounters.get(key);
-    if (child === undefined) {
-      child = metrics.flows.labels({ action, protocol });
-      flowCounters.set(key, child);
-    }
-    child.inc();
-  };
-  const countRule = (rule: string): void => {
-    let child = ruleCounters.get(rule);
-    if (child === undefined) {
-      // Bounded by the rule ids of the policies loaded since start (operator-controlled).
-      child = metrics.ruleMatches.labels({ rule });
-      ruleCounters.set(rule, child);
-    }
-    child.inc();
-  };
+  const flowCounter = memo((key) => {
+    const [action, protocol] = key.split('|') as [string, string];
+    return metrics.flows.labels({ action, protocol });
+  });
+  const ruleCounter = memo((rule) => metrics.ruleMatches.labels({ rule }));
+  const attributed = memo((method) => metrics.attributedFlows.labels({ method }));
+  const errors = memo((code) => metrics.errors.labels({ code }));
+  const bytes = memo((direction) => metrics.bytes.labels({ direction }));
+  const duration = memo((protocol) => metrics.flowDuration.labels({ protocol }));
   return (flow) => {
     const endNs = process.hrtime.bigint();
     log.write(serializeEcsRecord(flow, endNs));
 
     const decision = flow.decision;
-    const protocol = flow.get('network.protocol') ?? 'unknown';
+    const raw = flow.get('network.protocol') ?? 'unknown';
+    const protocol = PROTOCOLS.has(raw) ? raw : 'unknown';
     const action = decision !== null && decision.status === 'final' ? decision.verdict : 'block';
-    countFlow(action, PROTOCOLS.has(protocol) ? (protocol as ProtocolLabel) : 'unknown');
+    flowCounter(`${action}|${protocol}`).inc();
     if (decision !== null) {
-      for (const id of decision.matchedRuleIds) countRule(id);
+      for (const id of decision.matchedRuleIds) ruleCounter(id).inc();
       // Built-in decisions (internal destination, client ACL …) count like rules so they show on dashboards.
       if (decision.status === 'final' && decision.ruleId !== null && !decision.matchedRuleIds.includes(decision.ruleId)) {
-        countRule(decision.ruleId);
+        ruleCounter(decision.ruleId).inc();
       }
     }
     const attribution = flow.get('egress.attribution');
-    if (attribution !== undefined && ATTRIBUTIONS.has(attribution)) label.attributed(metrics, attribution as AttributionLabel);
-    if (flow.errorCode !== null) label.error(metrics, flow.errorCode);
-    if (flow.sourceBytes > 0) label.bytes(metrics, 'source', flow.sourceBytes);
-    if (flow.destinationBytes > 0) label.bytes(metrics, 'destination', flow.destinationBytes);
-    metrics.flowDuration.observe({ protocol: PROTOCOLS.has(protocol) ? protocol : 'unknown' }, Number(endNs - flow.startedNs) / 1e9);
+    if (attribution !== undefined && ATTRIBUTIONS.has(attribution)) attributed(attribution).inc();
+    if (flow.errorCode !== null) errors(flow.errorCode).inc();
+    if (flow.sourceBytes > 0) bytes('source').inc(flow.sourceBytes);
+    if (flow.destinationBytes > 0) bytes('destination').inc(flow.destinationBytes);
+    duration(protocol).observe(Number(endNs - flow.startedNs) / 1e9);
     metrics.activeFlows.dec();
   };
 }

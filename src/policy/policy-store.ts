@@ -19,6 +19,11 @@ export interface PolicyStoreOptions {
   readonly debounceMs?: number;
   /** Called after every reload attempt that changed something or failed (not for the initial load). */
   readonly onReload?: (result: ReloadResult) => void;
+  /**
+   * Reload when the files change (default true). A cluster worker passes false: the primary watches the files
+   * once and has every worker reload together (src/cluster/primary.ts).
+   */
+  readonly watch?: boolean;
 }
 
 export interface PolicyStore {
@@ -39,8 +44,7 @@ const DEFAULT_DEBOUNCE_MS = 100;
 export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
   const debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
   let live: CompiledPolicy | null = null;
-  let watchers: FSWatcher[] = [];
-  let timer: NodeJS.Timeout | null = null;
+  let watcher: PolicyWatch | null = null;
   let closed = false;
   // Reloads run one at a time; a change during a reload schedules exactly one more after it.
   let running: Promise<boolean> | null = null;
@@ -90,46 +94,10 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
     return running;
   };
 
-  const schedule = (): void => {
-    if (closed) return;
-    if (timer !== null) clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = null;
-      reload().catch(() => {
-        // loadPolicy never rejects; this guards the timer callback against the unforeseen all the same.
-      });
-    }, debounceMs);
-  };
-
-  const startWatching = (): void => {
-    // Watch directories, not files: editors save by writing a temporary file and renaming it over the
-    // original, after which a watch on the old inode sees nothing more.
-    const namesByDir = new Map<string, Set<string>>();
-    for (const file of options.files) {
-      const absolute = resolve(file);
-      const dir = dirname(absolute);
-      const names = namesByDir.get(dir) ?? new Set<string>();
-      names.add(basename(absolute));
-      namesByDir.set(dir, names);
-    }
-    for (const [dir, names] of namesByDir) {
-      try {
-        const watcher = watch(dir, { persistent: false }, (_event, filename) => {
-          try {
-            // filename can be null on some platforms: then any change in the directory counts.
-            if (filename === null || names.has(String(filename))) schedule();
-          } catch {
-            // never throw out of a watcher callback
-          }
-        });
-        watcher.on('error', () => {
-          // The directory went away or the watch broke; the last good policy stays in force.
-        });
-        watchers.push(watcher);
-      } catch {
-        // An unwatchable directory means no hot reload for those files, not a failed start.
-      }
-    }
+  const onChange = (): void => {
+    reload().catch(() => {
+      // loadPolicy never rejects; this guards the timer callback against the unforeseen all the same.
+    });
   };
 
   return {
@@ -144,16 +112,77 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
         throw new EgressError(code, result.errors.map((issue) => issue.format()).join('\n'));
       }
       live = result.policy;
-      if (!closed && watchers.length === 0) startWatching();
+      if (!closed && watcher === null && options.watch !== false) watcher = watchPolicyFiles(options.files, onChange, debounceMs);
     },
     reload,
     lastErrors: () => lastErrors,
     close() {
       closed = true;
+      watcher?.close();
+      watcher = null;
+    },
+  };
+}
+
+export interface PolicyWatch {
+  /** Stops watching (and drops a pending change). Idempotent. */
+  close(): void;
+}
+
+/**
+ * Calls `onChange` once the policy files have been quiet for `debounceMs` after a change. Watches directories,
+ * not files: editors save by writing a temporary file and renaming it over the original, after which a watch on
+ * the old inode sees nothing more. Used by the store, and by a cluster primary that reloads every worker.
+ */
+export function watchPolicyFiles(files: readonly string[], onChange: () => void, debounceMs = DEFAULT_DEBOUNCE_MS): PolicyWatch {
+  let timer: NodeJS.Timeout | null = null;
+  let closed = false;
+  const watchers: FSWatcher[] = [];
+  const schedule = (): void => {
+    if (closed) return;
+    if (timer !== null) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      try {
+        onChange();
+      } catch {
+        // a broken observer must not take the process down from a timer
+      }
+    }, debounceMs);
+  };
+  const namesByDir = new Map<string, Set<string>>();
+  for (const file of files) {
+    const absolute = resolve(file);
+    const dir = dirname(absolute);
+    const names = namesByDir.get(dir) ?? new Set<string>();
+    names.add(basename(absolute));
+    namesByDir.set(dir, names);
+  }
+  for (const [dir, names] of namesByDir) {
+    try {
+      const watcher = watch(dir, { persistent: false }, (_event, filename) => {
+        try {
+          // filename can be null on some platforms: then any change in the directory counts.
+          if (filename === null || names.has(String(filename))) schedule();
+        } catch {
+          // never throw out of a watcher callback
+        }
+      });
+      watcher.on('error', () => {
+        // The directory went away or the watch broke; the last good policy stays in force.
+      });
+      watchers.push(watcher);
+    } catch {
+      // An unwatchable directory means no hot reload for those files, not a failed start.
+    }
+  }
+  return {
+    close() {
+      closed = true;
       if (timer !== null) clearTimeout(timer);
       timer = null;
       for (const watcher of watchers) watcher.close();
-      watchers = [];
+      watchers.length = 0;
     },
   };
 }

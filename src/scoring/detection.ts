@@ -6,8 +6,6 @@
 import type { Config } from '../config/schema.js';
 import type { Flow } from '../flow/flow.js';
 import { createMemoryBaseline, type Baseline } from '../enrich/baseline/baseline.js';
-import { openSqliteBaseline } from '../enrich/baseline/baseline-sqlite.js';
-import { openRedisBaseline } from '../enrich/baseline/baseline-redis.js';
 import { openGeoIp, type GeoIp } from '../enrich/geoip.js';
 import { BeaconTracker } from './beacon.js';
 import { DnsFlags } from './dns-flags.js';
@@ -55,8 +53,9 @@ async function openBaseline(config: Config): Promise<Baseline> {
   const b = config.baseline;
   const opts = { halfLifeMs: b.half_life, learningMs: b.learning, maxEntries: b.max_entries };
   if (b.store === 'memory') return createMemoryBaseline(opts);
-  if (b.store === 'sqlite') return openSqliteBaseline(b.dir, opts);
-  return openRedisBaseline(b.store, opts);
+  // Loaded on demand: each backend pulls in a native module or a client library the others do not need (RSS).
+  if (b.store === 'sqlite') return (await import('../enrich/baseline/baseline-sqlite.js')).openSqliteBaseline(b.dir, opts);
+  return (await import('../enrich/baseline/baseline-redis.js')).openRedisBaseline(b.store, opts);
 }
 
 function geoEnricher(geo: GeoIp): (flow: Flow) => void {

@@ -1,5 +1,6 @@
 /** Real servers and clients on loopback for integration tests. */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -36,6 +37,32 @@ export async function startOrigin(handler: http.RequestListener): Promise<TestSe
     port: (server.address() as net.AddressInfo).port,
     connections: t.count,
     close: () => closeServer(server, t.sockets),
+  };
+}
+
+/**
+ * An origin that accepts any method token, extension methods included (Node's HTTP server refuses them), written
+ * in Python so it shares no parser with the proxy. Answers JSON {method, path, headers, body}.
+ */
+export async function startAnyMethodOrigin(): Promise<{ port: number; close(): Promise<void> }> {
+  const script = fileURLToPath(new URL('./any-method-origin.py', import.meta.url));
+  const child = spawn('python3', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('python origin did not start in 5 s')), 5000);
+    child.stdout.once('data', (d: Buffer) => {
+      clearTimeout(timer);
+      resolve(Number(d.toString().trim()));
+    });
+    child.once('error', reject);
+  });
+  return {
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill();
+      }),
   };
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { field, startHarness, type Harness } from '../helpers/harness.js';
-import { closedPort, curl, echoHandler, rawExchange, startOrigin, type TestServer } from '../helpers/servers.js';
+import { closedPort, curl, echoHandler, rawExchange, startAnyMethodOrigin, startOrigin, type TestServer } from '../helpers/servers.js';
 
 const POLICY = `version: 1
 lists:
@@ -148,6 +148,29 @@ describe('HTTP forward proxy (curl through the real proxy)', () => {
     expect(field(rec, 'error.code')).toBe('RESOLVE_FAILED');
   });
 
+  it('forwards extension methods (CCM_POST, BITS_POST) with their bodies, framed as for POST (RFC 9110 §9.1)', async () => {
+    const any = await startAnyMethodOrigin();
+    try {
+      for (const method of ['CCM_POST', 'BITS_POST']) {
+        const r = await curl(['-x', h.proxyUrl, '-X', method, '--data-binary', `body of ${method}`, `http://origin.test:${any.port}/ccm_system/request`]);
+        expect(r.status, method).toBe(200);
+        const echoed = JSON.parse(r.body) as { method: string; path: string; body: string };
+        expect(echoed.method).toBe(method);
+        expect(echoed.path).toBe('/ccm_system/request');
+        expect(echoed.body).toBe(`body of ${method}`);
+        const rec = await h.waitForRecord((x) => field(x, 'http.request.method') === method);
+        expect(field(rec, 'event.action')).toBe('allow');
+        expect(field(rec, 'http.response.status_code')).toBe(200);
+      }
+      // A chunked upload with an extension method (BITS sends fragments; some clients stream them).
+      const chunked = await curl(['-x', h.proxyUrl, '-X', 'BITS_POST', '-H', 'Transfer-Encoding: chunked', '--data-binary', 'fragment-1', `http://origin.test:${any.port}/bits`]);
+      expect(chunked.status).toBe(200);
+      expect((JSON.parse(chunked.body) as { body: string }).body).toBe('fragment-1');
+    } finally {
+      await any.close();
+    }
+  });
+
   it('serves several requests on one keep-alive client connection, one record each', async () => {
     const url = `http://origin.test:${origin.port}/ka`;
     const r = await curl(['-x', h.proxyUrl, url, url, url]);
@@ -160,7 +183,11 @@ describe('HTTP forward proxy (curl through the real proxy)', () => {
       ['origin-form target', 'GET /relative HTTP/1.1\r\nHost: a\r\n\r\n', 400],
       ['https absolute-form', 'GET https://origin.test/ HTTP/1.1\r\nHost: a\r\n\r\n', 400],
       ['userinfo in URL', `GET http://user:pw@origin.test:${origin.port}/ HTTP/1.1\r\nHost: a\r\n\r\n`, 400],
-      ['unknown method', 'FROB http://origin.test/ HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+      ['method that is not a token', 'GE(T http://origin.test/ HTTP/1.1\r\nHost: a\r\n\r\n', 400],
+      ['obs-fold', `GET http://origin.test:${origin.port}/ HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n  folded\r\n\r\n`, 400],
+      ['HTTP/1.1 without Host', `GET http://origin.test:${origin.port}/ HTTP/1.1\r\nUser-Agent: x\r\n\r\n`, 400],
+      ['bare LF', `GET http://origin.test:${origin.port}/ HTTP/1.1\nHost: a\n\n`, 400],
+      ['bad chunk size', `POST http://origin.test:${origin.port}/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`, 400],
       ['garbage request line', '\x16\x03\x01\x00\x05hello\r\n\r\n', 400],
       ['CL and TE together', `POST http://origin.test:${origin.port}/ HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, 400],
       ['duplicate Content-Length', `POST http://origin.test:${origin.port}/ HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd`, 400],

@@ -262,8 +262,10 @@ parentPort.on('message', (m) => {
     return;
   }
   try {
-    if (m.type === 'write') parentPort.postMessage({ id: m.id, ...write(m.items) });
-    else if (m.type === 'prune') parentPort.postMessage({ id: m.id, ...prune(m.now, m.limit) });
+    // BEGIN IMMEDIATE: with several processes on one file (proxy.workers), a deferred transaction that reads and
+    // then writes can deadlock on the lock upgrade and fail with "database is locked" without waiting.
+    if (m.type === 'write') parentPort.postMessage({ id: m.id, ...write.immediate(m.items) });
+    else if (m.type === 'prune') parentPort.postMessage({ id: m.id, ...prune.immediate(m.now, m.limit) });
   } catch (err) {
     parentPort.postMessage({ id: m.id, error: err && err.message ? err.message : String(err) });
   }

@@ -36,6 +36,7 @@ const SPEC_DEFAULTS: Config = {
     max_header_bytes: 16_384,
     timeouts: { headers: 10_000, connect: 10_000, response: 60_000, idle: 300_000, client_hello: 10_000 },
     drain: 10_000,
+    workers: 1,
   },
   dns: {
     listen: { host: '0.0.0.0', port: 5300 },

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Flow } from '../../../src/flow/flow.js';
-import { buildEcsRecord } from '../../../src/observe/ecs.js';
+import { buildEcsRecord, serializeEcsRecord } from '../../../src/observe/ecs.js';
+import { FIELDS, type FieldName, type FieldValue } from '../../../src/flow/fields.js';
+import { mulberry32 } from '../../helpers/prng.js';
 import { builtinDecision } from '../../../src/policy/decision.js';
 
 describe('ECS flow records', () => {
@@ -65,5 +67,43 @@ describe('ECS flow records', () => {
     const flow = new Flow('connect', false);
     flow.decision = { status: 'pending', pendingRuleId: 'ja4-rule', pendingFields: ['tls.client.ja4'], matchedRuleIds: [], tags: [], severity: null, tunnel: 'splice', reasons: [] };
     expect(buildEcsRecord(flow)).toMatchObject({ event: { action: 'block' }, egress: { pending_rule: 'ja4-rule' } });
+  });
+});
+
+describe('ECS serialisation visits only the fields a flow has', () => {
+  it('nests any subset of the catalogue exactly as building the nested object and stringifying it would', () => {
+    const names = Object.keys(FIELDS) as FieldName[];
+    const random = mulberry32(0x5eed);
+    for (let round = 0; round < 300; round++) {
+      const flow = new Flow('http', false);
+      const values = new Map<FieldName, FieldValue>();
+      for (const name of names) {
+        if (random() < 0.7) continue;
+        const value: FieldValue = random() < 0.5 ? `v${round}` : Math.floor(random() * 1000);
+        values.set(name, value);
+        flow.set(name, value as never);
+      }
+      const end = flow.startedNs + 1000n;
+      const line = serializeEcsRecord(flow, end);
+      // Reference: every catalogue path laid out in catalogue order (as the record's tree is), the flow's values
+      // filled in, empty objects pruned, then JSON.stringify.
+      const reference: Record<string, unknown> = {};
+      for (const name of names) {
+        const path = name === '@timestamp' ? [name] : name.split('.');
+        let level = reference;
+        for (const key of path.slice(0, -1)) level = (level[key] ??= {}) as Record<string, unknown>;
+        const leaf = path[path.length - 1] as string;
+        if (!(leaf in level)) level[leaf] = flow.fieldMap().get(name);
+      }
+      const prune = (o: Record<string, unknown>): Record<string, unknown> | undefined => {
+        for (const [k, v] of Object.entries(o)) {
+          const kept = v !== null && typeof v === 'object' && !Array.isArray(v) ? prune(v as Record<string, unknown>) : v;
+          if (kept === undefined) delete o[k];
+          else o[k] = kept;
+        }
+        return Object.keys(o).length === 0 ? undefined : o;
+      };
+      expect(line).toBe(JSON.stringify(prune(reference)));
+    }
   });
 });
