@@ -39,6 +39,7 @@ const TREE = buildTree();
 
 /** A field's place in the tree: its position in a depth-first walk, and the JSON keys (`"k":`) on its path. */
 interface Leaf {
+  readonly field: FieldName;
   readonly order: number;
   readonly keys: readonly string[];
 }
@@ -48,7 +49,7 @@ function indexLeaves(tree: readonly TreeNode[]): ReadonlyMap<FieldName, Leaf> {
   const walk = (nodes: readonly TreeNode[], keys: readonly string[]): void => {
     for (const node of nodes) {
       const path = [...keys, node.prefix];
-      if (node.field !== null) leaves.set(node.field, { order: leaves.size, keys: path });
+      if (node.field !== null) leaves.set(node.field, { field: node.field, order: leaves.size, keys: path });
       else walk(node.children, path);
     }
   };
@@ -58,34 +59,55 @@ function indexLeaves(tree: readonly TreeNode[]): ReadonlyMap<FieldName, Leaf> {
 
 const LEAVES = indexLeaves(TREE);
 
-const byOrder = (a: readonly [Leaf, FieldValue], b: readonly [Leaf, FieldValue]): number => a[0].order - b[0].order;
+const byOrder = (a: Leaf, b: Leaf): number => a.order - b.order;
+
+/** Characters a JSON string must escape (RFC 8259 §7), plus lone surrogates (JSON.stringify escapes them). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point: JSON must escape them
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** JSON text of a field value: plain strings and finite numbers directly, everything else by JSON.stringify. */
+function jsonValue(value: FieldValue | undefined): string {
+  if (typeof value === 'string') return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (typeof value === 'boolean') return value ? 'true' : 'false';
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** Reused between records (serialisation is synchronous): no per-record array. */
+const present: Leaf[] = [];
 
 /**
  * The fields the flow has, in tree order, written as nested JSON members: only the ~40 fields a flow has are
  * visited, not the whole catalogue. Same output as walking the tree (fields nested by dotted name).
  */
 function writeFields(values: ReadonlyMap<FieldName, FieldValue>): string {
-  const present: Array<[Leaf, FieldValue]> = [];
-  for (const [name, value] of values) {
+  present.length = 0;
+  values.forEach((value, name) => {
     const leaf = LEAVES.get(name);
-    if (leaf !== undefined && value !== undefined) present.push([leaf, value]);
-  }
+    if (leaf !== undefined && value !== undefined) present.push(leaf);
+  });
   present.sort(byOrder);
   let out = '';
   let open: readonly string[] = [];
   let depth = 0;
-  for (const [leaf, value] of present) {
+  // A member follows another at its level unless the level was just opened (no reading back from `out`:
+  // charCodeAt on a concatenated string would flatten it every time).
+  let comma = false;
+  for (const leaf of present) {
     const keys = leaf.keys;
     const last = keys.length - 1;
     let common = 0;
     while (common < depth && common < last && open[common] === keys[common]) common++;
-    for (; depth > common; depth--) out += '}';
-    // A member follows another at this level unless the level was just opened.
-    if (out !== '' && out.charCodeAt(out.length - 1) !== 0x7b) out += ',';
+    for (; depth > common; depth--) {
+      out += '}';
+      comma = true;
+    }
+    if (comma) out += ',';
     for (let i = common; i < last; i++) out += `${keys[i] as string}{`;
     depth = last;
     open = keys;
-    out += (keys[last] as string) + JSON.stringify(value);
+    out += (keys[last] as string) + jsonValue(values.get(leaf.field));
+    comma = true;
   }
   for (; depth > 0; depth--) out += '}';
   return out;

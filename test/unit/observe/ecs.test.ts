@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { Flow } from '../../../src/flow/flow.js';
 import { buildEcsRecord, serializeEcsRecord } from '../../../src/observe/ecs.js';
 import { FIELDS, type FieldName, type FieldValue } from '../../../src/flow/fields.js';
@@ -105,5 +106,24 @@ describe('ECS serialisation visits only the fields a flow has', () => {
       };
       expect(line).toBe(JSON.stringify(prune(reference)));
     }
+  });
+});
+
+describe('ECS serialisation of values', () => {
+  it('writes any string, number and list exactly as JSON.stringify would (escapes, lone surrogates, -0, floats)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' })), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.array(fc.string()), (text, n, list) => {
+        const flow = new Flow('http', false);
+        flow.set('url.original', text);
+        flow.set('egress.score', n);
+        flow.set('tags', list);
+        const rec = JSON.parse(serializeEcsRecord(flow, flow.startedNs)) as { url: { original: string }; egress: { score: number }; tags: string[] };
+        expect(rec.url.original).toBe(text);
+        expect(rec.egress.score).toBe(JSON.parse(JSON.stringify(n)) as number);
+        expect(rec.tags).toEqual(list);
+        expect(serializeEcsRecord(flow, flow.startedNs)).toContain(`"original":${JSON.stringify(text)}`);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
