@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '../observe/logger.js';
 import { createPolicyStore, type PolicyStore } from '../policy/policy-store.js';
 import { DnsListener } from '../listeners/dns.js';
 import { createDnsForwarder, type DnsForwarder } from '../actions/forward-dns.js';
+import { createDnsCache } from '../actions/dns-cache.js';
 import { prepareSinkhole } from '../parsers/dns-message.js';
 import { readNameservers } from '../net/resolver.js';
 import { createTelemetry } from './telemetry.js';
@@ -217,6 +218,13 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
       onExchange: (transport, outcome, seconds) => label.dnsUpstream(metrics, transport, outcome, seconds),
       onDrop: (reason) => label.dnsUpstreamDropped(metrics, reason),
     });
+    const dnsCache = createDnsCache({
+      size: config.dns.cache.size,
+      maxTtlMs: config.dns.cache.max_ttl,
+      negativeTtlMs: config.dns.cache.negative_ttl,
+      onLookup: (result) => label.dnsCache(metrics, result),
+    });
+    if (dnsCache !== null) metrics.dnsTables.set('cache', () => dnsCache.size);
     dnsListener = new DnsListener(
       {
         host: config.dns.listen.host,
@@ -229,7 +237,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         maxFlows: config.proxy.max_flows,
       },
       // A cluster worker shares the answers it gives: the client may connect through another worker.
-      { pipeline, forwarder: dnsForwarder, metrics, logger, memory: link === undefined ? dnsMemory : shareDnsMemory(dnsMemory, link), signals: dnsSignals },
+      { pipeline, forwarder: dnsForwarder, metrics, logger, memory: link === undefined ? dnsMemory : shareDnsMemory(dnsMemory, link), signals: dnsSignals, cache: dnsCache },
     );
   }
 

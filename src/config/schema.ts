@@ -62,6 +62,11 @@ export interface Config {
     readonly max_tcp_connections: number;
     /** The name-IP memory: entries per table, and how long an answer is remembered (milliseconds). */
     readonly memory: { readonly size: number; readonly ttl: number };
+    /**
+     * Answer cache: up to `size` answers (0: off, the default), each kept for its smallest TTL but never longer
+     * than `max_ttl` milliseconds; negative answers (RFC 2308) for at most `negative_ttl`.
+     */
+    readonly cache: { readonly size: number; readonly max_ttl: number; readonly negative_ttl: number };
     /** DNS signal thresholds (docs/dns.md); windows in milliseconds. */
     readonly signals: {
       readonly window: number;
@@ -192,6 +197,7 @@ export const DEFAULTS = {
     tcp_idle: '10s',
     max_tcp_connections: 1_000,
     memory: { size: 100_000, ttl: '1h' },
+    cache: { size: 0, max_ttl: '300s', negative_ttl: '60s' },
     signals: { window: '1h', unique_subdomains: 100, burst_window: '1m', txt_queries: 50, nxdomain: 20 },
   },
   resolver: { servers: [], timeout: '2s', cache_size: 10_000, max_ttl: '300s' },
@@ -387,6 +393,11 @@ export const configSchema = z.preprocess(
       memory: section({
         size: integer(1).prefault(d.dns.memory.size),
         ttl: positiveDuration.prefault(d.dns.memory.ttl),
+      }),
+      cache: section({
+        size: integer(0, 10_000_000).prefault(d.dns.cache.size),
+        max_ttl: positiveDuration.prefault(d.dns.cache.max_ttl),
+        negative_ttl: duration.prefault(d.dns.cache.negative_ttl),
       }),
       signals: section({
         window: positiveDuration.prefault(d.dns.signals.window),

@@ -51,6 +51,8 @@ export interface DnsMemory {
 }
 
 const DEFAULT_NAMES_PER_ADDRESS = 8;
+/** A get that also restarts the entry's TTL: "remembered for ttlMs from the last answer that gave it". */
+const REFRESH = { updateAgeOnGet: true } as const;
 
 export function createDnsMemory(opts: DnsMemoryOptions): DnsMemory {
   const maxNames = opts.maxNamesPerAddress ?? DEFAULT_NAMES_PER_ADDRESS;
@@ -62,20 +64,17 @@ export function createDnsMemory(opts: DnsMemoryOptions): DnsMemory {
   const given = new LRUCache<string, true>({ max: Math.max(1, opts.maxClientAddresses), ...base });
 
   function rememberName(ip: string, name: string): void {
-    const list = names.get(ip);
+    // One cache operation per answer: the get restarts the entry's TTL, and the list is changed in place.
+    const list = names.get(ip, REFRESH);
     if (list === undefined) {
       names.set(ip, [name]);
       return;
     }
     const at = list.indexOf(name);
-    if (at === 0) {
-      names.set(ip, list); // refresh the TTL
-      return;
-    }
+    if (at === 0) return;
     if (at > 0) list.splice(at, 1);
     list.unshift(name);
     if (list.length > maxNames) list.length = maxNames;
-    names.set(ip, list);
   }
 
   const memory: DnsMemory = {

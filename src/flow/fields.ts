@@ -179,6 +179,7 @@ export const FIELDS = {
   'destination.as.organization.name': f('string', 'connect', 'Autonomous system organization of destination.ip (geoip.asn)'),
   'egress.rules': out('string[]', 'Ids of every matched rule'),
   'egress.tunnel': out('string', '`splice` or `bump` for CONNECT flows'),
+  'egress.dns.cache_hit': out('boolean', "The answer came from the DNS forwarder's answer cache (only with dns.cache on)"),
   'egress.explanation': out('string[]', 'Why each matched rule matched, in plain words'),
   'egress.pending_rule': out('string', 'Rule still pending when the flow ended before a decision'),
   'egress.followup_of': out('string', 'On a follow-up record: event.id of the flow record it completes'),

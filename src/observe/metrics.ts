@@ -25,7 +25,8 @@ export type DnsTransportLabel = 'udp' | 'tcp';
 export type DnsUpstreamOutcomeLabel = 'answer' | 'timeout' | 'error';
 export type DnsMalformedReplyLabel = 'formerr' | 'badvers' | 'dropped';
 export type DnsUpstreamDropLabel = 'unknown_id' | 'wrong_source' | 'wrong_question' | 'malformed';
-export type DnsTableLabel = 'addresses' | 'client_addresses' | 'signal_clients' | 'signal_domains';
+export type DnsTableLabel = 'addresses' | 'client_addresses' | 'signal_clients' | 'signal_domains' | 'cache';
+export type DnsCacheResultLabel = 'hit' | 'miss';
 export type WorkerStateLabel = 'starting' | 'up' | 'stopping' | 'restarting' | 'abandoned';
 
 export interface Metrics {
@@ -49,6 +50,7 @@ export interface Metrics {
   readonly dnsUpstreamLatency: Histogram<'transport' | 'outcome'>;
   readonly dnsMalformed: Counter<'transport' | 'reply'>;
   readonly dnsUpstreamDropped: Counter<'reason'>;
+  readonly dnsCacheLookups: Counter<'result'>;
   readonly dnsTableEntries: Gauge<'table'>;
   /** Sizes read at each scrape for egress_dns_memory_entries (set by the composition root). */
   readonly dnsTables: Map<DnsTableLabel, () => number>;
@@ -133,6 +135,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       registers,
     }),
     dnsMalformed: new Counter({ name: 'egress_dns_malformed_total', help: 'DNS messages from clients that were not valid queries, by transport and what was sent back', labelNames: ['transport', 'reply'], registers }),
+    dnsCacheLookups: new Counter({ name: 'egress_dns_cache_lookups_total', help: 'DNS answer cache lookups (dns.cache), by result', labelNames: ['result'], registers }),
     dnsUpstreamDropped: new Counter({ name: 'egress_dns_upstream_dropped_total', help: 'Upstream DNS datagrams not taken as an answer (spoofed, late or mismatched), by reason', labelNames: ['reason'], registers }),
     dnsTableEntries: new Gauge({
       name: 'egress_dns_memory_entries',
@@ -218,6 +221,7 @@ export const label = {
     m.dnsUpstreamLatency.observe({ transport, outcome }, seconds),
   dnsMalformed: (m: Metrics, transport: DnsTransportLabel, reply: DnsMalformedReplyLabel): void => m.dnsMalformed.inc({ transport, reply }),
   dnsUpstreamDropped: (m: Metrics, reason: DnsUpstreamDropLabel): void => m.dnsUpstreamDropped.inc({ reason }),
+  dnsCache: (m: Metrics, result: DnsCacheResultLabel): void => m.dnsCacheLookups.inc({ result }),
 } as const;
 
 /** Point egress_policy_info at the policy now in force (one series at a time). */

@@ -48,6 +48,11 @@ const FLAG_RA = 0x0080;
 const OPCODE_MASK = 0x7800;
 /** RFC 3225 §3: the DNSSEC OK bit in the OPT record's TTL field. */
 const EDNS_DO = 0x8000;
+/** RFC 7871 §6: the EDNS Client Subnet option. */
+const EDNS_OPTION_CLIENT_SUBNET = 8;
+/** RFC 2931 SIG(0) and RFC 8945 TSIG: records that sign one message for one client. */
+const TYPE_SIG = 24;
+const TYPE_TSIG = 250;
 /** What the forwarder advertises in its own OPT records (DNS Flag Day 2020 size). */
 export const EDNS_UDP_SIZE = 1232;
 
@@ -127,6 +132,11 @@ export interface DnsOpt {
   readonly dnssecOk: boolean;
   /** Upper 8 bits of the extended RCODE. */
   readonly extendedRcode: number;
+  /**
+   * The OPT carries an EDNS Client Subnet option (RFC 7871 §7.1: the answer may be tailored to that subnet), or
+   * an option list that cannot be read to the end.
+   */
+  readonly clientSubnet: boolean;
 }
 
 /** One record of the answer section, as a flow record shows it (a type alias: it is a flow field value). */
@@ -178,38 +188,59 @@ function u32(buf: Uint8Array, at: number): number {
   return (((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number)) >>> 0;
 }
 
+/** Presentation-form text of one name is built here, then read out as one string (≤ 255 octets, ≤ 4 characters each). */
+const NAME_TEXT = Buffer.allocUnsafe(MAX_NAME_OCTETS * 4);
+/** Decimal text of every byte value, for dotted-quad addresses. */
+const DECIMAL: readonly string[] = Array.from({ length: 256 }, (_, i) => String(i));
+const SECTION_NAMES = ['answer', 'authority', 'additional'] as const;
+const ANSWER = 0;
+const AUTHORITY = 1;
+const ADDITIONAL = 2;
+
 /** A bounds-checked walk over one message; every failure names its offset and field. */
 class Walker {
   readonly buf: Uint8Array;
   header: DnsHeader | null = null;
   /** Where the name being read ends in the message (the byte after its terminator or first pointer). */
   nameEnd = 0;
+  /**
+   * Where the walk is (-1: the questions, else a SECTION_NAMES index) and which entry of that section: kept as
+   * numbers, so the field name (`answer record 2 rdata`) is only spelled out when something fails.
+   */
+  section = -1;
+  index = 0;
 
   constructor(buf: Uint8Array) {
     this.buf = buf;
   }
 
-  fail(offset: number, field: string, reason: string): never {
-    throw new DnsParseError(offset, field, reason, this.header);
+  field(part: string): string {
+    const entry = this.section < 0 ? `question ${this.index}` : `${SECTION_NAMES[this.section] ?? 'record'} record ${this.index}`;
+    return part === '' ? entry : `${entry} ${part}`;
   }
 
-  need(offset: number, n: number, field: string): void {
-    if (offset + n > this.buf.length) this.fail(offset, field, `needs ${n} bytes, ${Math.max(0, this.buf.length - offset)} left`);
+  /** Fails at the current entry; `part` completes the field name ('name', 'rdata' …; '' for the entry itself). */
+  fail(offset: number, part: string, reason: string): never {
+    throw new DnsParseError(offset, this.field(part), reason, this.header);
+  }
+
+  need(offset: number, n: number, part: string): void {
+    if (offset + n > this.buf.length) this.fail(offset, part, `needs ${n} bytes, ${Math.max(0, this.buf.length - offset)} left`);
   }
 
   /**
-   * Reads the name at `start` and returns its text (when `text`), setting `nameEnd`. RFC 1035 §4.1.4 pointers
-   * must point before the label that holds them; mitmproxy's domain_names.py guards the same way.
+   * Reads the name at `start` and returns its text (when `text`; '.' otherwise), setting `nameEnd`. RFC 1035
+   * §4.1.4 pointers must point before the label that holds them; mitmproxy's domain_names.py guards the same way.
    */
-  readName(start: number, field: string, text: boolean): string {
+  readName(start: number, part: string, text: boolean): string {
     const buf = this.buf;
     let at = start;
     let labelsStart = start;
     let octets = 1; // the root label
     let end = -1;
-    let out = '';
+    let chars = 0;
     for (;;) {
-      if (at >= buf.length) this.fail(at, field, 'name runs past the end of the message');
+      if (at >= buf.length) this.fail(at, part, 'name runs past the end of the message');
       const len = buf[at] as number;
       if (len === 0) {
         if (end === -1) end = at + 1;
@@ -217,50 +248,66 @@ class Walker {
       }
       const kind = len & 0xc0;
       if (kind === 0xc0) {
-        this.need(at, 2, field);
+        this.need(at, 2, part);
         const target = ((len & 0x3f) << 8) | (buf[at + 1] as number);
         if (end === -1) end = at + 2;
         // Only backwards, and before where this run of labels began: a loop can never close.
-        if (target >= labelsStart) this.fail(at, field, `compression pointer to ${target} does not point to an earlier name`);
+        if (target >= labelsStart) this.fail(at, part, `compression pointer to ${target} does not point to an earlier name`);
         at = target;
         labelsStart = target;
         continue;
       }
       // 0x40 and 0x80: extended label types (RFC 6891 §5 deprecates them); nobody sends them legitimately.
-      if (kind !== 0) this.fail(at, field, `label type 0x${kind.toString(16)} is not supported`);
-      this.need(at + 1, len, field);
+      if (kind !== 0) this.fail(at, part, `label type 0x${kind.toString(16)} is not supported`);
+      this.need(at + 1, len, part);
       octets += len + 1;
-      if (octets > MAX_NAME_OCTETS) this.fail(at, field, `name is longer than ${MAX_NAME_OCTETS} octets`);
-      if (text) out = out === '' ? labelText(buf, at + 1, len) : `${out}.${labelText(buf, at + 1, len)}`;
+      if (octets > MAX_NAME_OCTETS) this.fail(at, part, `name is longer than ${MAX_NAME_OCTETS} octets`);
+      if (text) {
+        if (chars > 0) NAME_TEXT[chars++] = 0x2e;
+        chars = writeLabelText(buf, at + 1, len, chars);
+      }
       at += 1 + len;
     }
     this.nameEnd = end;
-    return out === '' ? '.' : out;
+    // One string per name, read from the scratch bytes (no string per label, no concatenation).
+    return chars === 0 ? '.' : NAME_TEXT.toString('latin1', 0, chars);
   }
 }
 
 /**
- * One label in presentation form, lower-cased: printable ASCII as it is (Sysmon's QueryName keeps `=`, `+`, `/`
- * of base64 labels the same way, so the two join), `.` and `\` and every other byte as `\DDD` (RFC 4343 §2.1).
+ * One label in presentation form into NAME_TEXT from `chars` on, lower-cased: printable ASCII as it is
+ * (Sysmon's QueryName keeps `=`, `+`, `/` of base64 labels the same way, so the two join), `.` and `\` and every
+ * other byte as `\DDD` (RFC 4343 §2.1). Returns where the text now ends.
  */
-function labelText(buf: Uint8Array, start: number, len: number): string {
-  let plain = true;
+function writeLabelText(buf: Uint8Array, start: number, len: number, chars: number): number {
+  let n = chars;
   for (let i = start; i < start + len; i++) {
     const c = buf[i] as number;
-    if (c < 0x21 || c > 0x7e || c === 0x2e || c === 0x5c) {
-      plain = false;
-      break;
+    if (c >= 0x41 && c <= 0x5a) NAME_TEXT[n++] = c | 0x20;
+    else if (c >= 0x21 && c <= 0x7e && c !== 0x2e && c !== 0x5c) NAME_TEXT[n++] = c;
+    else {
+      NAME_TEXT[n++] = 0x5c;
+      NAME_TEXT[n++] = 0x30 + Math.floor(c / 100);
+      NAME_TEXT[n++] = 0x30 + (Math.floor(c / 10) % 10);
+      NAME_TEXT[n++] = 0x30 + (c % 10);
     }
   }
-  if (plain) return Buffer.from(buf.buffer, buf.byteOffset + start, len).toString('latin1').toLowerCase();
-  let s = '';
-  for (let i = start; i < start + len; i++) {
-    const c = buf[i] as number;
-    if (c >= 0x41 && c <= 0x5a) s += String.fromCharCode(c + 0x20);
-    else if (c >= 0x21 && c <= 0x7e && c !== 0x2e && c !== 0x5c) s += String.fromCharCode(c);
-    else s += `\\${String(c).padStart(3, '0')}`;
+  return n;
+}
+
+/**
+ * Whether an OPT record's options (RFC 6891 §6.1.2: code, length, data, repeated) hold `code`. A list that runs
+ * past the RDATA counts as holding it: whoever asks wants to be careful about that option.
+ */
+function hasOption(buf: Uint8Array, start: number, len: number, code: number): boolean {
+  let at = start;
+  const end = start + len;
+  while (at < end) {
+    if (at + 4 > end) return true;
+    if (u16(buf, at) === code) return true;
+    at += 4 + u16(buf, at + 2);
   }
-  return s;
+  return at !== end;
 }
 
 /**
@@ -275,48 +322,52 @@ export function inspectDnsMessage(buf: Uint8Array, opts: { withAnswers?: boolean
   // The counts must fit the bytes before anything is decoded: every question needs 5 bytes, every record 11.
   const minimum = DNS_HEADER_LENGTH + qdcount * MIN_QUESTION_OCTETS + (ancount + nscount + arcount) * MIN_RR_OCTETS;
   if (minimum > buf.length) {
-    w.fail(4, 'header counts', `QD=${qdcount} AN=${ancount} NS=${nscount} AR=${arcount} need at least ${minimum} bytes, the message has ${buf.length}`);
+    throw new DnsParseError(4, 'header counts', `QD=${qdcount} AN=${ancount} NS=${nscount} AR=${arcount} need at least ${minimum} bytes, the message has ${buf.length}`, header);
   }
   let at = DNS_HEADER_LENGTH;
   const questions: DnsQuestion[] = [];
   for (let i = 0; i < qdcount; i++) {
-    const name = w.readName(at, `question ${i} name`, true);
+    w.index = i;
+    const name = w.readName(at, 'name', true);
     at = w.nameEnd;
-    w.need(at, 4, `question ${i} type/class`);
+    w.need(at, 4, 'type/class');
     questions.push({ name, type: u16(buf, at), qclass: u16(buf, at + 2) });
     at += 4;
   }
   const questionEnd = at;
   let opt: DnsOpt | null = null;
   const answers: DnsAnswer[] = [];
+  const withAnswers = opts.withAnswers === true;
   const total = ancount + nscount + arcount;
   for (let i = 0; i < total; i++) {
-    const section = i < ancount ? 'answer' : i < ancount + nscount ? 'authority' : 'additional';
-    const field = `${section} record ${i < ancount ? i : i < ancount + nscount ? i - ancount : i - ancount - nscount}`;
+    const section = i < ancount ? ANSWER : i < ancount + nscount ? AUTHORITY : ADDITIONAL;
+    w.section = section;
+    w.index = section === ANSWER ? i : section === AUTHORITY ? i - ancount : i - ancount - nscount;
     const nameStart = at;
-    const wantText = opts.withAnswers === true && section === 'answer';
-    const name = w.readName(at, `${field} name`, wantText);
+    const wantText = withAnswers && section === ANSWER;
+    const name = w.readName(at, 'name', wantText);
     at = w.nameEnd;
-    w.need(at, 10, `${field} fixed fields`);
+    w.need(at, 10, 'fixed fields');
     const type = u16(buf, at);
     const rrClass = u16(buf, at + 2);
     const ttl = u32(buf, at + 4);
     const rdlength = u16(buf, at + 8);
     at += 10;
-    w.need(at, rdlength, `${field} rdata`);
+    w.need(at, rdlength, 'rdata');
     if (type === TYPE.OPT) {
       // RFC 6891 §6.1.1: only in the additional section, owner is the root, at most one per message.
-      if (section !== 'additional') w.fail(nameStart, field, 'OPT record outside the additional section');
-      if (buf[nameStart] !== 0) w.fail(nameStart, `${field} name`, 'OPT record owner is not the root');
-      if (opt !== null) w.fail(nameStart, field, 'more than one OPT record');
+      if (section !== ADDITIONAL) w.fail(nameStart, '', 'OPT record outside the additional section');
+      if (buf[nameStart] !== 0) w.fail(nameStart, 'name', 'OPT record owner is not the root');
+      if (opt !== null) w.fail(nameStart, '', 'more than one OPT record');
       opt = {
         udpSize: Math.max(CLASSIC_UDP_SIZE, rrClass),
         extendedRcode: ttl >>> 24,
         version: (ttl >>> 16) & 0xff,
         dnssecOk: (ttl & EDNS_DO) !== 0,
+        clientSubnet: hasOption(buf, at, rdlength, EDNS_OPTION_CLIENT_SUBNET),
       };
     } else if (wantText) {
-      answers.push({ name, type: typeName(type), ttl, data: rdataText(w, type, at, rdlength, field) });
+      answers.push({ name, type: typeName(type), ttl, data: rdataText(w, type, at, rdlength) });
     }
     at += rdlength;
   }
@@ -326,11 +377,11 @@ export function inspectDnsMessage(buf: Uint8Array, opts: { withAnswers?: boolean
 }
 
 /** RDATA in presentation form for the types a record reader cares about; others as RFC 3597 §5 `\# len hex`. */
-function rdataText(w: Walker, type: number, at: number, len: number, field: string): string {
+function rdataText(w: Walker, type: number, at: number, len: number): string {
   const buf = w.buf;
   switch (type) {
     case TYPE.A:
-      if (len === 4) return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
+      if (len === 4) return `${DECIMAL[buf[at] as number]}.${DECIMAL[buf[at + 1] as number]}.${DECIMAL[buf[at + 2] as number]}.${DECIMAL[buf[at + 3] as number]}`;
       break;
     case TYPE.AAAA:
       if (len === 16) return formatIPv6Bytes(buf, at);
@@ -339,13 +390,13 @@ function rdataText(w: Walker, type: number, at: number, len: number, field: stri
     case TYPE.NS:
     case TYPE.PTR:
     case TYPE.DNAME: {
-      const name = w.readName(at, `${field} rdata name`, true);
+      const name = w.readName(at, 'rdata name', true);
       if (w.nameEnd === at + len) return name;
       break;
     }
     case TYPE.MX:
       if (len >= 3) {
-        const name = w.readName(at + 2, `${field} rdata exchange`, true);
+        const name = w.readName(at + 2, 'rdata exchange', true);
         if (w.nameEnd === at + len) return `${u16(buf, at)} ${name}`;
       }
       break;
@@ -401,7 +452,74 @@ export function decodeDnsQuery(buf: Uint8Array): DnsQuery {
   if (view.questions.length !== 1 || question === undefined) {
     throw new DnsParseError(4, 'header QDCOUNT', `a query needs exactly one question, has ${view.questions.length}`, view.header);
   }
-  return { ...view, question };
+  // Every field listed (no spread): one object of one shape per query.
+  return { header: view.header, questions: view.questions, questionEnd: view.questionEnd, opt: view.opt, rcode: view.rcode, answers: view.answers, question };
+}
+
+/** Where a validated message keeps its records: what a cache needs to store it and to age it on the way out. */
+export interface DnsRecordLayout {
+  readonly header: DnsHeader;
+  readonly questions: readonly DnsQuestion[];
+  /** Offset just past the question section. */
+  readonly questionEnd: number;
+  /** The full RCODE (header and OPT bits). */
+  readonly rcode: number;
+  /** Offsets of the TTL fields of every record but the OPT (whose TTL field holds flags), in message order. */
+  readonly ttlOffsets: readonly number[];
+  /**
+   * The smallest of those TTLs, seconds; values with the top bit set count as 0 (RFC 2181 §8). Infinity when the
+   * message has no record but the OPT.
+   */
+  readonly minTtl: number;
+  /** The MINIMUM field of the first SOA record in the authority section (RFC 2308 §4, §5), or null. */
+  readonly soaMinimum: number | null;
+  /** The OPT record: the offset of its RDLENGTH field, and the offset just past it; null when there is none. */
+  readonly opt: { readonly rdlengthAt: number; readonly end: number } | null;
+  /** Offset just past the last record (bytes after it are padding). */
+  readonly end: number;
+  /** A TSIG or SIG(0) record signs the message for the one client that asked (RFC 8945 §5.3, RFC 2931 §3). */
+  readonly signed: boolean;
+}
+
+/** RFC 2181 §8: a TTL is an unsigned 31-bit number; a value with the top bit set is to be treated as zero. */
+const MAX_TTL = 0x7fffffff;
+
+/** The record layout of a message (validating it on the way, like inspectDnsMessage). Throws DnsParseError. */
+export function readRecordLayout(buf: Uint8Array): DnsRecordLayout {
+  const view = inspectDnsMessage(buf);
+  const w = new Walker(buf);
+  w.header = view.header;
+  const { ancount, nscount, arcount } = view.header;
+  const ttlOffsets: number[] = [];
+  let minTtl = Infinity;
+  let soaMinimum: number | null = null;
+  let opt: { rdlengthAt: number; end: number } | null = null;
+  let signed = false;
+  let at = view.questionEnd;
+  const total = ancount + nscount + arcount;
+  for (let i = 0; i < total; i++) {
+    const section = i < ancount ? ANSWER : i < ancount + nscount ? AUTHORITY : ADDITIONAL;
+    w.section = section;
+    w.index = section === ANSWER ? i : section === AUTHORITY ? i - ancount : i - ancount - nscount;
+    w.readName(at, 'name', false);
+    at = w.nameEnd;
+    const type = u16(buf, at);
+    const rdlength = u16(buf, at + 8);
+    const rdata = at + 10;
+    if (type === TYPE.OPT) {
+      opt = { rdlengthAt: at + 8, end: rdata + rdlength };
+    } else {
+      const raw = u32(buf, at + 4);
+      const ttl = raw > MAX_TTL ? 0 : raw;
+      ttlOffsets.push(at + 4);
+      if (ttl < minTtl) minTtl = ttl;
+      if (type === TYPE_TSIG || type === TYPE_SIG) signed = true;
+      // RFC 1035 §3.3.13: MNAME, RNAME, then SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM — the last four bytes.
+      if (type === TYPE.SOA && section === AUTHORITY && soaMinimum === null && rdlength >= 22) soaMinimum = Math.min(u32(buf, rdata + rdlength - 4), MAX_TTL);
+    }
+    at = rdata + rdlength;
+  }
+  return { header: view.header, questions: view.questions, questionEnd: view.questionEnd, rcode: view.rcode, ttlOffsets, minTtl, soaMinimum, opt, end: at, signed };
 }
 
 // ---- encoders ----------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import dnsPacket from 'dns-packet';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDnsForwarder, type DnsForwarderOptions, type UpstreamDropReason } from '../../../src/actions/forward-dns.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DeadlineQueue, createDnsForwarder, type DnsForwarderOptions, type UpstreamDropReason } from '../../../src/actions/forward-dns.js';
 import { decodeDnsQuery } from '../../../src/parsers/dns-message.js';
 import { startDnsmasq, type Dnsmasq } from '../../helpers/dnsmasq.js';
 import { startDnsServer, type TestDnsServer } from '../../helpers/dns-server.js';
@@ -180,5 +180,68 @@ describe('createDnsForwarder', () => {
     const g = forwarder([dnsmasq.server]).f;
     g.close();
     expect(await ask(g, query('x.test'))).toEqual({ ok: false, message: 'the DNS forwarder is closed' });
+  });
+});
+
+describe('createDnsForwarder: per-query cost', () => {
+  it('leaves the client bytes as they were (the ID is rewritten in a copy)', async () => {
+    const { f } = forwarder([dnsmasq.server]);
+    const raw = query('copy.x.test', 'A', 0x2222);
+    const before = Buffer.from(raw);
+    const r = await ask(f, raw);
+    f.close();
+    expect(r.ok).toBe(true);
+    expect(raw).toEqual(before);
+  });
+
+  it('times a burst of queries out with one shared timer, not one timer per query', async () => {
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      const { f, exchanges } = forwarder([silent.server], { timeoutMs: 100 });
+      await ask(f, query('warm.x.test')); // the sockets are open: the burst below goes out synchronously
+      spy.mockClear();
+      const started = Date.now();
+      const results = await Promise.all(Array.from({ length: 200 }, (_, i) => ask(f, query(`burst${i}.x.test`, 'A', i))));
+      f.close();
+      expect(results.every((r) => !r.ok && r.message.startsWith('timeout'))).toBe(true);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(95);
+      expect(exchanges.filter((e) => e === 'udp:timeout')).toHaveLength(201);
+      expect(spy.mock.calls.length).toBeLessThan(10);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
+describe('DeadlineQueue', () => {
+  it('expires items in order, skips the ones removed, and grows past its first size', async () => {
+    const expired: number[] = [];
+    const queue = new DeadlineQueue<{ deadline: number; n: number }>((item) => expired.push(item.n));
+    const now = performance.now();
+    const slots = Array.from({ length: 3000 }, (_, n) => queue.push({ deadline: now + 20, n }));
+    for (let n = 0; n < 3000; n += 2) queue.remove(slots[n] as number);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(expired).toEqual(Array.from({ length: 1500 }, (_, i) => i * 2 + 1));
+    expect(queue.length).toBe(0);
+  });
+
+  it('arms again for items pushed while it expires others (a retry after a timeout)', async () => {
+    const expired: string[] = [];
+    const queue: DeadlineQueue<{ deadline: number; name: string }> = new DeadlineQueue((item) => {
+      expired.push(item.name);
+      if (item.name === 'first') queue.push({ deadline: performance.now() + 10, name: 'retry' });
+    });
+    queue.push({ deadline: performance.now() + 10, name: 'first' });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(expired).toEqual(['first', 'retry']);
+  });
+
+  it('clear() drops everything and its timer', async () => {
+    const expired: number[] = [];
+    const queue = new DeadlineQueue<{ deadline: number }>(() => expired.push(1));
+    queue.push({ deadline: performance.now() + 5 });
+    queue.clear();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(expired).toEqual([]);
   });
 });

@@ -47,6 +47,7 @@ const SPEC_DEFAULTS: Config = {
     tcp_idle: 10_000,
     max_tcp_connections: 1_000,
     memory: { size: 100_000, ttl: 3_600_000 },
+    cache: { size: 0, max_ttl: 300_000, negative_ttl: 60_000 },
     signals: { window: 3_600_000, unique_subdomains: 100, burst_window: 60_000, txt_queries: 50, nxdomain: 20 },
   },
   resolver: { servers: [], timeout: 2_000, cache_size: 10_000, max_ttl: 300_000 },

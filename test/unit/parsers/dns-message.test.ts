@@ -14,6 +14,7 @@ import {
   inspectDnsMessage,
   ipv6Bytes,
   prepareSinkhole,
+  readRecordLayout,
   typeName,
   typeNumber,
   withId,
@@ -58,7 +59,26 @@ describe('decodeDnsQuery', () => {
     const q = decodeDnsQuery(query('WWW.Example.COM', 'AAAA', { edns: true, dnssecOk: true }));
     expect(q.question).toEqual({ name: 'www.example.com', type: 28, qclass: 1 });
     expect(q.header).toMatchObject({ id: 0x1234, isResponse: false, recursionDesired: true, qdcount: 1, arcount: 1 });
-    expect(q.opt).toEqual({ udpSize: 4096, version: 0, dnssecOk: true, extendedRcode: 0 });
+    expect(q.opt).toEqual({ udpSize: 4096, version: 0, dnssecOk: true, extendedRcode: 0, clientSubnet: false });
+  });
+
+  it('notices an EDNS Client Subnet option (RFC 7871) among other options, and an option list that overruns', () => {
+    const withOptions = (options: dnsPacket.PacketOpt[]): Buffer =>
+      dnsPacket.encode({
+        type: 'query',
+        id: 1,
+        flags: dnsPacket.RECURSION_DESIRED,
+        questions: [{ type: 'A', name: 'ecs.example', class: 'IN' }],
+        additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options }],
+      });
+    const padding: dnsPacket.PacketOpt = { code: 12, length: 8 };
+    const ecs: dnsPacket.PacketOpt = { code: 8, ip: '192.0.2.0', sourcePrefixLength: 24 };
+    expect(decodeDnsQuery(withOptions([padding])).opt?.clientSubnet).toBe(false);
+    expect(decodeDnsQuery(withOptions([padding, ecs])).opt?.clientSubnet).toBe(true);
+    // An option claiming more bytes than its OPT holds: unreadable, so treated as possibly ECS.
+    const bad = withOptions([padding]);
+    bad.writeUInt16BE(200, bad.length - 10);
+    expect(decodeDnsQuery(bad).opt?.clientSubnet).toBe(true);
   });
 
   it('escapes bytes that are not letters, digits, - or _ as \\DDD (RFC 4343), so a dot inside a label stays one label', () => {
@@ -185,7 +205,7 @@ describe('inspectDnsMessage: hostile input', () => {
           const bytes = Buffer.from(seed);
           for (const [at, value] of edits) bytes[at % bytes.length] = value;
           const mutated = bytes.subarray(0, cut % 3 === 0 ? cut % (bytes.length + 1) : bytes.length);
-          for (const fn of [() => inspectDnsMessage(mutated, { withAnswers: true }), () => decodeDnsMessage(mutated), () => decodeDnsQuery(mutated)]) {
+          for (const fn of [() => inspectDnsMessage(mutated, { withAnswers: true }), () => decodeDnsMessage(mutated), () => decodeDnsQuery(mutated), () => readRecordLayout(mutated)]) {
             try {
               fn();
             } catch (err) {
@@ -196,6 +216,43 @@ describe('inspectDnsMessage: hostile input', () => {
       ),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe('readRecordLayout (for the answer cache)', () => {
+  const resp = dnsPacket.encode({
+    type: 'response',
+    id: 7,
+    flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | 3,
+    questions: [{ type: 'A', name: 'gone.example', class: 'IN' }],
+    answers: [{ type: 'CNAME', name: 'gone.example', ttl: 600, data: 'x.example' }],
+    authorities: [{ type: 'SOA', name: 'example', ttl: 900, data: { mname: 'ns.example', rname: 'h.example', serial: 1, refresh: 2, retry: 3, expire: 4, minimum: 120 } }],
+    additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [{ code: 12, length: 4 }] }],
+  });
+
+  it('finds every TTL but the OPT’s, the smallest, the SOA MINIMUM (RFC 2308), the OPT and the end', () => {
+    const layout = readRecordLayout(Buffer.concat([resp, Buffer.from([0, 0])]));
+    expect(layout.ttlOffsets.map((at) => resp.readUInt32BE(at))).toEqual([600, 900]);
+    expect(layout).toMatchObject({ minTtl: 600, soaMinimum: 120, rcode: 3, end: resp.length, signed: false, questions: [{ name: 'gone.example', type: 1, qclass: 1 }] });
+    expect(layout.opt).toEqual({ rdlengthAt: resp.length - 10, end: resp.length });
+  });
+
+  it('counts a TTL with the top bit set as 0 (RFC 2181 §8), and notices a signature record', () => {
+    const bytes = Buffer.from(resp);
+    const first = readRecordLayout(bytes).ttlOffsets[0] as number;
+    bytes.writeUInt32BE(0x80000001, first);
+    expect(readRecordLayout(bytes).minTtl).toBe(0);
+    const sig = Buffer.alloc(15);
+    sig.writeUInt16BE(250, 1);
+    sig.writeUInt16BE(255, 3);
+    sig.writeUInt16BE(4, 9);
+    const signed = Buffer.concat([resp, sig]);
+    signed.writeUInt16BE(signed.readUInt16BE(10) + 1, 10);
+    expect(readRecordLayout(signed).signed).toBe(true);
+  });
+
+  it('refuses what inspectDnsMessage refuses', () => {
+    expect(() => readRecordLayout(header({ qd: 1, an: 0xffff }, [0, 0, 1, 0, 1]))).toThrow(DnsParseError);
   });
 });
 
