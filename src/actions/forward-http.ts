@@ -15,6 +15,7 @@ import { parseResponseHead, type ResponseHead } from '../parsers/http1.js';
 import { ChunkedFramer } from '../parsers/http1-chunked.js';
 import type { Http1Exchange } from '../listeners/http1-server.js';
 import { responseHead } from './headers.js';
+import { dialUpstream } from './tunnel.js';
 
 export interface ForwardOptions {
   connectTimeoutMs: number;
@@ -131,35 +132,18 @@ export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
     socket.resume();
   };
 
-  const dial = (target: ForwardTarget): Promise<net.Socket> =>
-    new Promise((resolve, reject) => {
-      if (openCount >= maxTotal) {
-        reject(new EgressError('UPSTREAM_CONNECT_FAILED', `upstream connection limit (${maxTotal}) reached`));
-        return;
-      }
-      openCount++;
-      const socket = net.connect({ host: target.ip, port: target.port, noDelay: true });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new EgressError('UPSTREAM_TIMEOUT', `connect to ${target.ip}:${target.port} timed out after ${opts.connectTimeoutMs} ms`));
-      }, opts.connectTimeoutMs);
+  const dial = async (target: ForwardTarget): Promise<net.Socket> => {
+    if (openCount >= maxTotal) throw new EgressError('UPSTREAM_CONNECT_FAILED', `upstream connection limit (${maxTotal}) reached`);
+    openCount++;
+    try {
+      const socket = await dialUpstream(target.ip, target.port, opts.connectTimeoutMs);
       socket.once('close', () => openCount--);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(socket);
-      });
-      socket.once('error', (err: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(
-          new EgressError(
-            err.code === 'ETIMEDOUT' ? 'UPSTREAM_TIMEOUT' : 'UPSTREAM_CONNECT_FAILED',
-            err.code === 'ECONNREFUSED' ? 'upstream refused the connection' : `upstream error: ${err.code ?? err.message}`,
-            { cause: err },
-          ),
-        );
-      });
-    });
+      return socket;
+    } catch (err) {
+      openCount--;
+      throw err;
+    }
+  };
 
   /** One attempt on one socket. `reused`: a pooled socket, which may have been closed by the destination meanwhile. */
   const exchangeOn = (socket: net.Socket, reused: boolean, key: string, exchange: Http1Exchange, requestHead: string): Promise<ForwardResult & { retry: boolean }> =>
