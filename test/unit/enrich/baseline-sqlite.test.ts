@@ -132,6 +132,8 @@ describe('SQLite baseline', () => {
     expect(b.sizes().pendingWrites).toBe(5);
     expect(rows(dir).size).toBe(0);
     await waitFor(() => b.sizes().pendingWrites === 0, 3_000, 'the timer flush');
+    // The writer thread's commit and this reader's snapshot are two connections: poll (bounded) for the rows.
+    await waitFor(() => rows(dir).has('H'), 3_000, 'the rows in the file');
     const stored = rows(dir);
     expect(stored.get(singleKey('p', 'rundll32.exe'))?.c).toBe(1);
     expect(stored.get(singleKey('dh', 'c2-alpha.example'))?.c).toBe(1);
