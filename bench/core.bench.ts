@@ -43,22 +43,42 @@
  * Needs the Debian packages wrk, squid and util-linux (taskset). Prints one table per section and the
  * issue's targets, and writes bench/results/core-latest.json (bench/results/ is not committed).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { startBareNode } from './lib/bare-node.js';
 import { startOrigin, type Origin } from './lib/origin.js';
-import { pinToCpus, readCoreTimes, readCpuSeconds, readMemory, run, sampleMemory, sleep, which, type Endpoint, type MemorySampler } from './lib/proc.js';
+import { pinToCpus, readCoreTimes, readCpuSeconds, readMemory, sampleMemory, sleep, which, type Endpoint, type MemorySampler } from './lib/proc.js';
+import {
+  atLeast,
+  atMost,
+  attempt,
+  build,
+  describeMachine,
+  finishRun,
+  fix,
+  medianOfFinite,
+  parseFlags,
+  printFailed,
+  printTargets,
+  progressLogger,
+  requireTools,
+  ROOT,
+  rotated,
+  round,
+  rowOf,
+  runMain,
+  say,
+  table,
+  urlOf,
+  type Failed,
+  type TargetCheck,
+} from './lib/report.js';
 import { distEntry, startProxy } from './lib/start-proxy.js';
 import { startSquid } from './lib/start-squid.js';
 import { bulkReceive, bulkTransfer, captureClientHello, tunnelRate, type BulkResult, type RateResult } from './lib/tunnel-client.js';
 import { runWrk, wrkProblems, type WrkResult } from './lib/wrk.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
 const SECTIONS = ['http', 'http-close', 'latency', 'connect-bulk', 'tunnels', 'rss', 'cpu'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -227,16 +247,6 @@ interface CpuRow {
   readonly sPerGB: number | null;
 }
 
-interface TargetCheck {
-  readonly id: string;
-  readonly what: string;
-  readonly value: number;
-  readonly target: string;
-  readonly ok: boolean;
-}
-
-type Failed = { readonly error: string };
-
 interface Results {
   readonly bench: 'egress-inspector core (issue 9)';
   readonly startedAt: string;
@@ -260,48 +270,10 @@ interface Results {
 
 // ---- small helpers ------------------------------------------------------------------------------------
 
-function median(values: readonly number[]): number {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
 const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
-const fix = (n: number | null, digits: number): string => (n !== null && Number.isFinite(n) ? n.toFixed(digits) : '—');
-const round = (n: number, digits: number): number => Number(n.toFixed(digits));
 const kibToMB = (kib: number): number => (kib * 1024) / 1e6;
 
-function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  return [line(headers), ...rows.map(line)].map((l) => `  ${l}`).join('\n');
-}
-
-function say(text: string): void {
-  process.stdout.write(`${text}\n`);
-}
-
-const PROGRESS_T0 = Date.now();
-
-function progress(text: string): void {
-  process.stderr.write(`· ${((Date.now() - PROGRESS_T0) / 1000).toFixed(1).padStart(5)} s  ${text}\n`);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function check(id: string, what: string, value: number, target: string, ok: boolean): TargetCheck {
-  return { id, what, value: round(value, 3), target, ok: Number.isFinite(value) && ok };
-}
-
-function rowOf<T extends { subject: string }>(rows: readonly T[], subject: string): T {
-  const row = rows.find((r) => r.subject === subject);
-  if (row === undefined) throw new Error(`no ${subject} row`);
-  return row;
-}
+const progress = progressLogger(Date.now());
 
 /** egress-inspector's figure over Squid's and over bare-node's. */
 function ratiosOf<T extends { subject: string }>(rows: readonly T[], pick: (row: T) => number | null): Ratios {
@@ -315,89 +287,6 @@ function ratiosOf<T extends { subject: string }>(rows: readonly T[], pick: (row:
 
 function ratioLine(what: string, r: Ratios, note = ''): string {
   return `  ${what}: egress-inspector / squid = ${fix(r.vsSquid, 2)}×, egress-inspector / bare-node = ${fix(r.vsBareNode, 2)}×${note === '' ? '' : `   ${note}`}`;
-}
-
-/** Subjects in round `round`'s order: rotated each round, so none always runs first or last. */
-function rotated<T>(items: readonly T[], roundIndex: number): T[] {
-  return items.map((_, i) => items[(i + roundIndex) % items.length] as T);
-}
-
-// ---- flags and prerequisites --------------------------------------------------------------------------
-
-interface Flags {
-  readonly sections: readonly Section[];
-  readonly quick: boolean;
-  readonly build: boolean;
-  readonly keepTemp: boolean;
-  readonly out: string;
-}
-
-function parseFlags(argv: string[]): Flags {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      only: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'no-build': { type: 'boolean', default: false },
-      'keep-temp': { type: 'boolean', default: false },
-      out: { type: 'string' },
-    },
-    strict: true,
-  });
-  let sections: Section[] = [...SECTIONS];
-  if (values.only !== undefined) {
-    const wanted = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    const unknown = wanted.filter((s) => !(SECTIONS as readonly string[]).includes(s));
-    if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
-    // CPU per request is measured over the http section's runs.
-    if (wanted.includes('cpu') && !wanted.includes('http')) wanted.push('http');
-    sections = SECTIONS.filter((s) => wanted.includes(s));
-  }
-  return {
-    sections,
-    quick: values.quick,
-    build: !values['no-build'],
-    keepTemp: values['keep-temp'],
-    out: resolve(values.out ?? join(RESULTS_DIR, 'core-latest.json')),
-  };
-}
-
-/** Squid lives in /usr/sbin, which is not on every user's PATH. */
-function findSquid(): string | null {
-  const saved = process.env.PATH;
-  process.env.PATH = `${saved ?? ''}:/usr/sbin:/sbin`;
-  try {
-    return which('squid');
-  } finally {
-    process.env.PATH = saved;
-  }
-}
-
-function requireTools(): { wrk: string; squid: string } {
-  const wrk = which('wrk');
-  const squid = findSquid();
-  const missing = [wrk === null ? 'wrk' : null, squid === null ? 'squid' : null].filter((m): m is string => m !== null);
-  if (wrk === null || squid === null) {
-    throw new Error(
-      `missing ${missing.join(' and ')}. Install the Debian package(s) with\n    sudo apt-get install -y ${missing.join(' ')}\n` +
-        (squid === null ? '  then stop the service it starts (sudo systemctl disable --now squid); the bench runs its own Squid on loopback.\n' : ''),
-    );
-  }
-  return { wrk, squid };
-}
-
-async function build(): Promise<void> {
-  progress('building dist/ (tsc -p tsconfig.build.json)');
-  const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
-  const result = await run(tsc, ['-p', 'tsconfig.build.json'], { cwd: ROOT, timeoutMs: 240_000 });
-  if (result.code !== 0) {
-    throw new Error(`the build failed (${result.code}); fix it or run with --no-build to measure the existing dist/:\n${result.stdout}${result.stderr}`);
-  }
-}
-
-async function toolVersion(command: string, args: string[]): Promise<string | null> {
-  const r = await run(command, args, { timeoutMs: 10_000 });
-  return `${r.stdout}${r.stderr}`.split('\n')[0]?.trim() ?? null;
 }
 
 // ---- subjects ---------------------------------------------------------------------------------------------
@@ -430,8 +319,6 @@ function pidOf(name: string, pid: number | undefined): number {
   return pid;
 }
 
-const urlOf = (e: Endpoint): string => `http://${e.host}:${e.port}/`;
-
 interface Measured<T> {
   readonly result: T;
   /** CPU seconds the proxy spent while the work ran (null for direct, or if the process vanished). */
@@ -463,7 +350,7 @@ function noiseLine(shares: readonly (number | null)[]): string {
   const known = shares.filter((x): x is number => x !== null);
   if (known.length === 0) return '  (core not pinned: no noise figure)';
   const pct = (x: number): string => `${Math.round(x * 100)} %`;
-  return `  other processes took ${pct(Math.min(...known))}–${pct(Math.max(...known))} of CPU ${PROXY_CPU} during the measured runs (median ${pct(median(known))})`;
+  return `  other processes took ${pct(Math.min(...known))}–${pct(Math.max(...known))} of CPU ${PROXY_CPU} during the measured runs (median ${pct(medianOfFinite(known))})`;
 }
 
 // ---- sections -----------------------------------------------------------------------------------------
@@ -517,9 +404,9 @@ async function wrkSection(b: Bench, plan: WrkPlan): Promise<WrkRow[]> {
     const cpuUsPerRequest = s.proxy === null || cpu.some((c) => c === null) || requests === 0 ? null : (sum(cpu as number[]) / requests) * 1e6;
     return {
       subject: s.name,
-      reqPerSec: median(rs.map((x) => x.reqPerSec)),
-      p50Ms: median(rs.map((x) => x.p50Ms)),
-      p99Ms: median(rs.map((x) => x.p99Ms)),
+      reqPerSec: medianOfFinite(rs.map((x) => x.reqPerSec)),
+      p50Ms: medianOfFinite(rs.map((x) => x.p50Ms)),
+      p99Ms: medianOfFinite(rs.map((x) => x.p99Ms)),
       requests,
       cpuUsPerRequest,
       problems: [...new Set(rs.flatMap((x) => x.problems))],
@@ -590,7 +477,7 @@ async function bulkSection(b: Bench): Promise<{ up: BulkRow[]; down: BulkRow[] }
       const bytes = sum(rs.map((x) => x.bytes));
       return {
         subject: s.name,
-        mbPerSec: median(rs.map((x) => x.mbPerSec)),
+        mbPerSec: medianOfFinite(rs.map((x) => x.mbPerSec)),
         cpuSPerGB: s.proxy === null || cpu.some((c) => c === null) || bytes === 0 ? null : sum(cpu as number[]) / (bytes / 1e9),
         rounds: rs,
       };
@@ -620,9 +507,9 @@ async function tunnelSection(b: Bench): Promise<TunnelRow[]> {
     const tunnels = sum(rs.map((x) => x.tunnels));
     return {
       subject: s.name,
-      perSec: median(rs.map((x) => x.perSec)),
-      p50Ms: median(rs.map((x) => x.p50Ms)),
-      p99Ms: median(rs.map((x) => x.p99Ms)),
+      perSec: medianOfFinite(rs.map((x) => x.perSec)),
+      p50Ms: medianOfFinite(rs.map((x) => x.p50Ms)),
+      p99Ms: medianOfFinite(rs.map((x) => x.p99Ms)),
       errors: sum(rs.map((x) => x.errors)),
       firstError: rs.find((x) => x.firstError !== null)?.firstError ?? null,
       cpuUsPerTunnel: s.proxy === null || cpu.some((c) => c === null) || tunnels === 0 ? null : (sum(cpu as number[]) / tunnels) * 1e6,
@@ -632,10 +519,6 @@ async function tunnelSection(b: Bench): Promise<TunnelRow[]> {
 }
 
 // ---- printing -----------------------------------------------------------------------------------------
-
-function printFailed(title: string, section: Failed): void {
-  say(`\n${title}: failed: ${section.error}`);
-}
 
 function printWrk(title: string, rows: readonly WrkRow[], extra?: (r: WrkRow) => string, extraHeader?: string): void {
   say(`\n${title}`);
@@ -763,16 +646,16 @@ function printResults(res: Results): void {
     }
   }
   if (res.records !== undefined) say(`\nRecords written: ${Object.entries(res.records).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  say('\nTargets (issue 9)');
-  say(table(['', 'value', 'target', ''], res.targets.map((t) => [t.what, String(t.value), t.target, t.ok ? 'met' : 'MISSED'])));
+  printTargets('Targets (issue 9)', res.targets);
 }
 
 // ---- main -----------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2));
+  // CPU per request is measured over the http section's runs.
+  const flags = parseFlags(process.argv.slice(2), { sections: SECTIONS, outFile: 'core-latest.json', needs: { cpu: 'http' } });
   const settings = flags.quick ? QUICK : FULL;
-  const tools = requireTools();
+  const tools = requireTools({ wrk: true, squid: true });
   const t0 = Date.now();
   const cpus = os.cpus().length;
   const results: Results = {
@@ -781,16 +664,7 @@ async function main(): Promise<void> {
     mode: flags.quick ? 'quick' : 'full',
     sections: flags.sections,
     settings,
-    machine: {
-      cpus,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
-      kernel: `${os.type()} ${os.release()}`,
-      node: process.version,
-      wrk: await toolVersion(tools.wrk, ['-v']),
-      squid: await toolVersion(tools.squid, ['-v']),
-      loadAvgAtStart: os.loadavg().map((n) => round(n, 2)),
-    },
+    machine: await describeMachine(tools),
     targets: [],
   };
 
@@ -800,7 +674,7 @@ async function main(): Promise<void> {
   if (canPin) await pinToCpus(process.pid, String(LOAD_CPU));
   else progress(`not pinning: ${cpus < 2 ? `${cpus} CPU` : 'taskset missing'}; figures will mix proxy and load on the same cores`);
 
-  if (flags.build) await build();
+  if (flags.build) await build(progress);
 
   const tmp = mkdtempSync(join(os.tmpdir(), 'egress-core-bench-'));
   let squidDir: string | null = null;
@@ -866,19 +740,17 @@ async function main(): Promise<void> {
     };
 
     if (flags.sections.includes('http')) {
-      try {
+      results.http = await attempt(async () => {
         const h = settings.http;
         const rows = await wrkSection(b, { ...h, directOrigin: origin.http, label: 'http' });
         const ratios = ratiosOf(rows, (r) => r.reqPerSec);
-        results.http = { settings: `wrk -t1 -c${h.connections} -d${h.durationS}s × ${h.rounds} interleaved rounds after a ${h.warmupS}s warm-up, 1 KiB body; medians`, rows, ratios };
-        results.targets.push(check('http.vs_squid', 'HTTP keep-alive req/s, egress-inspector / squid', ratios.vsSquid, `≥ ${TARGETS.httpVsSquid}`, ratios.vsSquid >= TARGETS.httpVsSquid));
-      } catch (err) {
-        results.http = { error: errorText(err) };
-      }
+        results.targets.push(atLeast('http.vs_squid', 'HTTP keep-alive req/s, egress-inspector / squid', ratios.vsSquid, TARGETS.httpVsSquid));
+        return { settings: `wrk -t1 -c${h.connections} -d${h.durationS}s × ${h.rounds} interleaved rounds after a ${h.warmupS}s warm-up, 1 KiB body; medians`, rows, ratios };
+      });
     }
 
     if (flags.sections.includes('http-close')) {
-      try {
+      results.httpClose = await attempt(async () => {
         const h = settings.httpClose;
         const closeChecks: CloseCheck[] = [];
         for (const s of b.subjects) closeChecks.push(await closesAfterRequest(b, s));
@@ -888,75 +760,65 @@ async function main(): Promise<void> {
             : r,
         );
         const ratios = ratiosOf(rows, (r) => r.reqPerSec);
-        results.httpClose = {
+        results.targets.push(atLeast('http_close.vs_squid', 'HTTP new connection per request req/s, egress-inspector / squid', ratios.vsSquid, TARGETS.httpCloseVsSquid));
+        return {
           settings: `wrk -t1 -c${h.connections} -d${h.durationS}s -H 'Connection: close' × ${h.rounds} interleaved rounds after a ${h.warmupS}s warm-up; medians`,
           rows,
           ratios,
           closeChecks,
         };
-        results.targets.push(
-          check('http_close.vs_squid', 'HTTP new connection per request req/s, egress-inspector / squid', ratios.vsSquid, `≥ ${TARGETS.httpCloseVsSquid}`, ratios.vsSquid >= TARGETS.httpCloseVsSquid),
-        );
-      } catch (err) {
-        results.httpClose = { error: errorText(err) };
-      }
+      });
     }
 
     if (flags.sections.includes('latency')) {
-      try {
+      results.latency = await attempt(async () => {
         const l = settings.latency;
         const plain = await wrkSection(b, { connections: 1, ...l, directOrigin: origin.http, label: 'latency' });
         const directP50 = rowOf(plain, 'direct').p50Ms;
         const rows: LatencyRow[] = plain.map((r) => ({ ...r, addedP50Ms: r.p50Ms - directP50 }));
         const ratios = ratiosOf(rows, (r) => r.addedP50Ms);
         const added = rowOf(rows, 'egress-inspector').addedP50Ms;
-        results.latency = { settings: `wrk -t1 -c1 -d${l.durationS}s × ${l.rounds} interleaved rounds after a ${l.warmupS}s warm-up; added p50 = median p50 − direct's median p50`, rows, ratios };
-        results.targets.push(check('latency.added_p50_ms', 'p50 added at wrk -c1, ms', added, `≤ ${TARGETS.addedP50Ms}`, added <= TARGETS.addedP50Ms));
-      } catch (err) {
-        results.latency = { error: errorText(err) };
-      }
+        results.targets.push(atMost('latency.added_p50_ms', 'p50 added at wrk -c1, ms', added, TARGETS.addedP50Ms));
+        return { settings: `wrk -t1 -c1 -d${l.durationS}s × ${l.rounds} interleaved rounds after a ${l.warmupS}s warm-up; added p50 = median p50 − direct's median p50`, rows, ratios };
+      });
     }
 
     if (flags.sections.includes('connect-bulk')) {
-      try {
+      results.connectBulk = await attempt(async () => {
         const o = settings.bulk;
         const { up, down } = await bulkSection(b);
         const upRatios = ratiosOf(up, (r) => r.mbPerSec);
         const downRatios = ratiosOf(down, (r) => r.mbPerSec);
-        results.connectBulk = {
+        results.targets.push(atLeast('bulk.up_vs_squid', 'CONNECT bulk up MB/s, egress-inspector / squid', upRatios.vsSquid, TARGETS.bulkVsSquid));
+        results.targets.push(atLeast('bulk.down_vs_squid', 'CONNECT bulk down MB/s, egress-inspector / squid', downRatios.vsSquid, TARGETS.bulkVsSquid));
+        return {
           settings: `ClientHello then up to ${o.maxBytes / MiB} MiB or ${o.maxMs} ms each way, ${o.rounds} interleaved rounds after a warm-up; medians`,
           up,
           down,
           upRatios,
           downRatios,
         };
-        results.targets.push(check('bulk.up_vs_squid', 'CONNECT bulk up MB/s, egress-inspector / squid', upRatios.vsSquid, `≥ ${TARGETS.bulkVsSquid}`, upRatios.vsSquid >= TARGETS.bulkVsSquid));
-        results.targets.push(check('bulk.down_vs_squid', 'CONNECT bulk down MB/s, egress-inspector / squid', downRatios.vsSquid, `≥ ${TARGETS.bulkVsSquid}`, downRatios.vsSquid >= TARGETS.bulkVsSquid));
-      } catch (err) {
-        results.connectBulk = { error: errorText(err) };
-      }
+      });
     }
 
     if (flags.sections.includes('tunnels')) {
-      try {
+      results.tunnels = await attempt(async () => {
         const o = settings.tunnels;
         const rows = await tunnelSection(b);
         const ratios = ratiosOf(rows, (r) => r.perSec);
-        results.tunnels = {
+        results.targets.push(atLeast('tunnels.vs_squid', 'new tunnels/s, egress-inspector / squid', ratios.vsSquid, TARGETS.tunnelsVsSquid));
+        return {
           settings: `${o.concurrency} concurrent loops of CONNECT + ClientHello + 1 byte back + close, ${o.durationMs} ms × ${o.rounds} interleaved rounds after a warm-up; medians`,
           rows,
           ratios,
         };
-        results.targets.push(check('tunnels.vs_squid', 'new tunnels/s, egress-inspector / squid', ratios.vsSquid, `≥ ${TARGETS.tunnelsVsSquid}`, ratios.vsSquid >= TARGETS.tunnelsVsSquid));
-      } catch (err) {
-        results.tunnels = { error: errorText(err) };
-      }
+      });
     }
 
     // Memory: VmHWM must be read before the processes stop.
     const peaks = sampler.stop();
     if (flags.sections.includes('rss')) {
-      try {
+      results.rss = await attempt(async () => {
         const rows: RssRow[] = [];
         for (const p of proxies) {
           const end = await readMemory(p.pid);
@@ -977,15 +839,13 @@ async function main(): Promise<void> {
         const ratios = ratiosOf(rows, (r) => r.peakMB);
         const ours = rowOf(rows, 'egress-inspector').peakMB;
         const ran = flags.sections.filter((s) => s !== 'rss' && s !== 'cpu');
-        results.rss = {
+        results.targets.push(atMost('rss.peak_mb', 'egress-inspector peak RSS, MB', ours, TARGETS.peakRssMB));
+        return {
           settings: `/proc/<pid>/status: VmRSS 1 s after start, VmRSS every ${settings.rssIntervalMs} ms, VmHWM at the end; load: ${ran.length === 0 ? 'none' : ran.join(', ')}`,
           rows,
           ratios,
         };
-        results.targets.push(check('rss.peak_mb', 'egress-inspector peak RSS, MB', ours, `≤ ${TARGETS.peakRssMB}`, ours <= TARGETS.peakRssMB));
-      } catch (err) {
-        results.rss = { error: errorText(err) };
-      }
+      });
     }
 
     if (flags.sections.includes('cpu')) {
@@ -1027,16 +887,7 @@ async function main(): Promise<void> {
     removeTemp();
   }
 
-  results.finishedAt = new Date().toISOString();
-  results.durationS = round((Date.now() - t0) / 1000, 1);
-  results.machine.loadAvgAtEnd = os.loadavg().map((n) => round(n, 2));
-  mkdirSync(dirname(flags.out), { recursive: true });
-  writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
-  printResults(results);
-  say(`\nWrote ${flags.out} (${results.durationS} s)`);
+  finishRun(results, t0, flags.out, printResults);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`core bench: ${errorText(err)}\n`);
-  process.exit(1);
-});
+runMain('core bench', main);

@@ -14,18 +14,37 @@
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { startOrigin, type Origin } from './lib/origin.js';
-import { run, which, type Endpoint } from './lib/proc.js';
+import { run, type Endpoint } from './lib/proc.js';
+import {
+  atLeast,
+  atMost,
+  attempt,
+  build,
+  describeMachine,
+  finishRun,
+  fix,
+  median,
+  parseFlags,
+  printFailed,
+  printTargets,
+  progressLogger,
+  requireTools,
+  RESULTS_DIR,
+  ROOT,
+  rotated,
+  rowOf,
+  runMain,
+  say,
+  table,
+  urlOf,
+  type TargetCheck,
+} from './lib/report.js';
 import { distEntry, startProxy, type ProxyInstance } from './lib/start-proxy.js';
 import { startSquid, type SquidInstance } from './lib/start-squid.js';
 import { bulkTransfer, captureClientHello, tunnelRate, type BulkResult, type RateResult } from './lib/tunnel-client.js';
 import { runWrk, wrkProblems, type WrkResult } from './lib/wrk.js';
-
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const RESULTS_DIR = join(ROOT, 'bench', 'results');
 
 const SECTIONS = ['hello', 'http', 'latency', 'connect', 'observe'] as const;
 type Section = (typeof SECTIONS)[number];
@@ -119,14 +138,6 @@ interface ObserveResult {
   readonly ratePendVsOff: number;
 }
 
-interface TargetCheck {
-  readonly id: string;
-  readonly what: string;
-  readonly value: number;
-  readonly target: string;
-  readonly ok: boolean;
-}
-
 interface Results {
   readonly bench: 'egress-inspector';
   readonly startedAt: string;
@@ -144,128 +155,13 @@ interface Results {
   targets: TargetCheck[];
 }
 
-// ---- small helpers ------------------------------------------------------------------------------------
+const progress = progressLogger();
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
+// ---- prerequisites ------------------------------------------------------------------------------------
 
-const fix = (n: number, digits: number): string => (Number.isFinite(n) ? n.toFixed(digits) : '—');
-const round = (n: number, digits: number): number => Number(n.toFixed(digits));
-
-function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  return [line(headers), ...rows.map(line)].map((l) => `  ${l}`).join('\n');
-}
-
-function say(text: string): void {
-  process.stdout.write(`${text}\n`);
-}
-
-function progress(text: string): void {
-  process.stderr.write(`· ${text}\n`);
-}
-
-function check(id: string, what: string, value: number, target: string, ok: boolean): TargetCheck {
-  return { id, what, value: round(value, 3), target, ok: Number.isFinite(value) && ok };
-}
-
-function verdict(c: TargetCheck): string {
-  return c.ok ? 'met' : 'MISSED';
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-// ---- flags and prerequisites --------------------------------------------------------------------------
-
-interface Flags {
-  readonly sections: readonly Section[];
-  readonly quick: boolean;
-  readonly build: boolean;
-  readonly cpuProf: boolean;
-  readonly keepTemp: boolean;
-  readonly out: string;
-}
-
-function parseFlags(argv: string[]): Flags {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      only: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      'no-build': { type: 'boolean', default: false },
-      'cpu-prof': { type: 'boolean', default: false },
-      'keep-temp': { type: 'boolean', default: false },
-      out: { type: 'string' },
-    },
-    strict: true,
-  });
-  let sections: Section[] = [...SECTIONS];
-  if (values.only !== undefined) {
-    const wanted = values.only.split(',').map((s) => s.trim()).filter((s) => s !== '');
-    const unknown = wanted.filter((s) => !(SECTIONS as readonly string[]).includes(s));
-    if (unknown.length > 0) throw new Error(`unknown section(s) ${unknown.join(', ')}; known: ${SECTIONS.join(', ')}`);
-    sections = SECTIONS.filter((s) => wanted.includes(s));
-  }
-  return {
-    sections,
-    quick: values.quick,
-    build: !values['no-build'],
-    cpuProf: values['cpu-prof'],
-    keepTemp: values['keep-temp'],
-    out: resolve(values.out ?? join(RESULTS_DIR, 'latest.json')),
-  };
-}
-
-function requireTools(sections: readonly Section[]): { wrk: string | null; squid: string | null } {
-  const needWrk = sections.includes('http') || sections.includes('latency');
-  const needSquid = sections.some((s) => s !== 'hello');
-  const wrk = which('wrk');
-  const squid = which('squid') ?? whichIn('/usr/sbin', 'squid');
-  const missing: string[] = [];
-  if (needWrk && wrk === null) missing.push('wrk');
-  if (needSquid && squid === null) missing.push('squid');
-  if (missing.length > 0) {
-    throw new Error(
-      `missing ${missing.join(' and ')}. Install the Debian package(s) with\n` +
-        `    sudo apt-get install -y ${missing.join(' ')}\n` +
-        (missing.includes('squid') ? '  then stop the service it starts (sudo systemctl disable --now squid); the bench runs its own Squid on loopback.\n' : ''),
-    );
-  }
-  return { wrk, squid };
-}
-
-/** Squid lives in /usr/sbin, which is not on every user's PATH. */
-function whichIn(dir: string, command: string): string | null {
-  const saved = process.env.PATH;
-  process.env.PATH = dir;
-  try {
-    return which(command);
-  } finally {
-    process.env.PATH = saved;
-  }
-}
-
-async function build(): Promise<void> {
-  progress('building dist/ (tsc -p tsconfig.build.json)');
-  const tsc = join(ROOT, 'node_modules', '.bin', 'tsc');
-  const result = await run(tsc, ['-p', 'tsconfig.build.json'], { cwd: ROOT, timeoutMs: 240_000 });
-  if (result.code !== 0) {
-    throw new Error(`the build failed (${result.code}); fix it or run with --no-build to measure the existing dist/:\n${result.stdout}${result.stderr}`);
-  }
-}
-
-async function toolVersion(command: string | null, args: string[]): Promise<string | null> {
-  if (command === null) return null;
-  const r = await run(command, args, { timeoutMs: 10_000 });
-  return `${r.stdout}${r.stderr}`.split('\n')[0]?.trim() ?? null;
+/** wrk for the wrk sections, Squid for every section that starts servers. */
+function requiredTools(sections: readonly Section[]): { wrk: string | null; squid: string | null } {
+  return requireTools({ wrk: sections.includes('http') || sections.includes('latency'), squid: sections.some((s) => s !== 'hello') });
 }
 
 // ---- sections -----------------------------------------------------------------------------------------
@@ -285,16 +181,12 @@ interface Subjects {
   readonly squid: SquidInstance;
 }
 
-function url(e: Endpoint): string {
-  return `http://${e.host}:${e.port}/`;
-}
-
 async function wrkRows(wrk: string, s: Subjects, threads: number, connections: number, warmupS: number, durationS: number): Promise<WrkRow[]> {
-  const origin = url(s.origin.http);
+  const origin = urlOf(s.origin.http);
   const plan: { subject: Subject; url: string; absoluteUri?: string }[] = [
     { subject: 'direct', url: origin },
-    { subject: 'egress-inspector', url: url(s.proxy.proxy), absoluteUri: origin },
-    { subject: 'squid', url: url(s.squid.proxy), absoluteUri: origin },
+    { subject: 'egress-inspector', url: urlOf(s.proxy.proxy), absoluteUri: origin },
+    { subject: 'squid', url: urlOf(s.squid.proxy), absoluteUri: origin },
   ];
   const rows: WrkRow[] = [];
   for (const p of plan) {
@@ -312,12 +204,6 @@ async function wrkRows(wrk: string, s: Subjects, threads: number, connections: n
     rows.push({ subject: p.subject, reqPerSec: r.reqPerSec, p50Ms: r.latency.p50Ms, p99Ms: r.latency.p99Ms, requests: r.requests, problems: wrkProblems(r), raw: r.raw });
   }
   return rows;
-}
-
-function rowOf<T extends { subject: string }>(rows: readonly T[], subject: string): T {
-  const row = rows.find((r) => r.subject === subject);
-  if (row === undefined) throw new Error(`no ${subject} row`);
-  return row;
 }
 
 async function connectSection(s: Subjects, hello: Buffer, settings: Settings): Promise<BulkRow[]> {
@@ -370,8 +256,7 @@ async function observeSection(s: Subjects, off: ProxyInstance, pend: ProxyInstan
   }
   for (let round = 0; round < o.rounds; round++) {
     // Rotate the order each round: whoever runs first after a pause is not always the same variant.
-    const order = variants.map((_, i) => variants[(i + round) % variants.length] as (typeof variants)[number]);
-    for (const v of order) {
+    for (const v of rotated(variants, round)) {
       progress(`observe round ${round + 1}/${o.rounds} → ${v.subject}`);
       const bulk = await bulkTransfer({ via: v.via, sink: s.origin.sink, preamble: hello, maxBytes: o.bulkMaxBytes, maxMs: o.bulkMaxMs });
       const rate = await tunnelRate({ via: v.via, echo: s.origin.echo, hello, concurrency: o.concurrency, durationMs: o.rateMs, maxTunnels: o.maxTunnels });
@@ -431,21 +316,21 @@ function printResults(res: Results): void {
     say(`  ${'error' in res.hello ? `failed: ${String(res.hello.error)}` : `median ${String(res.hello.median_us)} µs, p99 ${String(res.hello.p99_us)} µs over ${String(res.hello.iterations)} hellos`}`);
   }
   if (res.http !== undefined) {
-    if ('error' in res.http) say(`\nHTTP keep-alive: failed: ${res.http.error}`);
+    if ('error' in res.http) printFailed('HTTP keep-alive', res.http);
     else {
       printWrk(`HTTP keep-alive throughput (${res.http.settings})`, res.http.rows);
       say(`  egress-inspector / squid = ${fix(res.http.proxyVsSquid, 2)}×   (target ≥ ${TARGETS.httpVsSquid}×)`);
     }
   }
   if (res.latency !== undefined) {
-    if ('error' in res.latency) say(`\nLow-concurrency latency: failed: ${res.latency.error}`);
+    if ('error' in res.latency) printFailed('Low-concurrency latency', res.latency);
     else {
       printWrk(`Latency at low concurrency (${res.latency.settings})`, res.latency.rows);
       say(`  p50 added by egress-inspector = ${fix(res.latency.addedP50Ms, 3)} ms   (target ≤ ${TARGETS.addedP50Ms} ms); by squid = ${fix(res.latency.squidAddedP50Ms, 3)} ms`);
     }
   }
   if (res.connect !== undefined) {
-    if ('error' in res.connect) say(`\nCONNECT bulk: failed: ${res.connect.error}`);
+    if ('error' in res.connect) printFailed('CONNECT bulk', res.connect);
     else {
       say(`\nCONNECT bulk throughput over one tunnel (${res.connect.settings})`);
       say(
@@ -458,7 +343,7 @@ function printResults(res: Results): void {
     }
   }
   if (res.observe !== undefined) {
-    if ('error' in res.observe) say(`\nObserve cost: failed: ${res.observe.error}`);
+    if ('error' in res.observe) printFailed('Observe cost', res.observe);
     else {
       const ob = res.observe;
       say(`\nTLS observation cost (${ob.settings})`);
@@ -482,44 +367,32 @@ function printResults(res: Results): void {
   if (res.records !== undefined) {
     say(`\nRecords written: ${Object.entries(res.records).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   }
-  say('\nTargets');
-  say(table(['', 'value', 'target', ''], res.targets.map((t) => [t.what, String(t.value), t.target, verdict(t)])));
+  printTargets('Targets', res.targets);
 }
 
 // ---- main -----------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const flags = parseFlags(process.argv.slice(2));
+  const flags = parseFlags(process.argv.slice(2), { sections: SECTIONS, outFile: 'latest.json', cpuProf: true });
   const settings = flags.quick ? QUICK : FULL;
-  const tools = requireTools(flags.sections);
+  const tools = requiredTools(flags.sections);
   const t0 = Date.now();
   const results: Results = {
     bench: 'egress-inspector',
     startedAt: new Date(t0).toISOString(),
     mode: flags.quick ? 'quick' : 'full',
     sections: flags.sections,
-    machine: {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      memoryGiB: round(os.totalmem() / 1024 ** 3, 1),
-      kernel: `${os.type()} ${os.release()}`,
-      node: process.version,
-      wrk: await toolVersion(tools.wrk, ['-v']),
-      squid: await toolVersion(tools.squid, ['-v']),
-      loadAvgAtStart: os.loadavg().map((n) => round(n, 2)),
-    },
+    machine: await describeMachine(tools),
     targets: [],
   };
 
   if (flags.sections.includes('hello')) {
     // First, while nothing else of ours runs: it measures CPU time per hello.
-    try {
-      results.hello = await helloSection(settings);
-      const median = Number(results.hello.median_us);
-      results.targets.push(check('hello.median_us', 'ClientHello parse+JA3+JA4 median µs', median, `≤ ${TARGETS.helloMedianUs}`, median <= TARGETS.helloMedianUs));
-    } catch (err) {
-      results.hello = { error: errorText(err) };
-    }
+    results.hello = await attempt(async () => {
+      const hello = await helloSection(settings);
+      results.targets.push(atMost('hello.median_us', 'ClientHello parse+JA3+JA4 median µs', Number(hello.median_us), TARGETS.helloMedianUs));
+      return hello;
+    });
   }
 
   const needServers = flags.sections.some((s) => s !== 'hello');
@@ -528,7 +401,7 @@ async function main(): Promise<void> {
   let squidDir: string | null = null;
   try {
     if (needServers) {
-      if (flags.build) await build();
+      if (flags.build) await build(progress);
       if (flags.cpuProf) mkdirSync(join(RESULTS_DIR, 'profiles'), { recursive: true });
       const nodeArgs = flags.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'profiles')}`] : [];
       progress(`starting origin, egress-inspector (${distEntry(ROOT)}) and squid; temp dir ${tmp}`);
@@ -544,51 +417,45 @@ async function main(): Promise<void> {
       const hello = await captureClientHello('bench.example');
 
       if (flags.sections.includes('http')) {
-        try {
+        results.http = await attempt(async () => {
           const h = settings.http;
           const rows = await wrkRows(tools.wrk as string, subjects, 1, h.connections, h.warmupS, h.durationS);
           const proxyVsSquid = rowOf(rows, 'egress-inspector').reqPerSec / rowOf(rows, 'squid').reqPerSec;
-          results.http = { settings: `wrk -t1 -c${h.connections} -d${h.durationS}s after a ${h.warmupS}s warm-up, 1 KiB body`, rows, proxyVsSquid };
-          results.targets.push(check('http.proxy_vs_squid', 'HTTP req/s, egress-inspector / squid', proxyVsSquid, `≥ ${TARGETS.httpVsSquid}`, proxyVsSquid >= TARGETS.httpVsSquid));
-        } catch (err) {
-          results.http = { error: errorText(err) };
-        }
+          results.targets.push(atLeast('http.proxy_vs_squid', 'HTTP req/s, egress-inspector / squid', proxyVsSquid, TARGETS.httpVsSquid));
+          return { settings: `wrk -t1 -c${h.connections} -d${h.durationS}s after a ${h.warmupS}s warm-up, 1 KiB body`, rows, proxyVsSquid };
+        });
       }
 
       if (flags.sections.includes('latency')) {
-        try {
+        results.latency = await attempt(async () => {
           const l = settings.latency;
           const rows = await wrkRows(tools.wrk as string, subjects, 1, 1, l.warmupS, l.durationS);
           const direct = rowOf(rows, 'direct').p50Ms;
           const addedP50Ms = rowOf(rows, 'egress-inspector').p50Ms - direct;
           const squidAddedP50Ms = rowOf(rows, 'squid').p50Ms - direct;
-          results.latency = { settings: `wrk -t1 -c1 -d${l.durationS}s after a ${l.warmupS}s warm-up`, rows, addedP50Ms, squidAddedP50Ms };
-          results.targets.push(check('latency.added_p50_ms', 'p50 added at -c1, ms', addedP50Ms, `≤ ${TARGETS.addedP50Ms}`, addedP50Ms <= TARGETS.addedP50Ms));
-        } catch (err) {
-          results.latency = { error: errorText(err) };
-        }
+          results.targets.push(atMost('latency.added_p50_ms', 'p50 added at -c1, ms', addedP50Ms, TARGETS.addedP50Ms));
+          return { settings: `wrk -t1 -c1 -d${l.durationS}s after a ${l.warmupS}s warm-up`, rows, addedP50Ms, squidAddedP50Ms };
+        });
       }
 
       if (flags.sections.includes('connect')) {
-        try {
+        results.connect = await attempt(async () => {
           const rows = await connectSection(subjects, hello, settings);
           const direct = rowOf(rows, 'direct').mbPerSec;
           const proxyVsDirect = rowOf(rows, 'egress-inspector').mbPerSec / direct;
           const squidVsDirect = rowOf(rows, 'squid').mbPerSec / direct;
-          results.connect = {
+          results.targets.push(atLeast('connect.proxy_vs_direct', 'CONNECT MB/s, egress-inspector / direct', proxyVsDirect, TARGETS.connectVsDirect));
+          return {
             settings: `${settings.bulk.rounds} interleaved round(s) of a ClientHello then up to ${settings.bulk.maxBytes / MiB} MiB or ${settings.bulk.maxMs} ms one way, after a warm-up transfer; median`,
             rows,
             proxyVsDirect,
             squidVsDirect,
           };
-          results.targets.push(check('connect.proxy_vs_direct', 'CONNECT MB/s, egress-inspector / direct', proxyVsDirect, `≥ ${TARGETS.connectVsDirect}`, proxyVsDirect >= TARGETS.connectVsDirect));
-        } catch (err) {
-          results.connect = { error: errorText(err) };
-        }
+        });
       }
 
       if (flags.sections.includes('observe')) {
-        try {
+        results.observe = await attempt(async () => {
           const pendPolicy = join(tmp, 'pend-on-hello.yaml');
           writeFileSync(
             pendPolicy,
@@ -607,13 +474,11 @@ async function main(): Promise<void> {
           const pend = await startProxy({ root: ROOT, dir: tmp, name: 'proxy-pend', observe: true, policyFiles: [defaultPolicy, pendPolicy], nodeArgs });
           started.push(pend);
           const ob = await observeSection(subjects, off, pend, hello, settings);
-          results.observe = ob;
           const limit = 1 - TARGETS.observeCost;
-          results.targets.push(check('observe.bulk_on_vs_off', 'CONNECT MB/s, observe ON / OFF', ob.bulkOnVsOff, `≥ ${limit}`, ob.bulkOnVsOff >= limit));
-          results.targets.push(check('observe.rate_on_vs_off', 'new tunnels/s, observe ON / OFF', ob.rateOnVsOff, `≥ ${limit}`, ob.rateOnVsOff >= limit));
-        } catch (err) {
-          results.observe = { error: errorText(err) };
-        }
+          results.targets.push(atLeast('observe.bulk_on_vs_off', 'CONNECT MB/s, observe ON / OFF', ob.bulkOnVsOff, limit));
+          results.targets.push(atLeast('observe.rate_on_vs_off', 'new tunnels/s, observe ON / OFF', ob.rateOnVsOff, limit));
+          return ob;
+        });
       }
 
       // Both proxies must have recorded what they carried (the proxy writes a record per request and per tunnel).
@@ -631,16 +496,7 @@ async function main(): Promise<void> {
     }
   }
 
-  results.finishedAt = new Date().toISOString();
-  results.durationS = round((Date.now() - t0) / 1000, 1);
-  results.machine.loadAvgAtEnd = os.loadavg().map((n) => round(n, 2));
-  mkdirSync(dirname(flags.out), { recursive: true });
-  writeFileSync(flags.out, `${JSON.stringify(results, null, 2)}\n`);
-  printResults(results);
-  say(`\nWrote ${flags.out} (${results.durationS} s)`);
+  finishRun(results, t0, flags.out, printResults);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${errorText(err)}\n`);
-  process.exit(1);
-});
+runMain('bench', main);
