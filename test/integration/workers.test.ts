@@ -312,7 +312,8 @@ describe('proxy.workers: 2', () => {
     const requests = Array.from({ length: 4 }, (_, i) => curl(['-x', c.proxyUrl, `http://127.0.0.1:${slow.port}/drain-${i}`]));
     const deadline = Date.now() + 5000;
     let s = await status(c);
-    while (!s.workers.every((w) => (w.activeFlows ?? 0) > 0)) {
+    // All four in flight (a connection whose request has not arrived yet is idle, and drain closes idle ones).
+    while (!(s.workers.every((w) => (w.activeFlows ?? 0) > 0) && s.workers.reduce((n, w) => n + (w.activeFlows ?? 0), 0) >= requests.length)) {
       if (Date.now() > deadline) throw new Error(`not both workers busy: ${JSON.stringify(s)}`);
       await new Promise((r) => setTimeout(r, 50));
       s = await status(c);

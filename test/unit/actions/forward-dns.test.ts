@@ -206,7 +206,8 @@ describe('createDnsForwarder: per-query cost', () => {
       expect(results.every((r) => !r.ok && r.message.startsWith('timeout'))).toBe(true);
       expect(Date.now() - started).toBeGreaterThanOrEqual(95);
       expect(exchanges.filter((e) => e === 'udp:timeout')).toHaveLength(201);
-      expect(spy.mock.calls.length).toBeLessThan(10);
+      // One timer per query would be 200; the shared queue re-arms a handful of times (more on a loaded machine).
+      expect(spy.mock.calls.length).toBeLessThan(25);
     } finally {
       spy.mockRestore();
     }
