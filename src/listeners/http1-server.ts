@@ -11,7 +11,7 @@
  * and a connection that cannot continue cleanly (body not read, framing error, `Connection: close`) is closed.
  */
 import net from 'node:net';
-import { STATUS_CODES } from 'node:http';
+import { textResponse } from '../actions/respond.js';
 import { parseRequestHead, type Http1Error, type RequestHead } from '../parsers/http1.js';
 import { ChunkedFramer, Http1FramingError } from '../parsers/http1-chunked.js';
 
@@ -182,15 +182,6 @@ export class Http1Exchange {
     this.doneCallbacks = [];
     for (const cb of callbacks) cb();
   }
-}
-
-/** Build a complete short text answer (head and body). */
-export function textResponse(status: number, body: string, headers: Readonly<Record<string, string>>, close: boolean): string {
-  const text = `${body}\n`;
-  let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\ncache-control: no-store\r\n`;
-  for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
-  head += close ? 'connection: close\r\n\r\n' : 'connection: keep-alive\r\n\r\n';
-  return head + text;
 }
 
 /** @internal One client connection: reads heads, frames bodies, one exchange at a time. */

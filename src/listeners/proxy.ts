@@ -12,7 +12,7 @@ import type { HttpForwarder } from '../actions/forward-http.js';
 import { RequestScrubber } from '../actions/headers.js';
 import { blockMessage, sendRawText } from '../actions/respond.js';
 import { Http1Server, type ClientError, type Http1Exchange } from './http1-server.js';
-import type { RequestHead } from '../parsers/http1.js';
+import { httpVersionOf, type RequestHead } from '../parsers/http1.js';
 import { clientHelloObserver, dialUpstream, peekClientHello, splice } from '../actions/tunnel.js';
 import type { ReadResult } from '../parsers/client-hello.js';
 import { tlsFactsOf } from '../fingerprint/tls-facts.js';
@@ -210,7 +210,7 @@ export class ProxyListener {
     // Facts of the request as the client sent it, before the proxy rewrites anything: the Host header (fronting
     // over plain HTTP) and the header order and case (JA4H, FoxIO).
     flow.requestHost = head.headers.host ?? null;
-    if (this.opts.ja4h !== false) flow.set('http.request.ja4h', computeJa4h(head.method, head.versionMinor === 1 ? '1.1' : '1.0', head.rawHeaders).ja4h);
+    if (this.opts.ja4h !== false) flow.set('http.request.ja4h', computeJa4h(head.method, httpVersionOf(head), head.rawHeaders).ja4h);
 
     const decision = await pipeline.decide(flow, 'http-request');
     if (exchange.socket.destroyed) return;
@@ -413,7 +413,7 @@ export class ProxyListener {
 
   private fillRequestFacts(flow: Flow, req: RequestHead): void {
     flow.set('http.request.method', req.method);
-    flow.set('http.version', req.versionMinor === 1 ? '1.1' : '1.0');
+    flow.set('http.version', httpVersionOf(req));
     flow.set('url.original', req.target);
     const ua = req.headers['user-agent'];
     if (ua !== undefined) flow.set('user_agent.original', ua);

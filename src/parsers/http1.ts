@@ -163,6 +163,11 @@ const COLON = 0x3a;
 const QMARK = 0x3f;
 const AT = 0x40;
 
+/** `1.0` or `1.1`, as ECS `http.version` and JA4H spell it. */
+export function httpVersionOf(head: { readonly versionMinor: 0 | 1 }): '1.0' | '1.1' {
+  return head.versionMinor === 1 ? '1.1' : '1.0';
+}
+
 /** RFC 9110 §5.6.2 token check, exported for the engine. */
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;
