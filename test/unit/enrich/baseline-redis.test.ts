@@ -273,6 +273,8 @@ describe('Redis baseline: failures', () => {
     await waitFor(() => b.lookup(q({ destination: 'during.example' })).processDestination.count > 0, 10_000, 'B to see what A counted during the outage');
     await waitFor(() => a.sizes().pendingWrites === 0, 3_000, 'A’s queue to drain');
     expect(errors.some((m) => /unavailable|connection|failed/.test(m))).toBe(true);
+    // A's own reset report can come after B already saw the data (two clients, two pull timers): bounded wait.
+    await waitFor(() => errors.some((m) => m.includes('reset')), 3_000, 'the reset to be reported');
     expect(errors.some((m) => m.includes('reset'))).toBe(true);
     expect(errors.join('\n')).not.toContain('during.example');
     // and new flows flow again
