@@ -3,17 +3,16 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { loadConfig } from './config/load.js';
-import { startProxy, formatHostPort } from './cli/start.js';
-import { runPolicyCheck } from './cli/policy-check.js';
-import { runFingerprint } from './cli/fingerprint.js';
-import { runCaInit } from './cli/ca-init.js';
+import { tuneHeap } from './cli/heap.js';
 import { isEgressError } from './errors.js';
-import { hashPassword } from './enrich/identity.js';
 import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import type { RunningProxy } from './cli/start.js';
+
+// Each command imports what it needs when it runs (`await import`): `policy check` never loads the proxy, the
+// proxy never loads node-forge (`ca init`), and `start` tunes V8's heap before the bulk of the program is loaded
+// (cli/heap.ts).
 
 /** The package root (where package.json, policies/ and certs/ live), from src/ or dist/. */
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -68,6 +67,8 @@ program
   .description('run the proxy, the DNS forwarder and the admin server')
   .option('-c, --config <file>', 'YAML configuration file (default: embedded defaults; env EGRESS_CONFIG)')
   .action(async (opts: { config?: string }) => {
+    // First: the heap limits V8 computes while the program loads already follow it.
+    tuneHeap();
     // node:cluster runs this same command in each worker (proxy.workers > 1): the primary sends it the config.
     if (cluster.isWorker) {
       const { runWorker } = await import('./cluster/worker.js');
@@ -77,6 +78,7 @@ program
     const file = opts.config ?? (env === undefined || env === '' ? undefined : env);
     let running: Running;
     try {
+      const [{ loadConfig }, { startProxy, formatHostPort }] = await Promise.all([import('./config/load.js'), import('./cli/start.js')]);
       const config = await loadConfig(file === undefined ? { baseDir: PACKAGE_ROOT } : { file, baseDir: process.cwd() });
       running = config.proxy.workers > 1 ? await startWorkers(config) : singleProcess(await startProxy(config));
       process.stderr.write(
@@ -119,6 +121,7 @@ policy
   .description('validate policy files; exit 0 when valid, 1 with file:line:col: message lines when not')
   .argument('<files...>', 'policy files, in the order they are loaded')
   .action(async (files: string[]) => {
+    const { runPolicyCheck } = await import('./cli/policy-check.js');
     process.exitCode = await runPolicyCheck(files, { stdout: process.stdout, stderr: process.stderr });
   });
 
@@ -127,6 +130,7 @@ program
   .description('print SNI, ALPN, JA3 and JA4 of ClientHellos (hex records on stdin, one per line, or a pcap)')
   .option('--pcap <file>', 'read ClientHellos from a pcap or pcapng capture')
   .action(async (opts: { pcap?: string }) => {
+    const { runFingerprint } = await import('./cli/fingerprint.js');
     process.exitCode = await runFingerprint(opts.pcap === undefined ? {} : { pcap: opts.pcap }, { stdin: process.stdin, stdout: process.stdout });
   });
 
@@ -136,6 +140,8 @@ ca.command('init')
   .option('--dir <dir>', 'directory for ca.pem and ca-key.pem', 'certs')
   .option('--force', 'replace an existing CA')
   .action(async (opts: { dir: string; force?: boolean }) => {
+    // node-forge (~40 modules) is loaded by this command only, never by a running proxy.
+    const { runCaInit } = await import('./cli/ca-init.js');
     process.exitCode = await runCaInit({ dir: opts.dir, force: opts.force === true }, { stdout: process.stdout, stderr: process.stderr });
   });
 
@@ -148,6 +154,7 @@ program
     for await (const chunk of process.stdin) input += String(chunk);
     const password = input.replace(/\r?\n$/, '');
     if (password === '') fail(new Error('no password on stdin'));
+    const { hashPassword } = await import('./enrich/identity.js');
     process.stdout.write(`${await hashPassword(user, password)}\n`);
   });
 

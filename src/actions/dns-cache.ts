@@ -37,6 +37,7 @@ import {
   type DnsQuery,
   type DnsRecordLayout,
 } from '../parsers/dns-message.js';
+import { entryBound } from '../enrich/bounded-lru.js';
 
 export type DnsCacheResult = 'hit' | 'miss';
 
@@ -160,7 +161,7 @@ function agedAnswers(answers: readonly DnsAnswer[], seconds: number): DnsAnswer[
 export function createDnsCache(opts: DnsCacheOptions): DnsCache | null {
   if (!(opts.size > 0)) return null;
   const now = opts.now ?? (() => performance.now());
-  const entries = new LRUCache<string, Entry>({ max: Math.floor(opts.size) });
+  const entries = new LRUCache<string, Entry>(entryBound(opts.size));
   let hits = 0;
   let misses = 0;
 

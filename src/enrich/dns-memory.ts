@@ -15,6 +15,7 @@ import { LRUCache } from 'lru-cache';
 import type { Enricher } from '../flow/pipeline.js';
 import type { Flow } from '../flow/flow.js';
 import type { DnsAnswer } from '../parsers/dns-message.js';
+import { entryBound } from './bounded-lru.js';
 
 export interface DnsMemoryOptions {
   /** Addresses remembered (address → names). */
@@ -60,8 +61,8 @@ export function createDnsMemory(opts: DnsMemoryOptions): DnsMemory {
   const ttl = Math.max(1, Math.floor(opts.ttlMs));
   // ttlResolution 0: with a fake clock, a cached "now" would make expiry depend on call timing.
   const base = { ttl, updateAgeOnGet: false, ...(perf === undefined ? {} : { perf, ttlResolution: 0 }) };
-  const names = new LRUCache<string, string[]>({ max: Math.max(1, opts.maxAddresses), ...base });
-  const given = new LRUCache<string, true>({ max: Math.max(1, opts.maxClientAddresses), ...base });
+  const names = new LRUCache<string, string[]>({ ...entryBound(Math.max(1, opts.maxAddresses)), ...base });
+  const given = new LRUCache<string, true>({ ...entryBound(Math.max(1, opts.maxClientAddresses)), ...base });
 
   function rememberName(ip: string, name: string): void {
     // One cache operation per answer: the get restarts the entry's TTL, and the list is changed in place.

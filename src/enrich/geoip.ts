@@ -8,12 +8,15 @@
  * the start with a message naming the config key; no reload (restart to pick up a new database). After that,
  * lookup() is synchronous, never throws, and touches no disk: an LRU of answers per address, else a tree walk
  * over the in-memory files plus mmdb-lib's LRU of decoded records.
+ *
+ * maxmind (and mmdb-lib) are imported when a database is configured, not at start-up: GeoIP is off by default,
+ * and a proxy should not hold code it never runs (issue 9, memory).
  */
 import { readFile } from 'node:fs/promises';
 import { isIPv4, isIPv6 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { LRUCache } from 'lru-cache';
-import { Reader, type Response } from 'maxmind';
+import type { Reader, Response } from 'maxmind';
 import { EgressError } from '../errors.js';
 
 export interface GeoFacts {
@@ -138,9 +141,10 @@ async function openDatabase(key: ConfigKey, path: string, types: RegExp, expecte
   // No TTL (house rule exception): keys are offsets into this immutable buffer, so an entry cannot go stale;
   // the size bound caps the memory.
   const cache = new LRUCache<string | number, object>({ max: CACHE_RECORDS });
+  const { Reader: MaxMindReader } = await import('maxmind');
   let reader: Reader<Response>;
   try {
-    reader = new Reader<Response>(buf, { cache });
+    reader = new MaxMindReader<Response>(buf, { cache });
   } catch (err) {
     throw invalid(err instanceof Error ? err.message : String(err), err);
   }

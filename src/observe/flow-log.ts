@@ -16,6 +16,12 @@ const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 const BATCH_BYTES = 8 * 1024;
 /** … or after this long, whichever comes first. */
 const FLUSH_EVERY_MS = 200;
+/**
+ * … in writes of up to this much. sonic-boom's default (16 KiB) means one write per ~12 records; under load the
+ * queue then grew faster than those small writes drained it, and its backlog (JS strings) was the largest part
+ * of peak RSS (issue 9: 4–5 MB/s of backlog in the benchmark; 240 → 157 MB peak with 1 MiB writes).
+ */
+const MAX_WRITE_BYTES = 1024 * 1024;
 
 /** The flow log of a cluster primary: it also takes whole-line batches that workers sent over IPC. */
 export interface FlowLogSink extends FlowLog {
@@ -39,6 +45,7 @@ export function openFlowLog(dest: string, onDropped: (n: number) => void, opts: 
   const batching = {
     sync: false,
     minLength: BATCH_BYTES,
+    maxWrite: MAX_WRITE_BYTES,
     periodicFlush: FLUSH_EVERY_MS,
     maxLength: MAX_BACKLOG_BYTES,
     ...(opts.buffers === true ? { contentMode: 'buffer' as const } : {}),

@@ -42,6 +42,7 @@
  * of heap, measured (bench/beacon.bench.ts).
  */
 import { LRUCache } from 'lru-cache';
+import { entryBound } from '../enrich/bounded-lru.js';
 
 export interface BeaconOptions {
   /** Connections in the ring before a score is given; at least 4 (RITA needs 3 intervals). Default 4. */
@@ -336,7 +337,7 @@ export class BeaconTracker {
     this.#now = clock;
     this.#scratch = new Scratch(this.#maxSamples);
     this.#cache = new LRUCache<string, Ring>({
-      max: maxKeys,
+      ...entryBound(maxKeys),
       ttl: ttlMs,
       // Observing a key keeps it alive: its TTL counts from its last connection.
       updateAgeOnGet: true,

@@ -16,6 +16,7 @@ import { LRUCache } from 'lru-cache';
 import type { Enricher } from '../flow/pipeline.js';
 import type { Flow } from '../flow/flow.js';
 import type { Scorer, Signal } from './score.js';
+import { entryBound } from '../enrich/bounded-lru.js';
 
 export interface DnsSignalOptions {
   /** Window of the unique-subdomain count, milliseconds. */
@@ -106,8 +107,8 @@ function formatWindow(ms: number): string {
 
 export function createDnsSignals(opts: DnsSignalOptions): DnsSignals {
   const now = opts.now ?? (() => performance.now());
-  const clients = new LRUCache<string, ClientCounts>({ max: opts.maxClients ?? 10_000 });
-  const pairs = new LRUCache<string, PairCounts>({ max: opts.maxPairs ?? 20_000 });
+  const clients = new LRUCache<string, ClientCounts>(entryBound(opts.maxClients ?? 10_000));
+  const pairs = new LRUCache<string, PairCounts>(entryBound(opts.maxPairs ?? 20_000));
   const snapshots = new WeakMap<Flow, Snapshot>();
   const unique = Math.max(1, opts.uniqueSubdomains);
 

@@ -513,6 +513,9 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
     }
   };
 
+  /** Keys of the batch being written: out of the queue, not yet in Redis (still pending for sizes()). */
+  let writing = 0;
+
   const cycle = async (force: boolean): Promise<Error | null> => {
     if (conn.status !== 'ready') {
       report(`unavailable (${conn.status}): counting in memory, ${mirror.pendingCount()} key(s) queued`);
@@ -525,7 +528,9 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
         lastWriteMs = Date.now();
         for (let n = 0; n < MAX_WRITE_BATCHES && mirror.pendingCount() > 0; n++) {
           items = mirror.take(cfg.maxBatch);
+          writing = items.length;
           await writeBatch(items);
+          writing = 0;
           items = [];
         }
       }
@@ -537,6 +542,7 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
       }
       return null;
     } catch (err) {
+      writing = 0;
       if (items.length > 0) mirror.restore(items);
       report(`${items.length > 0 ? `writing a batch of ${items.length} key(s) failed (kept queued)` : 'reading changes failed'}: ${messageOf(err)}`);
       return baselineError(`baseline: Redis at ${safeUrl} failed: ${messageOf(err)}`, err);
@@ -572,7 +578,7 @@ export async function openRedisBaseline(url: string, opts: RedisBaselineOptions 
     ...mirrorAccess(mirror, cfg.now, learningUntilMs, () => closed, () => {
       if (mirror.pendingCount() >= cfg.maxBatch && busy === null) void runCycle(false);
     }),
-    sizes: () => ({ entries: mirror.entries.size, pendingWrites: mirror.pendingCount(), droppedWrites: mirror.dropped }),
+    sizes: () => ({ entries: mirror.entries.size, pendingWrites: mirror.pendingCount() + writing, droppedWrites: mirror.dropped }),
     async flush() {
       if (!closed) await flushAll();
     },

@@ -86,6 +86,14 @@ const WRITER_CHECKPOINT_PAGES = 10_000;
 const WRITER_WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 /** The writer waits this long for a lock held by another process before a batch fails (and is retried). */
 const WRITER_BUSY_TIMEOUT_MS = 1_000;
+/**
+ * The writer thread's V8 heap. It holds one batch (≤ maxBatch keys of ≤ 2 × MAX_KEY_PART characters) and its
+ * reply at a time: a few MB at most. Without limits a worker gets V8's defaults (young generation up to 3 ×
+ * 16 MB, old generation up to the machine's heap limit); measured: the thread costs ~20 MB of RSS with them,
+ * ~17 MB with these (most of it is the isolate and Node's worker bootstrap, which no limit removes). A writer
+ * that runs out dies with ERR_WORKER_OUT_OF_MEMORY and is started again by the next flush, its batch re-queued.
+ */
+const WRITER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } as const;
 /** The writer must say it is ready within this. */
 const WRITER_START_TIMEOUT_MS = 10_000;
 /** `e` of the total-hosts row: never pruned. */
@@ -283,7 +291,7 @@ interface Writer {
 
 function startWriter(file: string, halfLifeMs: number, onDied: (message: string) => void): Promise<Writer> {
   const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { file, halfLifeMs, sqlite } });
+  const worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { file, halfLifeMs, sqlite }, resourceLimits: WRITER_RESOURCE_LIMITS });
   let nextId = 1;
   let dead: string | null = null;
   let closing = false;
@@ -412,6 +420,8 @@ export async function openSqliteBaseline(dir: string, opts: SqliteBaselineOption
 
   // ---- writing: one batch in flight at a time --------------------------------------------------------------
   let closed = false;
+  /** Keys of the batch the writer holds: taken from the queue, not yet in the file (sizes().pendingWrites). */
+  let inFlight = 0;
 
   const writeOne = async (): Promise<Error | null> => {
     const items = mirror.take(cfg.maxBatch);
@@ -419,13 +429,16 @@ export async function openSqliteBaseline(dir: string, opts: SqliteBaselineOption
     const message: unknown[] = [];
     for (const it of items) message.push(it.entry.key, it.c, it.t, it.f, it.entry.distinctKey);
     let reply: Reply;
+    inFlight = items.length;
     try {
       reply = await (await ensureWriter()).call({ type: 'write', items: message });
     } catch (err) {
+      inFlight = 0;
       mirror.restore(items);
       report(`writing a batch of ${items.length} key(s) failed (kept queued): ${messageOf(err)}`);
       return baselineError(`baseline: writing to ${file} failed: ${messageOf(err)}`, err);
     }
+    inFlight = 0;
     const rows = flat(reply.rows, 4);
     const distinct = flat(reply.distinct, 3);
     for (const it of items) mirror.confirm(it);
@@ -496,7 +509,7 @@ export async function openSqliteBaseline(dir: string, opts: SqliteBaselineOption
     ...mirrorAccess(mirror, cfg.now, learningUntilMs, () => closed, () => {
       if (mirror.pendingCount() >= cfg.maxBatch && queuedDrain === null) void scheduleDrain();
     }),
-    sizes: () => ({ entries: mirror.entries.size, pendingWrites: mirror.pendingCount(), droppedWrites: mirror.dropped }),
+    sizes: () => ({ entries: mirror.entries.size, pendingWrites: mirror.pendingCount() + inFlight, droppedWrites: mirror.dropped }),
     async flush() {
       if (closed) return;
       const err = await scheduleDrain();

@@ -25,14 +25,14 @@
  * means "within the retention horizon" and the counts cannot grow without bound.
  *
  * ## Mirror (this module) and backends
- * Every backend answers `lookup` synchronously from a bounded in-memory mirror (lru-cache, `maxEntries`, TTL of
- * `MIRROR_TTL_HALF_LIVES` half-lives, with a nested read index: see BaselineMirror) and `record` updates the
- * mirror at once, so the next flow sees it. In memory-only mode the mirror is all there is: at the bound, a
- * dropped pair leaves its destination's host count, and a dropped destination count restarts from its next
- * contact (approximate at the bound; exact with a store). The
- * embedded (SQLite) and shared (Redis) backends also queue the increments as per-key deltas (one pending delta
- * per key, however many flows) and persist them in batches off the hot path; when the store answers with a
- * key's authoritative value, the mirror takes it and re-adds whatever was recorded since (`applyStored`).
+ * Every backend answers `lookup` synchronously from a bounded in-memory mirror (lru-cache, `maxEntries` taken as
+ * entries arrive, TTL of `MIRROR_TTL_HALF_LIVES` half-lives, with a nested read index: see BaselineMirror) and
+ * `record` updates the mirror at once, so the next flow sees it. In memory-only mode the mirror is all there is:
+ * at the bound, a dropped pair leaves its destination's host count, and a dropped destination count restarts from
+ * its next contact (approximate at the bound; exact with a store). The embedded (SQLite) and shared (Redis)
+ * backends also queue the increments as per-key deltas (one pending delta per key, however many flows) and
+ * persist them in batches off the hot path; when the store answers with a key's authoritative value, the mirror
+ * takes it and re-adds whatever was recorded since (`applyStored`).
  * A lookup that misses the mirror reads as "never seen": the hot path never waits for storage, so a key evicted
  * from the mirror looks new to the next flow (only), until it is recorded and the store's value comes back.
  *
@@ -42,6 +42,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { EgressError, type ErrorCode } from '../../errors.js';
+import { entryBound } from '../bounded-lru.js';
 
 // ---- API --------------------------------------------------------------------------------------------------
 
@@ -417,7 +418,9 @@ export class BaselineMirror {
     this.halfLifeMs = opts.halfLifeMs;
     this.maxPending = opts.maxPending;
     this.entries = new LRUCache<string, BaselineEntry>({
-      max: opts.maxEntries,
+      // The bound is maxEntries, allocated as entries arrive: `max` would preallocate ~22 MB for the default
+      // 500,000 before the first flow (bounded-lru.ts).
+      ...entryBound(opts.maxEntries),
       ttl: Math.max(1, Math.floor(Math.min(opts.halfLifeMs * MIRROR_TTL_HALF_LIVES, Number.MAX_SAFE_INTEGER))),
       updateAgeOnGet: true,
       noDisposeOnSet: true,
