@@ -26,6 +26,9 @@ export const ERROR_CODES = {
   // TLS observation (src/parsers, src/fingerprint)
   TLS_PARSE: 'The TLS ClientHello is malformed',
   TLS_INCOMPLETE: 'The TLS ClientHello is truncated',
+  CA_INVALID: 'The interception CA (tls.ca_dir) is missing, unreadable, exposed or not usable',
+  TLS_CLIENT_REJECTED: 'The client aborted the TLS handshake against the interception certificate (e.g. certificate pinning)',
+  TLS_UPSTREAM_FAILED: "The destination's TLS handshake failed or its certificate did not verify",
   // hints and admin API (src/enrich, src/listeners/admin)
   UNAUTHORIZED: 'The admin API bearer token is missing or wrong',
   HINT_INVALID: 'A process hint event is not valid',

@@ -16,6 +16,7 @@ import { ChunkedFramer } from '../parsers/http1-chunked.js';
 import type { Http1Exchange } from '../listeners/http1-server.js';
 import { responseHead } from './headers.js';
 import { dialUpstream } from './tunnel.js';
+import { connectUpstreamTls, upstreamTlsInfo, UpstreamTlsError, type UpstreamTlsInfo, type UpstreamTlsTarget, type UpstreamTrust } from './upstream-tls.js';
 
 export interface ForwardOptions {
   connectTimeoutMs: number;
@@ -29,12 +30,16 @@ export interface ForwardOptions {
   idleSocketMs?: number;
   /** Largest response head accepted from a destination (default 64 KiB). */
   maxResponseHeaderBytes?: number;
+  /** Roots for TLS destinations (bumped tunnels); a target with `tls` fails without them. */
+  trust?: UpstreamTrust;
 }
 
 export interface ForwardTarget {
   /** The resolved address to dial (never a name: no second lookup). */
   readonly ip: string;
   readonly port: number;
+  /** Speak TLS to the destination, verified (the inner requests of a bumped tunnel). */
+  readonly tls?: UpstreamTlsTarget;
 }
 
 export interface ForwardResult {
@@ -46,6 +51,8 @@ export interface ForwardResult {
   readonly destinationBytes: number;
   /** Status the destination answered (0 when it did not). */
   readonly status: number;
+  /** For a TLS target: what the handshake with the destination showed (also when it failed); else null. */
+  readonly upstreamTls: UpstreamTlsInfo | null;
 }
 
 export interface HttpForwarder {
@@ -136,7 +143,14 @@ export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
     if (openCount >= maxTotal) throw new EgressError('UPSTREAM_CONNECT_FAILED', `upstream connection limit (${maxTotal}) reached`);
     openCount++;
     try {
-      const socket = await dialUpstream(target.ip, target.port, opts.connectTimeoutMs);
+      let socket = await dialUpstream(target.ip, target.port, opts.connectTimeoutMs);
+      if (target.tls !== undefined) {
+        if (opts.trust === undefined) {
+          socket.destroy();
+          throw new EgressError('INTERNAL', 'a TLS destination without upstream trust roots');
+        }
+        socket = await connectUpstreamTls(socket, target.tls, opts.trust, opts.connectTimeoutMs);
+      }
       socket.once('close', () => openCount--);
       return socket;
     } catch (err) {
@@ -146,7 +160,7 @@ export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
   };
 
   /** One attempt on one socket. `reused`: a pooled socket, which may have been closed by the destination meanwhile. */
-  const exchangeOn = (socket: net.Socket, reused: boolean, key: string, exchange: Http1Exchange, requestHead: string): Promise<ForwardResult & { retry: boolean }> =>
+  const exchangeOn = (socket: net.Socket, reused: boolean, key: string, exchange: Http1Exchange, requestHead: string): Promise<Omit<ForwardResult, 'upstreamTls'> & { retry: boolean }> =>
     new Promise((resolve) => {
       const client = exchange.socket;
       const method = exchange.head.method;
@@ -353,7 +367,7 @@ export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
 
   return {
     async forward(exchange, requestHead, target) {
-      const key = `${target.ip}|${target.port}`;
+      const key = target.tls === undefined ? `${target.ip}|${target.port}` : `${target.ip}|${target.port}|tls|${target.tls.servername ?? ''}|${target.tls.checkName}`;
       for (let attempt = 0; ; attempt++) {
         let socket = attempt === 0 ? takeIdle(key) : null;
         const reused = socket !== null;
@@ -361,18 +375,18 @@ export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
           try {
             socket = await dial(target);
           } catch (err) {
-            return { error: err as EgressError, midResponse: false, destinationBytes: 0, status: 0 };
+            return { error: err as EgressError, midResponse: false, destinationBytes: 0, status: 0, upstreamTls: err instanceof UpstreamTlsError ? err.info : null };
           }
           if (exchange.socket.destroyed) {
             socket.destroy();
-            return { error: new EgressError('CLIENT_ABORTED', 'client closed the connection'), midResponse: false, destinationBytes: 0, status: 0 };
+            return { error: new EgressError('CLIENT_ABORTED', 'client closed the connection'), midResponse: false, destinationBytes: 0, status: 0, upstreamTls: null };
           }
         }
         const result = await exchangeOn(socket, reused, key, exchange, requestHead);
         // A pooled socket the destination had just closed: retry once on a fresh one (RFC 9112 §9.3.1, only
         // for requests without a body, before any byte of an answer).
         if (result.retry && attempt === 0) continue;
-        return { error: result.error, midResponse: result.midResponse, destinationBytes: result.destinationBytes, status: result.status };
+        return { error: result.error, midResponse: result.midResponse, destinationBytes: result.destinationBytes, status: result.status, upstreamTls: target.tls === undefined ? null : (upstreamTlsInfo(socket) ?? null) };
       }
     },
     get idleSockets() {

@@ -339,6 +339,8 @@ export interface SpliceResult {
 export interface SpliceOptions {
   /** Sees the client's bytes after `replay` (see ChunkObserver), e.g. clientHelloObserver(). */
   readonly observe?: ChunkObserver | null;
+  /** Sees the destination's first bytes (see ChunkObserver), e.g. the server's TLS flight for JA3S/JA4S. */
+  readonly observeDown?: ChunkObserver | null;
   /**
    * Read sockets that were not dialled with `{ relay: true }` (the client; an upstream dialled without
    * it) into the relay's own buffers too, through Node internals (default true; see adoptReads). false
@@ -443,6 +445,7 @@ export function splice(client: net.Socket, upstream: net.Socket, idleMs: number,
     down.ownsReads = downFirst !== null;
     const up = new Relay(client);
     up.observe = opts.observe ?? null;
+    down.observe = opts.observeDown ?? null;
     const upFirst = adopt ? adoptReads(client, up) : null;
     up.ownsReads = upFirst !== null;
     // The http server's socket timeout (and any other) would be re-armed by every read and write.

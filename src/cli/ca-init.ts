@@ -45,9 +45,36 @@ export async function runCaInit(opts: { dir: string; force?: boolean }, io: CaIn
   }
   await writeNew(keyPath, ca.keyPem, 0o600);
   await writeNew(certPath, ca.certPem, 0o644);
-  io.stdout.write(
-    `created ${certPath} and ${keyPath} (mode 0600)\nSHA-256 fingerprint: ${ca.fingerprint}\n` +
-      `Distribute ca.pem to the endpoints' trust stores (e.g. by GPO); keep ca-key.pem secret.\n`,
-  );
+  io.stdout.write(`created ${certPath} and ${keyPath} (mode 0600)\nSHA-256 fingerprint: ${ca.fingerprint}\n\n${distributionHelp(certPath, keyPath)}`);
   return 0;
+}
+
+/**
+ * How to make endpoints trust the CA, printed by `ca init`: each platform and runtime keeps its own trust
+ * store, and a client that does not trust the CA fails every intercepted connection. Only the certificate is
+ * distributed; the key never leaves the proxy host.
+ */
+export function distributionHelp(certPath: string, keyPath: string): string {
+  return [
+    `Next, make the endpoints trust ${certPath} (the certificate only; the key never leaves this host).`,
+    `Compare the SHA-256 fingerprint above with what each store shows after import.`,
+    `  Windows (domain)  Group Policy: Computer Configuration > Policies > Windows Settings > Security Settings >`,
+    `                    Public Key Policies > Trusted Root Certification Authorities > Import (the wizard lists .cer/.crt:`,
+    `                    copy the file as ca.crt, the PEM content is accepted)`,
+    `  Windows (one host, elevated)  certutil -addstore -f Root ${certPath}`,
+    `  Debian/Ubuntu     cp ${certPath} /usr/local/share/ca-certificates/egress-inspector.crt && update-ca-certificates`,
+    `                    (the file name must end in .crt)`,
+    `  RHEL/Fedora       cp ${certPath} /etc/pki/ca-trust/source/anchors/egress-inspector.pem && update-ca-trust`,
+    `  macOS             sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${certPath}`,
+    `  Firefox           enterprise policy Certificates.ImportEnterpriseRoots: true (trusts the Windows/macOS store)`,
+    `                    or Certificates.Install: ["<path to ca.pem>"] (any platform)`,
+    `  Java              has its own store: keytool -importcert -cacerts -alias egress-inspector -file ${certPath}`,
+    `                    (Java 9+; the store's default password is changeit)`,
+    `                    (Debian/Ubuntu's Java follows update-ca-certificates through ca-certificates-java)`,
+    `  Node.js           bundles its own roots: NODE_EXTRA_CA_CERTS=<path to ca.pem> (read at process start)`,
+    `  Python requests   uses certifi, not the OS store: REQUESTS_CA_BUNDLE=<bundle with the public roots and ca.pem>,`,
+    `                    e.g. /etc/ssl/certs/ca-certificates.crt after update-ca-certificates (SSL_CERT_FILE for ssl/httpx)`,
+    `Keep ${keyPath} secret (mode 0600).`,
+    '',
+  ].join('\n');
 }

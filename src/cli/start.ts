@@ -15,6 +15,7 @@ import { createDnsCache } from '../actions/dns-cache.js';
 import { prepareSinkhole } from '../parsers/dns-message.js';
 import { readNameservers } from '../net/resolver.js';
 import { createTelemetry } from './telemetry.js';
+import { createInterception, interceptionIssues } from './interception.js';
 import { createPolicyView } from '../policy/evaluate.js';
 import { identifyRequest, loadUsersFile, ProxyAuthenticator, type IdentityOutcome } from '../enrich/identity.js';
 import type { Flow } from '../flow/flow.js';
@@ -79,6 +80,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   const link = opts.cluster;
   // Read the users file first: a broken one refuses to start before anything listens or is opened.
   const identify = await createIdentify(config);
+  // Then the interception CA: one that is there but unusable refuses to start, like a broken users file.
+  const interception = await createInterception(config);
   const metrics = createMetrics();
   const onDropped = (n: number): void => metrics.flowLogDropped.inc(n);
   const flowLog = opts.flowLog ?? (link === undefined ? openFlowLog(config.log.flows, onDropped) : createIpcFlowLog(link.sendFlowLines, onDropped));
@@ -86,6 +89,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   const policy = createPolicyStore({
     files: config.policy.files,
     watch: link === undefined,
+    accept: (compiled) => interceptionIssues(compiled, interception, config.tls.ca_dir),
     onReload: (result) => {
       if (result.ok) {
         label.reload(metrics, 'success');
@@ -140,7 +144,12 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     responseTimeoutMs: config.proxy.timeouts.response,
     maxTotalSockets: config.proxy.max_flows,
     idleSocketMs: Math.min(config.proxy.timeouts.idle, 30_000),
+    ...(interception === null ? {} : { trust: interception.trust }),
   });
+  if (interception !== null) {
+    metrics.leafStats.read = () => interception.leaves.stats();
+    logger.info({ ca: config.tls.ca_dir, fingerprint: interception.caFingerprint, upstreamRoots: interception.trust.roots, rootSources: interception.trust.sources }, 'TLS interception ready (bump rules allowed)');
+  }
   const proxy = new ProxyListener(
     {
       host: config.proxy.listen.host,
@@ -165,6 +174,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
       identify,
       authRealm: config.identity.realm,
       identityHeaders: [...config.identity.user_headers, config.identity.process_header],
+      interception,
     },
   );
 

@@ -212,7 +212,7 @@ export const DEFAULTS = {
     ],
   },
   admin: { listen: '127.0.0.1:9180', token: null },
-  policy: { files: ['policies/default.yaml'], hint_wait: '250ms' },
+  policy: { files: ['policies/never-bump.yaml', 'policies/default.yaml'], hint_wait: '250ms' },
   log: { flows: '-', level: 'info' },
   tls: { ca_dir: 'certs', upstream_ca: [], observe: true },
   hints: { store: 'memory', window: '120s', managed_window: '10m', max_entries: 1_000_000, max_body_bytes: 10_485_760 },

@@ -404,6 +404,14 @@ export class Http1Server {
     this.timer.unref();
   }
 
+  /**
+   * Serve HTTP/1.1 on a connection this server did not accept: the decrypted side of a bumped tunnel
+   * (src/actions/bump.ts). It gets the same parsing, limits, timeouts and handlers as an accepted one.
+   */
+  adopt(socket: net.Socket): void {
+    this.connections.add(new Http1Connection(this, socket));
+  }
+
   /** @internal A coarse clock (refreshed by the sweep) for head deadlines. */
   now(): number {
     return this.clock;

@@ -13,13 +13,18 @@ import { RequestScrubber } from '../actions/headers.js';
 import { blockMessage, sendRawText } from '../actions/respond.js';
 import { Http1Server, type ClientError, type Http1Exchange } from './http1-server.js';
 import { httpVersionOf, type RequestHead } from '../parsers/http1.js';
-import { clientHelloObserver, dialUpstream, peekClientHello, splice } from '../actions/tunnel.js';
+import { clientHelloObserver, dialUpstream, peekClientHello, splice, type ChunkObserver } from '../actions/tunnel.js';
+import { serverFlightObserver } from '../parsers/server-hello.js';
+import { tlsServerFactsOf } from '../fingerprint/tls-server-facts.js';
+import { frontingPairs } from '../fingerprint/fronting.js';
 import type { ReadResult } from '../parsers/client-hello.js';
 import { tlsFactsOf } from '../fingerprint/tls-facts.js';
 import { computeJa4h } from '../fingerprint/ja4h.js';
-import { BODY_SAMPLE_BYTES } from '../scoring/extractors.js';
+import { endHttpFlow, fillRequestFacts, forwardAndAnswer, RequestBytes, sampleBody, setServerFacts, type Refuse } from './http-flow.js';
 import type { Logger } from '../observe/logger.js';
 import type { IdentityOutcome } from '../enrich/identity.js';
+import type { PinnedClients } from '../actions/bump.js';
+import { BumpedTunnels, type LeafSource } from './bumped.js';
 
 export interface ProxyTimeouts {
   /** Whole request head must arrive within this (slowloris). */
@@ -58,6 +63,8 @@ export interface ProxyListenerDeps {
   authRealm?: string;
   /** Configured identity header names, stripped before forwarding like the built-in ones. */
   identityHeaders?: readonly string[];
+  /** TLS interception (`bump` rules): null or absent when no CA is loaded, and then no rule may bump. */
+  interception?: { readonly leaves: LeafSource; readonly pinned: PinnedClients } | null;
 }
 
 /** Built-in rule ids for decisions the proxy makes before the policy runs. */
@@ -99,14 +106,31 @@ export class ProxyListener {
   /** The 407 challenge (RFC 7617 §2), built once; the realm cannot break out of its quotes. */
   private readonly challenge: string;
   /** Per client socket: bytesRead already attributed to earlier requests on that keep-alive connection. */
-  private readonly consumed = new WeakMap<net.Socket, number>();
+  private readonly bytes = new RequestBytes();
+  private readonly refuseFn: Refuse = (flow, code, message, status) => this.refuse(flow, code, message, status);
   private readonly scrubber: RequestScrubber;
+  /** Bumped tunnels and their inner requests; null without an interception CA. */
+  private readonly bumps: BumpedTunnels | null;
 
   constructor(opts: ProxyListenerOptions, deps: ProxyListenerDeps) {
     this.opts = opts;
     this.deps = deps;
     this.challenge = `Basic realm="${(deps.authRealm ?? 'egress-inspector').replace(/["\\]/g, '')}", charset="UTF-8"`;
     this.scrubber = new RequestScrubber(deps.identityHeaders);
+    const interception = deps.interception ?? null;
+    this.bumps =
+      interception === null
+        ? null
+        : new BumpedTunnels(
+            {
+              maxHeaderBytes: opts.maxHeaderBytes,
+              headersTimeoutMs: opts.timeouts.headersMs,
+              idleMs: opts.timeouts.idleMs,
+              handshakeTimeoutMs: opts.timeouts.clientHelloMs,
+              ja4h: opts.ja4h !== false,
+            },
+            { pipeline: deps.pipeline, forwarder: deps.forwarder, scrubber: this.scrubber, leaves: interception.leaves, pinned: interception.pinned, logger: deps.logger, refuse: this.refuseFn },
+          );
     this.server = new Http1Server(
       {
         maxHeaderBytes: opts.maxHeaderBytes,
@@ -147,6 +171,7 @@ export class ProxyListener {
     }
     for (const flow of this.deps.pipeline.activeFlows()) flow.fail('SHUTDOWN', 'the proxy shut down before the flow ended');
     this.server.closeAll();
+    this.bumps?.closeAll();
     for (const socket of this.tunnels) socket.destroy();
     // Give the close handlers a moment to write their records, then end whatever is still open.
     const grace = Date.now() + 500;
@@ -161,7 +186,7 @@ export class ProxyListener {
     const head = exchange.head;
     const socket = exchange.socket;
     const flow = this.deps.pipeline.open('http', clientIp(socket), clientPort(socket));
-    this.fillRequestFacts(flow, head);
+    fillRequestFacts(flow, head);
     if (head.framing.kind !== 'none') sampleBody(flow, exchange);
     const done = new Promise<void>((resolve) => exchange.onDone(resolve));
     try {
@@ -174,7 +199,7 @@ export class ProxyListener {
     } finally {
       // The record is written once the client has its whole answer (or is gone), with every count final.
       await done;
-      this.endHttpFlow(flow, exchange);
+      endHttpFlow(this.deps.pipeline, this.bytes, flow, exchange);
     }
   }
 
@@ -229,35 +254,7 @@ export class ProxyListener {
     // Forward origin-form (RFC 9112 §3.2.1); keep the client's Host, or supply it for HTTP/1.0 clients.
     const originForm = target.query === null ? target.path : `${target.path}?${target.query}`;
     const host = target.port === 80 ? target.host : `${target.host}:${target.port}`;
-    const result = await this.deps.forwarder.forward(exchange, this.scrubber.requestHead(head, originForm, host), { ip, port: target.port });
-    flow.destinationBytes = result.destinationBytes;
-    if (result.error === null) return;
-    const answerable = !result.midResponse && !exchange.headersSent && !exchange.socket.destroyed;
-    if (result.error.code === 'BAD_REQUEST') {
-      // The client's body broke its own framing (a bad chunk): refused like a malformed head, whatever the policy said.
-      this.refuse(flow, 'BAD_REQUEST', result.error.message, 400);
-      if (answerable) reply(400, `Bad request: ${result.error.message}`);
-      else exchange.destroy();
-      return;
-    }
-    flow.fail(result.error.code, result.error.message);
-    if (answerable) {
-      const status = result.error.code === 'UPSTREAM_TIMEOUT' ? 504 : 502;
-      flow.set('http.response.status_code', status);
-      exchange.markClose();
-      reply(status, `${status === 504 ? 'Gateway timeout' : 'Bad gateway'}: ${result.error.message}`);
-    }
-  }
-
-  private endHttpFlow(flow: Flow, exchange: Http1Exchange): void {
-    if (flow.ended) return;
-    const socket = exchange.socket;
-    const before = this.consumed.get(socket) ?? 0;
-    flow.sourceBytes = socket.bytesRead - before;
-    this.consumed.set(socket, socket.bytesRead);
-    if (flow.get('http.response.status_code') === undefined && exchange.statusCode !== 0) flow.set('http.response.status_code', exchange.statusCode);
-    if (!exchange.finished && flow.outcome === 'success') flow.fail('CLIENT_ABORTED', 'client closed the connection before the response ended');
-    this.deps.pipeline.end(flow);
+    await forwardAndAnswer(flow, exchange, this.deps.forwarder, this.scrubber.requestHead(head, originForm, host), { ip, port: target.port }, this.refuseFn);
   }
 
   // ---- CONNECT ---------------------------------------------------------------------------------------
@@ -267,7 +264,7 @@ export class ProxyListener {
     socket.on('error', () => socket.destroy());
     socket.once('close', () => this.tunnels.delete(socket));
     const flow = this.deps.pipeline.open('connect', clientIp(socket), clientPort(socket));
-    this.fillRequestFacts(flow, req);
+    fillRequestFacts(flow, req);
     try {
       await this.serveConnect(flow, req, socket, head);
     } catch (err) {
@@ -308,7 +305,7 @@ export class ProxyListener {
       return finish();
     }
     const ip = flow.get('destination.ip');
-    if (decision.status === 'final') {
+    if (decision.status === 'final' && !this.bumping(decision)) {
       // Decided on the CONNECT alone: dial first so a dead destination still gets a proper 502/504.
       if (ip === undefined) return this.failConnect(flow, socket, 502, flow.errorMessage ?? 'destination could not be resolved');
       const upstream = await this.dial(flow, ip, target.port);
@@ -329,7 +326,7 @@ export class ProxyListener {
               this.applyHello(flow, result, target);
               void pipeline.decide(flow, 'client-hello');
             });
-      const spliced = await splice(socket, upstream, this.opts.timeouts.idleMs, head, { observe });
+      const spliced = await splice(socket, upstream, this.opts.timeouts.idleMs, head, { observe, observeDown: this.serverObserver(flow, target) });
       this.tunnels.delete(upstream);
       this.recordSplice(flow, spliced);
       return finish();
@@ -358,13 +355,24 @@ export class ProxyListener {
       socket.destroy();
       return finish();
     }
+    if (this.bumps !== null && this.bumping(decision)) {
+      const name = flow.get('tls.client.server_name') ?? target.host;
+      if (peeked.result.kind !== 'complete') {
+        // Nothing to terminate: the client does not speak TLS (or sent no hello in time).
+        flow.set('egress.tunnel_reason', 'not TLS, spliced');
+      } else if (this.bumps.isPinned(flow.get('source.ip') ?? '', name)) {
+        flow.set('egress.tunnel_reason', 'pinned client, spliced');
+      } else if ((await this.bumps.serve(flow, socket, peeked.bytes, target, ip)) === 'served') {
+        return finish();
+      }
+    }
     const upstream = await this.dial(flow, ip, target.port);
     if (upstream === null) {
       socket.destroy();
       return finish();
     }
     this.tunnels.add(upstream);
-    const spliced = await splice(socket, upstream, this.opts.timeouts.idleMs, peeked.bytes);
+    const spliced = await splice(socket, upstream, this.opts.timeouts.idleMs, peeked.bytes, { observeDown: this.serverObserver(flow, target) });
     this.tunnels.delete(upstream);
     this.recordSplice(flow, spliced);
     finish();
@@ -397,7 +405,32 @@ export class ProxyListener {
     }
   }
 
+  /**
+   * Watch what the destination of a spliced tunnel sends first: its ServerHello (JA3S, JA4S) and, up to TLS 1.2,
+   * its certificate (JA4X, tls.server.x509.*), copied from the relay's own reads until the flight is decided.
+   */
+  private serverObserver(flow: Flow, target: Target): ChunkObserver | null {
+    if (this.opts.observeClientHello === false) return null;
+    const watcher = serverFlightObserver((result) => {
+      if (result.kind !== 'complete') return;
+      const facts = tlsServerFactsOf(result.hello, result.certificates?.[0] ?? null, Date.now());
+      setServerFacts(flow, facts);
+      const fronting = frontingPairs({ connect: target.host, sni: flow.get('tls.client.server_name') ?? null, host: null, certificate: facts['tls.server.x509.alternative_names'] ?? null });
+      if (fronting.length > 0) flow.set('egress.tls.fronting', fronting.join(','));
+    });
+    return (chunk) => {
+      watcher.push(chunk);
+      return watcher.done;
+    };
+  }
+
+  /** An allowed tunnel a rule wants bumped (and the proxy can bump: a CA is loaded). */
+  private bumping(decision: Decision): boolean {
+    return this.bumps !== null && decision.status === 'final' && decision.verdict === 'allow' && decision.tunnel === 'bump';
+  }
+
   private recordSplice(flow: Flow, spliced: { sourceBytes: number; destinationBytes: number; error: EgressError | null }): void {
+    flow.set('egress.tunnel', 'splice');
     flow.sourceBytes = spliced.sourceBytes;
     flow.destinationBytes = spliced.destinationBytes;
     if (spliced.error !== null && spliced.error.code !== 'CLIENT_TIMEOUT') flow.fail(spliced.error.code, spliced.error.message);
@@ -410,15 +443,6 @@ export class ProxyListener {
   }
 
   // ---- shared ----------------------------------------------------------------------------------------
-
-  private fillRequestFacts(flow: Flow, req: RequestHead): void {
-    flow.set('http.request.method', req.method);
-    flow.set('http.version', httpVersionOf(req));
-    flow.set('url.original', req.target);
-    const ua = req.headers['user-agent'];
-    if (ua !== undefined) flow.set('user_agent.original', ua);
-    if (req.method !== 'CONNECT') flow.set('network.protocol', 'http');
-  }
 
   private fillDestination(flow: Flow, target: Target): void {
     flow.set('destination.port', target.port);
@@ -474,26 +498,11 @@ export class ProxyListener {
       return;
     }
     const flow = this.deps.pipeline.open('http', clientIp(socket), clientPort(socket));
-    flow.sourceBytes = socket.bytesRead - (this.consumed.get(socket) ?? 0);
+    flow.sourceBytes = this.bytes.sinceLast(socket);
     this.refuse(flow, errorCodeFor(err), err.message, err.status);
     sendRawText(socket, err.status, `${STATUS_TEXT[err.status] ?? 'Bad request'}: ${err.message}`);
     this.deps.pipeline.end(flow);
   }
-}
-
-/**
- * Keep the first bytes of the request body's payload (decoded from chunks) for its entropy
- * (egress.features.body_*), as they arrive — before the decision, so no byte is missed. Only requests that
- * announce a body pay for the buffer; the hook detaches once the sample is full.
- */
-function sampleBody(flow: Flow, exchange: Http1Exchange): void {
-  const sample = Buffer.allocUnsafe(BODY_SAMPLE_BYTES);
-  flow.bodySample = sample;
-  exchange.onPayload = (buf, start, end) => {
-    const n = buf.copy(sample, flow.bodySampleLength, start, Math.min(end, start + BODY_SAMPLE_BYTES - flow.bodySampleLength));
-    flow.bodySampleLength += n;
-    if (flow.bodySampleLength >= BODY_SAMPLE_BYTES) exchange.onPayload = null;
-  };
 }
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {

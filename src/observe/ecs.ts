@@ -130,7 +130,6 @@ function finishFields(flow: Flow, endNs: bigint): void {
     if (decision.matchedRuleIds.length > 0) flow.set('egress.rules', decision.matchedRuleIds);
     if (decision.tags.length > 0) flow.set('tags', decision.tags);
     if (decision.reasons.length > 0) flow.set('egress.explanation', decision.reasons);
-    if (flow.kind === 'connect') flow.set('egress.tunnel', decision.tunnel);
   }
   flow.set('event.outcome', flow.outcome);
   flow.set('event.duration', Number(endNs - flow.startedNs));

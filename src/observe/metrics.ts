@@ -27,6 +27,9 @@ export type DnsMalformedReplyLabel = 'formerr' | 'badvers' | 'dropped';
 export type DnsUpstreamDropLabel = 'unknown_id' | 'wrong_source' | 'wrong_question' | 'malformed';
 export type DnsTableLabel = 'addresses' | 'client_addresses' | 'signal_clients' | 'signal_domains' | 'cache';
 export type DnsCacheResultLabel = 'hit' | 'miss';
+export type TlsTunnelLabel = 'bump' | 'splice' | 'pinned_splice' | 'client_rejected';
+export type TlsVerificationLabel = 'ok' | 'failed';
+export type LeafLookupLabel = 'hit' | 'mint';
 export type WorkerStateLabel = 'starting' | 'up' | 'stopping' | 'restarting' | 'abandoned';
 
 export interface Metrics {
@@ -58,6 +61,11 @@ export interface Metrics {
   readonly reasons: Counter<'reason'>;
   readonly beaconCandidates: Gauge;
   readonly baselineEntries: Gauge;
+  readonly tlsTunnels: Counter<'mode'>;
+  readonly tlsVerifications: Counter<'result'>;
+  readonly leafLookups: Counter<'result'>;
+  /** Read at each scrape for egress_tls_leaf_lookups_total (set by the composition root when a CA is loaded). */
+  readonly leafStats: { read: (() => { readonly mints: number; readonly hits: number }) | null };
   /** Read at each scrape for the detection gauges (set by the composition root; null: scoring off). */
   readonly detectionStats: { beaconCandidates: (() => number) | null; baselineEntries: (() => number) | null };
   /** Read at each scrape for egress_hint_store_entries / _evictions_total (set by the composition root). */
@@ -72,6 +80,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const hintStoreStats: Metrics['hintStoreStats'] = { sizes: null, evictions: null };
   const detectionStats: Metrics['detectionStats'] = { beaconCandidates: null, baselineEntries: null };
   let evictionsSeen = 0;
+  const leafStats: Metrics['leafStats'] = { read: null };
+  const leafSeen = { hit: 0, mint: 0 };
   return {
     registry,
     flows: new Counter({ name: 'egress_flows_total', help: 'Flows ended, by decision and protocol', labelNames: ['action', 'protocol'], registers }),
@@ -173,6 +183,33 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
         if (detectionStats.baselineEntries !== null) this.set(detectionStats.baselineEntries());
       },
     }),
+    tlsTunnels: new Counter({
+      name: 'egress_tls_tunnels_total',
+      help: 'Allowed tunnels by what the proxy did: bump, splice, pinned_splice (a bump rule matched, the client had refused our certificate), client_rejected (the client refused the minted certificate)',
+      labelNames: ['mode'],
+      registers,
+    }),
+    tlsVerifications: new Counter({
+      name: 'egress_tls_upstream_verifications_total',
+      help: 'Requests inside bumped tunnels by the verification of the destination certificate (ok, failed)',
+      labelNames: ['result'],
+      registers,
+    }),
+    leafLookups: new Counter({
+      name: 'egress_tls_leaf_lookups_total',
+      help: 'Interception certificates asked for, by result: hit (cached) or mint (a new leaf signed)',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        const stats = leafStats.read?.();
+        if (stats === undefined) return;
+        if (stats.hits > leafSeen.hit) this.inc({ result: 'hit' }, stats.hits - leafSeen.hit);
+        if (stats.mints > leafSeen.mint) this.inc({ result: 'mint' }, stats.mints - leafSeen.mint);
+        leafSeen.hit = stats.hits;
+        leafSeen.mint = stats.mints;
+      },
+    }),
+    leafStats,
     detectionStats,
     dnsTables,
     hintStoreStats,

@@ -1,7 +1,7 @@
 import type { Flow } from '../flow/flow.js';
 import { serializeEcsRecord } from './ecs.js';
 import type { FlowLog } from './flow-log.js';
-import type { AttributionLabel, Metrics, ProtocolLabel } from './metrics.js';
+import type { AttributionLabel, Metrics, ProtocolLabel, TlsTunnelLabel } from './metrics.js';
 
 const PROTOCOLS: ReadonlySet<string> = new Set<ProtocolLabel>(['http', 'tls', 'dns', 'unknown']);
 const ATTRIBUTIONS: ReadonlySet<string> = new Set<AttributionLabel>(['telemetry', 'header', 'none']);
@@ -32,6 +32,8 @@ export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow)
   const errors = memo((code) => metrics.errors.labels({ code }));
   const bytes = memo((direction) => metrics.bytes.labels({ direction }));
   const duration = memo((protocol) => metrics.flowDuration.labels({ protocol }));
+  const tunnels = memo((mode) => metrics.tlsTunnels.labels({ mode }));
+  const verifications = memo((result) => metrics.tlsVerifications.labels({ result }));
   return (flow) => {
     const endNs = process.hrtime.bigint();
     log.write(serializeEcsRecord(flow, endNs));
@@ -54,6 +56,18 @@ export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow)
     if (flow.sourceBytes > 0) bytes('source').inc(flow.sourceBytes);
     if (flow.destinationBytes > 0) bytes('destination').inc(flow.destinationBytes);
     duration(protocol).observe(Number(endNs - flow.startedNs) / 1e9);
+    const tunnel = flow.get('egress.tunnel');
+    if (tunnel !== undefined) tunnels(tunnelMode(tunnel, flow)).inc();
+    else {
+      const verification = flow.get('egress.tls.verification');
+      if (verification === 'ok' || verification === 'failed') verifications(verification).inc();
+    }
     metrics.activeFlows.dec();
   };
+}
+
+/** The egress_tls_tunnels_total label of a tunnel's record. */
+function tunnelMode(tunnel: string, flow: Flow): TlsTunnelLabel {
+  if (tunnel === 'bump') return flow.errorCode === 'TLS_CLIENT_REJECTED' ? 'client_rejected' : 'bump';
+  return flow.get('egress.tunnel_reason') === 'pinned client, spliced' ? 'pinned_splice' : 'splice';
 }

@@ -24,6 +24,12 @@ export interface PolicyStoreOptions {
    * once and has every worker reload together (src/cluster/primary.ts).
    */
   readonly watch?: boolean;
+  /**
+   * What this process can carry out, checked on every load after the files compiled: issues refuse the policy
+   * (at start: the proxy does not start; on reload: the last good policy stays). E.g. a `bump` rule without an
+   * interception CA (src/cli/start.ts): never accept a rule the proxy would silently not apply.
+   */
+  readonly accept?: (policy: CompiledPolicy) => readonly PolicyIssue[];
 }
 
 export interface PolicyStore {
@@ -60,8 +66,15 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
 
   let lastErrors: readonly string[] = [];
 
-  const reloadOnce = async (): Promise<boolean> => {
+  const load = async (): Promise<ReloadResult> => {
     const result = await loadPolicy(options.files);
+    if (!result.ok || options.accept === undefined) return result;
+    const issues = options.accept(result.policy);
+    return issues.length === 0 ? result : { ok: false, errors: issues };
+  };
+
+  const reloadOnce = async (): Promise<boolean> => {
+    const result = await load();
     if (!result.ok) {
       lastErrors = result.errors.map((issue) => issue.format());
       report(result);
@@ -106,7 +119,7 @@ export function createPolicyStore(options: PolicyStoreOptions): PolicyStore {
       return live;
     },
     async start() {
-      const result = await loadPolicy(options.files);
+      const result = await load();
       if (!result.ok) {
         const code = result.errors.every((issue) => issue.code === 'POLICY_READ') ? 'POLICY_READ' : 'POLICY_INVALID';
         throw new EgressError(code, result.errors.map((issue) => issue.format()).join('\n'));

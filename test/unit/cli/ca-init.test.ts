@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { runCaInit } from '../../../src/cli/ca-init.js';
+import { distributionHelp, runCaInit } from '../../../src/cli/ca-init.js';
 
 function io(): { stdout: PassThrough; stderr: PassThrough; out: () => string; err: () => string } {
   const stdout = new PassThrough();
@@ -55,5 +55,38 @@ describe('egress-inspector ca init', () => {
     expect(await runCaInit({ dir, force: true }, io())).toBe(0);
     expect(readFileSync(join(dir, 'ca.pem'), 'utf8')).not.toBe(before);
     expect(statSync(join(dir, 'ca-key.pem')).mode & 0o777).toBe(0o600);
+  });
+
+  it('says how to make each kind of endpoint trust the new CA', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egress-ca-'));
+    dirs.push(dir);
+    const streams = io();
+    expect(await runCaInit({ dir }, streams)).toBe(0);
+    const out = streams.out();
+    const certPath = join(dir, 'ca.pem');
+    expect(out).toContain(distributionHelp(certPath, join(dir, 'ca-key.pem')));
+    for (const expected of [
+      // Windows: Group Policy path and the one-host command
+      'Computer Configuration > Policies > Windows Settings > Security Settings >',
+      'Public Key Policies > Trusted Root Certification Authorities',
+      `certutil -addstore -f Root ${certPath}`,
+      // Debian/Ubuntu (the .crt suffix is required), RHEL/Fedora, macOS
+      `cp ${certPath} /usr/local/share/ca-certificates/egress-inspector.crt && update-ca-certificates`,
+      '/etc/pki/ca-trust/source/anchors/',
+      'update-ca-trust',
+      `security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${certPath}`,
+      // Firefox enterprise policies, and runtimes with their own stores
+      'Certificates.ImportEnterpriseRoots',
+      'Certificates.Install',
+      'keytool -importcert -cacerts',
+      'NODE_EXTRA_CA_CERTS=',
+      'REQUESTS_CA_BUNDLE=',
+    ]) {
+      expect(out).toContain(expected);
+    }
+    // The key is never part of what is distributed.
+    const help = distributionHelp(certPath, join(dir, 'ca-key.pem')).split('\n');
+    expect(help.filter((line) => !line.startsWith('Keep ')).join('\n')).not.toContain('ca-key.pem');
+    expect(out).toContain(`Keep ${join(dir, 'ca-key.pem')} secret`);
   });
 });

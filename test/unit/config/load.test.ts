@@ -59,7 +59,7 @@ const SPEC_DEFAULTS: Config = {
     ],
   },
   admin: { listen: { host: '127.0.0.1', port: 9180 }, token: null },
-  policy: { files: [`${BASE}/policies/default.yaml`], hint_wait: 250 },
+  policy: { files: [`${BASE}/policies/never-bump.yaml`, `${BASE}/policies/default.yaml`], hint_wait: 250 },
   log: { flows: '-', level: 'info' },
   tls: { ca_dir: `${BASE}/certs`, upstream_ca: [], observe: true },
   hints: { store: 'memory', window: 120_000, managed_window: 600_000, max_entries: 1_000_000, max_body_bytes: 10_485_760 },
@@ -350,7 +350,7 @@ describe('relative paths', () => {
 
   it('with no file, resolve against the baseDir the caller passes', async () => {
     const c = await loadConfig({ baseDir: '/opt/egress', env: {} });
-    expect(c.policy.files).toEqual(['/opt/egress/policies/default.yaml']);
+    expect(c.policy.files).toEqual(['/opt/egress/policies/never-bump.yaml', '/opt/egress/policies/default.yaml']);
     expect(c.tls.ca_dir).toBe('/opt/egress/certs');
   });
 });
@@ -381,7 +381,7 @@ describe('loadConfig', () => {
     const c = await loadConfig({ file: join(ROOT, 'config', 'example.yaml'), baseDir: '/unused', env: {} });
     // The example sits in config/ and points at ../policies and ../certs, i.e. the package root's.
     expect(c).toEqual(defaultConfig(ROOT, {}));
-    expect(c.policy.files).toEqual([join(ROOT, 'policies', 'default.yaml')]);
+    expect(c.policy.files).toEqual([join(ROOT, 'policies', 'never-bump.yaml'), join(ROOT, 'policies', 'default.yaml')]);
   });
 });
 

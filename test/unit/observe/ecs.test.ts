@@ -36,10 +36,12 @@ describe('ECS flow records', () => {
       event: { kind: 'alert', action: 'block', outcome: 'success', duration: 1234, severity: 3 },
       rule: { id: 'lolbin' },
       tags: ['an0922', 'attack.t1071'],
-      egress: { rules: ['tag-ext', 'lolbin'], tunnel: 'splice', explanation: ['rule lolbin: process.name is one of [rundll32.exe]'] },
+      egress: { rules: ['tag-ext', 'lolbin'], explanation: ['rule lolbin: process.name is one of [rundll32.exe]'] },
     });
     expect(typeof rec['@timestamp']).toBe('string');
     expect(JSON.parse(JSON.stringify(rec))).toEqual(rec);
+    // A blocked tunnel was neither spliced nor bumped: the record says what the proxy did, not the rule's mode.
+    expect((rec['egress'] as Record<string, unknown>)['tunnel']).toBeUndefined();
   });
 
   it('an event without severity is kind "event", and a default allow has no rule.id', () => {
