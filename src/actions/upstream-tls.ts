@@ -139,7 +139,16 @@ export function connectUpstreamTls(raw: net.Socket, target: UpstreamTlsTarget, t
       secureContext: trust.context,
       // Checked below, so that the record can say what failed.
       rejectUnauthorized: false,
+      // Node builds the peer certificate object (with its chain) for this call on every new connection: keep it
+      // and the name check's verdict instead of asking for the certificate a second time.
+      checkServerIdentity: (_host, cert) => {
+        peer = cert;
+        mismatch = tls.checkServerIdentity(target.checkName, cert);
+        return undefined;
+      },
     });
+    let peer: tls.PeerCertificate | null = null;
+    let mismatch: Error | undefined;
     let settled = false;
     const timer = setTimeout(() => fail(`TLS handshake with the destination took longer than ${timeoutMs} ms`, null), timeoutMs);
     const fail = (message: string, info: UpstreamTlsInfo | null): void => {
@@ -154,17 +163,22 @@ export function connectUpstreamTls(raw: net.Socket, target: UpstreamTlsTarget, t
     socket.once('close', () => fail('the destination closed the connection during the TLS handshake', null));
     socket.once('secureConnect', () => {
       if (settled) return;
-      const peer = socket.getPeerCertificate();
-      const certDer = peer !== null && Buffer.isBuffer(peer.raw) ? peer.raw : null;
+      if (peer === null) {
+        // Not called by Node (a resumed session): ask for the certificate and check the name here.
+        const cert = socket.getPeerCertificate();
+        peer = cert;
+        if (Buffer.isBuffer(cert.raw)) mismatch = tls.checkServerIdentity(target.checkName, cert);
+      }
+      const certDer = Buffer.isBuffer(peer.raw) ? peer.raw : null;
       const cipher = socket.getCipher();
       const base = {
         certDer,
         protocol: socket.getProtocol(),
         cipher: cipher.standardName ?? cipher.name ?? null,
-        serverFacts: tlsServerFactsOf(hello, certDer, Date.now()),
+        serverFacts: serverFactsOf(hello, certDer, peer.fingerprint256),
       };
       let error: string | null = null;
-      const nameCheck = certDer === null ? undefined : tls.checkServerIdentity(target.checkName, peer);
+      const nameCheck = certDer === null ? undefined : mismatch;
       if (nameCheck !== undefined) {
         // Node reports a name mismatch as an authorization error too (ERR_TLS_CERT_ALTNAME_INVALID): say it in words.
         error = `certificate name mismatch: ${nameCheck.message}`;
@@ -223,4 +237,19 @@ function tapFirstBytes(raw: net.Socket, onResult: Parameters<typeof serverFlight
   raw.on('error', (err) => tap.destroy(err));
   raw.on('close', () => tap.destroy());
   return tap;
+}
+
+/** Certificate facts by the certificate's SHA-256: a server's certificate is read once, not on every connection. */
+const CERT_FACTS = new LRUCache<string, TlsServerFacts>({ ...entryBound(1_000), ttl: 10 * 60_000 });
+
+/** The ServerHello's facts (a few µs) with the certificate's (~190 µs to read: X509Certificate and our DER walk), cached. */
+function serverFactsOf(hello: ServerHello | null, certDer: Buffer | null, fingerprint: string | undefined): TlsServerFacts {
+  if (certDer === null || fingerprint === undefined) return tlsServerFactsOf(hello, certDer, Date.now());
+  let certFacts = CERT_FACTS.get(fingerprint);
+  if (certFacts === undefined) {
+    // The certificate's age moves by at most the cache's TTL (10 min), below the field's precision of 0.1 day.
+    certFacts = tlsServerFactsOf(null, certDer, Date.now());
+    CERT_FACTS.set(fingerprint, certFacts);
+  }
+  return hello === null ? certFacts : { ...tlsServerFactsOf(hello, null, 0), ...certFacts };
 }

@@ -285,7 +285,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         // After the last flow ended: what the baselines learned from it is persisted.
         await detection.close();
         await admin.close();
-        flowLog.flush();
+        // close() writes every queued record, in order, then closes (flush() is for a sudden exit).
         await flowLog.close();
       })();
       return stopping;

@@ -361,7 +361,7 @@ export async function startCluster(config: Config, opts: ClusterOptions = {}): P
         for (const s of slots) s.worker?.process.kill('SIGKILL');
         await Promise.race([all, sleep(KILL_WAIT_MS)]);
       }
-      flowLog.flush();
+      // close() writes every queued record, in order, then closes (flush() is for a sudden exit).
       await flowLog.close();
       return drained;
     })();

@@ -69,6 +69,10 @@ export function openFlowLog(dest: string, onDropped: (n: number) => void, opts: 
     },
     flush() {
       if (closed) return;
+      // Never while an asynchronous write is in flight: a write to a pipe can be partial, and flushSync would put
+      // later records before the rest of that write, cutting a line in two (seen in the workers test with 1 MiB
+      // writes to stdout). The write in flight finishes on its own and close() writes what follows, in order.
+      if ((boom as unknown as { _writing?: boolean })._writing === true) return;
       try {
         boom.flushSync();
       } catch {

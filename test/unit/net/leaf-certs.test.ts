@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import { EgressError } from '../../../src/errors.js';
 import { createCa } from '../../../src/net/ca.js';
 import { loadCa, type LoadedCa } from '../../../src/net/ca-load.js';
-import { checkLeafName, createLeafMinter, leafValidity, type LeafMinter } from '../../../src/net/leaf-certs.js';
+import { checkLeafName, coverFor, createLeafMinter, leafValidity, type LeafMinter } from '../../../src/net/leaf-certs.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -122,7 +122,7 @@ describe.each([
   let minter: LeafMinter;
   beforeAll(async () => {
     ({ dir, ca } = await makeCa());
-    minter = createLeafMinter(ca);
+    minter = createLeafMinter(ca, { wildcards: false });
   });
 
   it('verify against the CA and match their name only', async () => {
@@ -170,7 +170,7 @@ describe.each([
       expect(ok.authorized).toBe(true);
       expect(ok.data).toBe('ok login.example.net\n');
       expect(ok.cert.subjectaltname).toBe('DNS:login.example.net');
-      // The chain is sent: the CA follows the leaf.
+      // The root CA is not sent (it is what the client trusts); Node still shows it as the issuer from its trust store.
       expect(ok.cert.issuerCertificate.fingerprint256).toBe(ca.cert.fingerprint256);
       // Trusting another CA, the same handshake is refused.
       const other = createCa('Unrelated CA');
@@ -220,7 +220,7 @@ describe('leaf validity', () => {
 
   it('runs from an hour back to validityDays ahead, to the second', async () => {
     const t0 = Date.UTC(2027, 0, 10, 12, 0, 0, 500);
-    const leaf = await createLeafMinter(ca, { now: () => t0, validityDays: 3 }).certificate('a.example');
+    const leaf = await createLeafMinter(ca, { now: () => t0, validityDays: 3, wildcards: false }).certificate('a.example');
     expect(leaf.notBefore.getTime()).toBe(t0 - 500 - HOUR);
     expect(leaf.notAfter.getTime()).toBe(t0 - 500 + 3 * DAY);
     const x = new X509Certificate(leaf.pem);
@@ -230,7 +230,7 @@ describe('leaf validity', () => {
 
   it('is clipped to the CA notAfter', async () => {
     const t0 = ca.notAfter.getTime() - 2 * DAY;
-    const leaf = await createLeafMinter(ca, { now: () => t0 }).certificate('b.example');
+    const leaf = await createLeafMinter(ca, { now: () => t0, wildcards: false }).certificate('b.example');
     expect(leaf.notAfter.getTime()).toBe(ca.notAfter.getTime());
     expect(Date.parse(new X509Certificate(leaf.pem).validTo)).toBe(ca.notAfter.getTime());
     expect(leafValidity(t0, ca, 7).notAfter).toEqual(ca.notAfter);
@@ -239,7 +239,7 @@ describe('leaf validity', () => {
   it('uses UTCTime through 2049 and GeneralizedTime from 2050 (RFC 5280 §4.1.2.5)', async () => {
     const longCa: LoadedCa = { ...ca, notAfter: new Date(Date.UTC(2060, 0, 1)) };
     const t0 = Date.UTC(2049, 11, 30);
-    const leaf = await createLeafMinter(longCa, { now: () => t0 }).certificate('y2050.example');
+    const leaf = await createLeafMinter(longCa, { now: () => t0, wildcards: false }).certificate('y2050.example');
     expect(leaf.der.includes(Buffer.from('491229230000Z'))).toBe(true); // UTCTime notBefore
     expect(leaf.der.includes(Buffer.from('20500106000000Z'))).toBe(true); // GeneralizedTime notAfter
     expect(Date.parse(new X509Certificate(leaf.pem).validTo)).toBe(Date.UTC(2050, 0, 6));
@@ -247,7 +247,7 @@ describe('leaf validity', () => {
 
   it('refuses to mint once the CA has expired, and the failure is not cached', async () => {
     let t = ca.notAfter.getTime() + 1000;
-    const minter = createLeafMinter(ca, { now: () => t });
+    const minter = createLeafMinter(ca, { now: () => t, wildcards: false });
     await expect(minter.secureContext('c.example')).rejects.toMatchObject({ code: 'CA_INVALID', message: expect.stringMatching(/expired on .*ca init --force/) });
     expect(minter.stats()).toEqual({ mints: 0, hits: 0, size: 0 });
     t = Date.now();
@@ -263,14 +263,14 @@ describe('the context cache', () => {
   });
 
   it('mints once for 50 concurrent calls for one new name (single flight)', async () => {
-    const minter = createLeafMinter(ca);
+    const minter = createLeafMinter(ca, { wildcards: false });
     const contexts = await Promise.all(Array.from({ length: 50 }, () => minter.secureContext('burst.example.com')));
     expect(new Set(contexts).size).toBe(1);
     expect(minter.stats()).toEqual({ mints: 1, hits: 49, size: 1 });
   });
 
   it('returns the same context on a hit, for any spelling of the name, and synchronously from cachedContext', async () => {
-    const minter = createLeafMinter(ca);
+    const minter = createLeafMinter(ca, { wildcards: false });
     expect(minter.cachedContext('www.example.com')).toBeUndefined();
     const first = await minter.secureContext('www.example.com');
     expect(await minter.secureContext('www.example.com')).toBe(first);
@@ -282,7 +282,7 @@ describe('the context cache', () => {
   });
 
   it('evicts the least recently used context beyond cacheSize', async () => {
-    const minter = createLeafMinter(ca, { cacheSize: 2 });
+    const minter = createLeafMinter(ca, { cacheSize: 2, wildcards: false });
     const a = await minter.secureContext('a.example');
     await minter.secureContext('b.example');
     expect(await minter.secureContext('a.example')).toBe(a); // a is now the most recent
@@ -296,7 +296,7 @@ describe('the context cache', () => {
 
   it('re-mints a context once its leaf is within expiryMargin of notAfter', async () => {
     let t = Date.now();
-    const minter = createLeafMinter(ca, { now: () => t, validityDays: 1, expiryMarginMs: HOUR });
+    const minter = createLeafMinter(ca, { now: () => t, validityDays: 1, expiryMarginMs: HOUR, wildcards: false });
     const first = await minter.certificate('exp.example');
     const ctx = await minter.secureContext('exp.example');
     t = first.notAfter.getTime() - HOUR - 1000; // still usable
@@ -328,7 +328,7 @@ describe('the context cache', () => {
   });
 
   it('sends the CA after the leaf and keeps the full name in the SAN when the CN is cut to 64 characters', async () => {
-    const minter = createLeafMinter(ca);
+    const minter = createLeafMinter(ca, { wildcards: false });
     const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.example.com`;
     const x = new X509Certificate((await minter.certificate(long)).pem);
     expect(x.subject).toBe(`CN=${long.slice(0, 64)}`);
@@ -426,7 +426,7 @@ describe('names', () => {
 
   it('property: minted IP leaves match their address by Node\'s own check; any name settles (no hang) with a context or BAD_TARGET', async () => {
     const { ca } = await rsaCa();
-    const minter = createLeafMinter(ca, { cacheSize: 50 });
+    const minter = createLeafMinter(ca, { cacheSize: 50, wildcards: false });
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.ipV4(), fc.ipV6()), async (ip) => {
         const x = new X509Certificate((await minter.certificate(ip)).pem);
@@ -445,5 +445,79 @@ describe('names', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('the chain a leaf is sent with', () => {
+  it('an intermediate CA goes with the leaf, so a client that trusts only the root verifies it; a root CA is not sent', async () => {
+    const dir = join(root, `chain${count++}`);
+    mkdirSync(dir);
+    const ext = ['basicConstraints = critical,CA:TRUE', 'keyUsage = critical,keyCertSign,cRLSign', 'subjectKeyIdentifier = hash'];
+    writeFileSync(join(dir, 'root.cnf'), ['[req]', 'distinguished_name = dn', 'x509_extensions = ext', 'prompt = no', '[dn]', 'CN = Corp Root', '[ext]', ...ext, ''].join('\n'));
+    writeFileSync(join(dir, 'int.ext'), [...ext, 'authorityKeyIdentifier = keyid', ''].join('\n'));
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    execFileSync('openssl', ['req', '-x509', '-config', join(dir, 'root.cnf'), ...ec, '-days', '30', '-keyout', join(dir, 'root.key'), '-out', join(dir, 'root.pem')], { stdio: 'ignore' });
+    execFileSync('openssl', ['req', '-new', ...ec, '-subj', '/CN=Gateway Intermediate', '-keyout', join(dir, 'int.key'), '-out', join(dir, 'int.csr')], { stdio: 'ignore' });
+    execFileSync('openssl', ['x509', '-req', '-in', join(dir, 'int.csr'), '-CA', join(dir, 'root.pem'), '-CAkey', join(dir, 'root.key'), '-CAcreateserial', '-days', '20', '-extfile', join(dir, 'int.ext'), '-out', join(dir, 'int.pem')], { stdio: 'ignore' });
+    const intermediate = await loadCa(writeCa(readFileSync(join(dir, 'int.pem'), 'utf8'), readFileSync(join(dir, 'int.key'), 'utf8')));
+    const rootPem = readFileSync(join(dir, 'root.pem'), 'utf8');
+    const server = await sniServer(createLeafMinter(intermediate));
+    try {
+      const ok = await connect({ host: '127.0.0.1', port: server.port, servername: 'chain.example.net', ca: rootPem });
+      expect(ok.error).toBeNull();
+      expect(ok.authorized).toBe(true);
+      expect(ok.cert.issuerCertificate.subject.CN).toBe('Gateway Intermediate');
+    } finally {
+      await server.close();
+    }
+    // A root: the client gets the leaf alone (openssl shows a chain of depth 0 sent by the server).
+    const rootCa = await loadCa(writeCa(rootPem, readFileSync(join(dir, 'root.key'), 'utf8')));
+    const rootServer = await sniServer(createLeafMinter(rootCa));
+    try {
+      const out = await opensslAsync(['s_client', '-connect', `127.0.0.1:${rootServer.port}`, '-servername', 'leaf.example.net', '-CAfile', join(dir, 'root.pem'), '-showcerts', '-verify_return_error']);
+      expect(out).toContain('Verify return code: 0 (ok)');
+      expect(out.match(/-----BEGIN CERTIFICATE-----/g)?.length).toBe(1);
+    } finally {
+      await rootServer.close();
+    }
+  });
+});
+
+describe('wildcard leaves (the default)', () => {
+  it('one leaf per parent domain below the registrable domain; names at a public suffix get their own', async () => {
+    const { ca } = await rsaCa();
+    const minter = createLeafMinter(ca);
+    const a = await minter.certificate('a.cdn.example.com');
+    const b = await minter.certificate('B.cdn.example.com');
+    expect(b.der.equals(a.der)).toBe(true);
+    expect(minter.stats().mints).toBe(1);
+    const x = new X509Certificate(a.der);
+    expect(x.subjectAltName).toBe('DNS:*.cdn.example.com');
+    expect(x.checkHost('a.cdn.example.com')).toBe('*.cdn.example.com');
+    expect(x.checkHost('cdn.example.com')).toBeUndefined();
+    // example.co.uk is registrable itself: no *.co.uk; a label below it is covered by *.example.co.uk.
+    expect(coverFor(checkLeafName('example.co.uk')).name).toBe('example.co.uk');
+    expect(coverFor(checkLeafName('www.example.co.uk')).name).toBe('*.example.co.uk');
+    // A private public suffix (github.io): each site is its own owner.
+    expect(coverFor(checkLeafName('someone.github.io')).name).toBe('someone.github.io');
+    expect(coverFor(checkLeafName('docs.someone.github.io')).name).toBe('*.someone.github.io');
+    // IP literals and single labels stay as they are.
+    expect(coverFor(checkLeafName('10.1.2.3')).name).toBe('10.1.2.3');
+    expect(coverFor(checkLeafName('intranet')).name).toBe('intranet');
+    // cachedContext finds the wildcard entry for any name under it.
+    expect(minter.cachedContext('zzz.cdn.example.com')).toBeDefined();
+  });
+
+  it('a Node client verifies a wildcard leaf for the name it asked for', async () => {
+    const { ca } = await rsaCa();
+    const server = await sniServer(createLeafMinter(ca));
+    try {
+      const ok = await connect({ host: '127.0.0.1', port: server.port, servername: 'n0001.bench.example', ca: ca.certPem });
+      expect(ok.error).toBeNull();
+      expect(ok.authorized).toBe(true);
+      expect(ok.cert.subjectaltname).toBe('DNS:*.bench.example');
+    } finally {
+      await server.close();
+    }
   });
 });
