@@ -7,7 +7,7 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type net from 'node:net';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
@@ -102,12 +102,23 @@ describe('server side of spliced tunnels: JA3S against tshark, certificate facts
   let port13 = 0;
   let h: Harness;
 
-  const startServer = (args: string[]): Promise<{ child: ChildProcess; port: number }> =>
-    new Promise((resolve, reject) => {
-      const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const startServer = async (args: string[]): Promise<{ child: ChildProcess; port: number }> => {
+    // A port the kernel just gave out is free; s_server then binds it (a random pick collided under CI load).
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer();
+      probe.listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as net.AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    return new Promise((resolve, reject) => {
       const child = spawn('openssl', ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', join(dir, 'cert.pem'), '-key', join(dir, 'key.pem'), '-www', '-quiet', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+      child.stdout?.resume();
       child.once('error', reject);
-      // s_server prints ACCEPT once it listens (on stdout, even with -quiet on some versions): poll the port instead.
+      child.once('exit', (code) => reject(new Error(`openssl s_server exited (${String(code)}): ${stderr}`)));
+      // Poll the port with a real handshake until s_server answers (bounded: 20 s on a loaded machine).
       const started = Date.now();
       const poll = (): void => {
         const probe = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
@@ -117,12 +128,13 @@ describe('server side of spliced tunnels: JA3S against tshark, certificate facts
         });
         probe.once('error', () => {
           probe.destroy();
-          if (Date.now() - started > 5000) reject(new Error('openssl s_server did not start'));
+          if (Date.now() - started > 20_000) reject(new Error(`openssl s_server did not start: ${stderr}`));
           else setTimeout(poll, 50);
         });
       };
       setTimeout(poll, 50);
     });
+  };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'egress-s-server-'));
@@ -130,12 +142,12 @@ describe('server side of spliced tunnels: JA3S against tshark, certificate facts
     ({ child: server12, port: port12 } = await startServer(['-tls1_2']));
     ({ child: server13, port: port13 } = await startServer(['-tls1_3']));
     h = await startHarness({ policy: 'version: 1\n', dns: { 'teamserver.test': { A: ['127.0.0.1'] }, 'other.test': { A: ['127.0.0.1'] } } });
-  }, 30_000);
+  }, 60_000);
 
   afterAll(async () => {
-    await h.stop();
-    server12.kill();
-    server13.kill();
+    await h?.stop();
+    server12?.kill();
+    server13?.kill();
     rmSync(dir, { recursive: true, force: true });
   });
 
