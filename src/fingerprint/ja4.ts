@@ -30,7 +30,7 @@ const EMPTY_HASH = '000000000000';
  * JA4.md "TLS and DTLS Version": "0x0304 = TLS 1.3 = “13” … 0x0300 = SSL 3.0 = “s3”, 0x0002 = SSL 2.0 = “s2”,
  * 0xfeff = DTLS 1.0 = "d1", 0xfefd = DTLS 1.2 = "d2", 0xfefc = DTLS 1.3 = "d3". Unknown = “00”".
  */
-const VERSION_CODES: ReadonlyMap<number, string> = new Map([
+export const VERSION_CODES: ReadonlyMap<number, string> = new Map([
   [0x0304, '13'],
   [0x0303, '12'],
   [0x0302, '11'],

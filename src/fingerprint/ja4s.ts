@@ -16,7 +16,7 @@
  */
 import type { ServerHello } from '../parsers/server-hello.js';
 import { negotiatedVersion } from '../parsers/server-hello.js';
-import { alpnCode, hashHex } from './ja4.js';
+import { alpnCode, hashHex, VERSION_CODES } from './ja4.js';
 
 export interface Ja4s {
   readonly ja4s: string;
@@ -25,18 +25,7 @@ export interface Ja4s {
 
 export type Ja4sTransport = 'tcp' | 'quic';
 
-/** JA4S.png: "TLS version, 1.2 = "12", 1.3 = "13""; the other codes as JA4.md and python/common.py TLS_MAPPER. */
-const VERSION_CODES: ReadonlyMap<number, string> = new Map([
-  [0x0304, '13'],
-  [0x0303, '12'],
-  [0x0302, '11'],
-  [0x0301, '10'],
-  [0x0300, 's3'],
-  [0x0002, 's2'],
-  [0xfeff, 'd1'],
-  [0xfefd, 'd2'],
-  [0xfefc, 'd3'],
-]);
+/** JA4S.png: "TLS version, 1.2 = "12", 1.3 = "13""; the other codes as JA4's (JA4.md, python/common.py TLS_MAPPER). */
 
 const HEX4: readonly string[] = Array.from({ length: 65536 }, (_, v) => v.toString(16).padStart(4, '0'));
 

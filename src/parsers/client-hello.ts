@@ -51,7 +51,7 @@ export interface TlsExtension {
  * An extension that makes its `data` view only when asked: most callers only read `type`, and creating
  * ~17 typed-array views per hello was a measurable share of the parse time.
  */
-class LazyExtension implements TlsExtension {
+export class LazyExtension implements TlsExtension {
   readonly type: number;
   private readonly bytes: Uint8Array;
   private readonly start: number;

@@ -14,7 +14,7 @@
  * the result is `complete` with `certificates: null` and `certificateError` saying why.
  */
 import { Cursor, ParseError, isParseError } from './cursor.js';
-import { EXT, MAX_TLS_PLAINTEXT_FRAGMENT, TLS_RECORD_HEADER_BYTES } from './client-hello.js';
+import { EXT, LazyExtension, MAX_TLS_PLAINTEXT_FRAGMENT, TLS_RECORD_HEADER_BYTES } from './client-hello.js';
 import type { TlsExtension } from './client-hello.js';
 
 /**
@@ -92,28 +92,6 @@ export function negotiatedVersion(hello: ServerHello): number {
 
 // ---------------------------------------------------------------------------------------------------------
 // The ServerHello body.
-
-class LazyExtension implements TlsExtension {
-  readonly type: number;
-  private readonly bytes: Uint8Array;
-  private readonly start: number;
-  private readonly end: number;
-
-  constructor(type: number, bytes: Uint8Array, start: number, end: number) {
-    this.type = type;
-    this.bytes = bytes;
-    this.start = start;
-    this.end = end;
-  }
-
-  get data(): Uint8Array {
-    return this.bytes.subarray(this.start, this.end);
-  }
-
-  toJSON(): { type: number; data: string } {
-    return { type: this.type, data: Buffer.from(this.data).toString('hex') };
-  }
-}
 
 function latin1(bytes: Uint8Array): string {
   let s = '';
