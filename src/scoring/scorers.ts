@@ -237,6 +237,10 @@ export const sniMissing = whenTrue('sni-missing', 'egress.features.sni_missing',
   () => 'TLS ClientHello without SNI',
 );
 
+export const serverSelfSigned = whenTrue('server-self-signed', 'egress.tls.self_signed', 'server_self_signed',
+  (flow) => `the destination's certificate is self-signed (CN "${(flow.get('tls.server.x509.subject.common_name') ?? '').slice(0, 60)}")`,
+);
+
 export const sniMismatch = whenTrue('sni-mismatch', 'egress.features.sni_mismatch', 'sni_mismatch',
   (flow) => `SNI ${flow.get('tls.client.server_name') ?? ''} differs from the CONNECT host ${flow.get('destination.domain') ?? ''} (fronting)`,
 );
@@ -320,6 +324,7 @@ export const featureScorers: readonly Scorer[] = [
   ipLiteralDestination,
   processClaimMismatch,
   malformedClientHello,
+  serverSelfSigned,
   processUserWritable,
   sniMissing,
   uaOutdated,

@@ -44,6 +44,8 @@ export const SIGNALS = {
   sni_on_ip: { weight: 30, description: 'a CONNECT to a bare IP whose ClientHello names a host' },
   tls_process_mismatch: { weight: 30, description: 'the TLS stack does not fit the process' },
   malformed_client_hello: { weight: 30, description: 'a ClientHello that no mainstream TLS stack would send' },
+  // ---- TLS server side (the server's certificate, known once it answered: the final score) ---------------------
+  server_self_signed: { weight: 30, description: 'the destination presented a self-signed certificate (a C2 team server\'s default; a public site never does)' },
   // ---- baselines and beacons --------------------------------------------------------------------------------
   first_seen: { weight: 15, description: 'the process had never contacted the destination before' },
   rare_for_process: { weight: 10, description: 'the TLS fingerprint is rare for the process' },

@@ -177,6 +177,8 @@ describe('server side of spliced tunnels: JA3S against tshark, certificate facts
     expect(field(rec, 'tls.server.x509.subject.common_name')).toBe('teamserver.test');
     expect(field(rec, 'tls.server.x509.alternative_names')).toEqual(['teamserver.test']);
     expect(field(rec, 'egress.tls.self_signed')).toBe(true);
+    // The final score counts it.
+    expect(field(rec, 'egress.signals')).toContain('server_self_signed');
     expect(field(rec, 'egress.tls.validity_days')).toBe(3);
     expect(Number(field(rec, 'egress.tls.cert_age_days'))).toBeLessThan(1);
     // The client asked for other.test; the server's certificate names teamserver.test.
