@@ -19,8 +19,11 @@ import { entryBound } from '../enrich/bounded-lru.js';
 
 export type TerminateResult =
   | { readonly kind: 'bumped'; readonly socket: tls.TLSSocket }
-  /** The client refused our certificate, or spoke no TLS we could answer: why, in words. */
-  | { readonly kind: 'rejected'; readonly error: EgressError }
+  /**
+   * The handshake failed: why, in words. `pinning`: the client refused our certificate — an alert about the
+   * certificate, or it hung up once it had seen it — as opposed to a handshake that broke on malformed bytes.
+   */
+  | { readonly kind: 'rejected'; readonly error: EgressError; readonly pinning: boolean }
   | { readonly kind: 'closed' };
 
 /** ALPN we answer: the inner requests are served by the HTTP/1.1 engine (h2 is not offered, see docs/interception.md). */
@@ -56,12 +59,19 @@ export function terminateClientTls(socket: net.Socket, replay: Buffer, context: 
       resolve(result);
     };
     const onSecure = (): void => done({ kind: 'bumped', socket: secure });
-    const onError = (err: NodeJS.ErrnoException): void =>
-      done({ kind: 'rejected', error: new EgressError('TLS_CLIENT_REJECTED', `the client aborted the TLS handshake with the interception certificate: ${describeTlsError(err)}`) });
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const reason = describeTlsError(err);
+      if (CERTIFICATE_ALERT.test(reason)) {
+        done({ kind: 'rejected', pinning: true, error: new EgressError('TLS_CLIENT_REJECTED', `the client refused the interception certificate: ${reason}`) });
+      } else {
+        // Garbage or a broken handshake is not a client that pins: it says nothing about our certificate.
+        done({ kind: 'rejected', pinning: false, error: new EgressError('BAD_REQUEST', `the client's TLS handshake failed: ${reason}`) });
+      }
+    };
     const onClose = (): void =>
-      done({ kind: 'rejected', error: new EgressError('TLS_CLIENT_REJECTED', 'the client closed the connection during the TLS handshake with the interception certificate') });
+      done({ kind: 'rejected', pinning: true, error: new EgressError('TLS_CLIENT_REJECTED', 'the client closed the connection during the TLS handshake with the interception certificate') });
     const timer = setTimeout(
-      () => done({ kind: 'rejected', error: new EgressError('TLS_CLIENT_REJECTED', `the client did not finish the TLS handshake within ${timeoutMs} ms`) }),
+      () => done({ kind: 'rejected', pinning: false, error: new EgressError('TLS_CLIENT_REJECTED', `the client did not finish the TLS handshake within ${timeoutMs} ms`) }),
       timeoutMs,
     );
     secure.once('secure', onSecure);
@@ -72,6 +82,13 @@ export function terminateClientTls(socket: net.Socket, replay: Buffer, context: 
     secure.once('end', onClose);
   });
 }
+
+/**
+ * Alerts a client sends when it does not accept the server's certificate (RFC 8446 §6.2: bad_certificate,
+ * unsupported_certificate, certificate_revoked, certificate_expired, certificate_unknown, unknown_ca,
+ * access_denied), as OpenSSL words them ("tlsv1 alert unknown ca", "sslv3 alert bad certificate").
+ */
+const CERTIFICATE_ALERT = /alert (unknown ca|bad certificate|unsupported certificate|certificate revoked|certificate expired|certificate unknown|access denied)/i;
 
 /** OpenSSL's reason without the library's prefix noise, e.g. "tlsv1 alert unknown ca". */
 function describeTlsError(err: NodeJS.ErrnoException): string {

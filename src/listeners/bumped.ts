@@ -140,7 +140,7 @@ export class BumpedTunnels {
       flow.destinationBytes = socket.bytesWritten;
       if (result.kind === 'rejected') {
         // Pinning, or a client that does not trust the gateway's CA: its next tunnel to this name is spliced.
-        this.deps.pinned.remember(sourceIp, name);
+        if (result.pinning) this.deps.pinned.remember(sourceIp, name);
         flow.fail(result.error.code, result.error.message);
       } else flow.fail('CLIENT_ABORTED', 'client closed the tunnel during the TLS handshake');
       return 'served';

@@ -138,10 +138,10 @@ export function rawExchange(port: number, payload: string | Buffer, ms = 3000): 
   });
 }
 
-/** Open a CONNECT tunnel through the proxy; resolves with the socket after the 2xx, or the raw refusal. */
-export function openTunnel(proxyPort: number, authority: string): Promise<{ socket: net.Socket; head: string }> {
+/** Open a CONNECT tunnel through the proxy (from `localAddress`, another 127.x, if given); resolves with the socket after the 2xx, or the raw refusal. */
+export function openTunnel(proxyPort: number, authority: string, localAddress?: string): Promise<{ socket: net.Socket; head: string }> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect(proxyPort, '127.0.0.1');
+    const socket = net.connect({ port: proxyPort, host: '127.0.0.1', ...(localAddress === undefined ? {} : { localAddress }) });
     let buf = '';
     socket.on('error', reject);
     socket.on('connect', () => socket.write(`CONNECT ${authority} HTTP/1.1\r\nHost: ${authority}\r\n\r\n`));

@@ -9,7 +9,9 @@ import https from 'node:https';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../../src/net/ca.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -52,6 +54,24 @@ async function startHttpsOrigin(cert: TestCert): Promise<Origin> {
       return new Promise((r) => server.close(() => r()));
     },
   };
+}
+
+const FUZZ_CLIENT = '127.0.0.3';
+
+/** The ClientHello Node's TLS client sends for `servername`, captured from a stream that answers nothing. */
+function realClientHello(servername: string): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const wire = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        resolve(Buffer.from(chunk));
+        callback();
+      },
+    });
+    const client = tls.connect({ socket: wire, servername, rejectUnauthorized: false });
+    client.on('error', () => undefined);
+    setTimeout(() => client.destroy(), 100);
+  });
 }
 
 function openssl(args: string[], input: string, timeoutMs = 10_000): Promise<{ stdout: string; stderr: string; code: number }> {
@@ -298,6 +318,68 @@ describe('TLS interception (bump)', () => {
     const r = await curl(['-x', h.proxyUrl, '--cacert', join(caDir, 'ca.pem'), `https://origin.test:${origin.port}/after-garbage`]);
     expect(r.status).toBe(200);
   });
+
+  it('property: random bytes inside a bumped tunnel, and hellos cut anywhere, never crash the proxy nor leave a flow open', async () => {
+    // From their own loopback address: a whole hello followed by FIN looks like a client that refused our
+    // certificate (it is spliced for an hour: pinning), which must not change what the other tests see.
+    const hello = await realClientHello('origin.test');
+    // Random bytes after the TLS handshake: an HTTP error status or a closed connection, never a hang or a crash.
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 300 }), async (bytes) => {
+        const { socket } = await openTunnel(h.port, `origin.test:${origin.port}`, FUZZ_CLIENT);
+        const client = tls.connect({ socket, servername: 'origin.test', ca: caPem });
+        await new Promise<void>((resolve, reject) => {
+          client.once('secureConnect', () => resolve());
+          client.once('error', reject);
+        });
+        const answer = await new Promise<string>((resolve) => {
+          let got = '';
+          const timer = setTimeout(() => resolve(got), 3000);
+          client.on('data', (c: Buffer) => (got += c.toString('latin1')));
+          const done = (): void => {
+            clearTimeout(timer);
+            resolve(got);
+          };
+          client.on('close', done);
+          client.on('error', done);
+          client.end(Buffer.from(bytes));
+        });
+        client.destroy();
+        expect(answer === '' || /^HTTP\/1\.1 \d{3} /.test(answer)).toBe(true);
+      }),
+      { numRuns: 25 },
+    );
+    // A real ClientHello cut at any point, or followed by garbage, then FIN.
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: hello.length }), fc.uint8Array({ maxLength: 64 }), async (cut, tail) => {
+        const { socket } = await openTunnel(h.port, `origin.test:${origin.port}`, FUZZ_CLIENT);
+        socket.on('error', () => undefined);
+        socket.end(Buffer.concat([hello.subarray(0, cut), Buffer.from(tail)]));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, 3000);
+          socket.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          socket.resume();
+        });
+      }),
+      { numRuns: 25 },
+    );
+    // Every flow ended (no socket left behind), and the proxy still serves.
+    const deadline = Date.now() + 5000;
+    let active = Number.NaN;
+    while (Date.now() < deadline) {
+      active = Number(/^egress_active_flows (\S+)$/m.exec(await h.metrics())?.[1] ?? 'NaN');
+      if (active === 0) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(active).toBe(0);
+    expect((await curl(['-x', h.proxyUrl, '--cacert', join(caDir, 'ca.pem'), `https://origin.test:${origin.port}/after-fuzz`])).status).toBe(200);
+  }, 120_000);
 
   it('a truncated ClientHello on a bump-bound tunnel leaves no socket behind and the proxy keeps serving', async () => {
     const { socket } = await openTunnel(h.port, `origin.test:${origin.port}`);
