@@ -9,10 +9,9 @@
  * the origin never sends chunked bodies, so a response without Content-Length is an error here).
  * Every loop is bounded by a deadline and a count; every wait has a timeout.
  */
-import type { EventEmitter } from 'node:events';
 import tls from 'node:tls';
 import type { Endpoint } from './proc.js';
-import { openTunnel } from './tunnel-client.js';
+import { openTunnel, waitFor } from './tunnel-client.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})/;
@@ -42,36 +41,6 @@ export function requestBytes(servername: string, path: string, close: boolean): 
   return Buffer.from(`GET ${path} HTTP/1.1\r\nHost: ${servername}\r\nUser-Agent: egress-bench/1\r\nAccept: */*\r\n${close ? 'Connection: close\r\n' : ''}\r\n`, 'latin1');
 }
 
-function once(emitter: EventEmitter, event: string, timeoutMs: number, what: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      emitter.off(event, onEvent);
-      emitter.off('error', onError);
-      emitter.off('close', onClose);
-    };
-    const onEvent = (): void => {
-      cleanup();
-      resolve();
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
-    const onClose = (): void => {
-      cleanup();
-      reject(new Error(`connection closed while waiting for ${what}`));
-    };
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
-    }, timeoutMs);
-    emitter.once(event, onEvent);
-    emitter.once('error', onError);
-    emitter.once('close', onClose);
-  });
-}
-
 /** CONNECT (unless direct), then a TLS handshake for `servername`, ALPN http/1.1 only, verified against `trust`. */
 export async function openHttps(target: HttpsTarget, servername: string, timeoutMs: number): Promise<tls.TLSSocket> {
   const raw = await openTunnel(target.via, target.origin, timeoutMs);
@@ -79,7 +48,7 @@ export async function openHttps(target: HttpsTarget, servername: string, timeout
   // Errors also end in 'close', which every wait watches; without a listener one would crash the bench.
   socket.on('error', () => undefined);
   try {
-    await once(socket, 'secureConnect', timeoutMs, 'the TLS handshake');
+    await waitFor(socket, 'secureConnect', timeoutMs, 'the TLS handshake');
     return socket;
   } catch (err) {
     socket.destroy();

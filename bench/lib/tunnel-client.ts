@@ -10,7 +10,7 @@ import tls from 'node:tls';
 import type { Endpoint } from './proc.js';
 
 /** Wait for one event with a deadline; an 'error' (or 'close' first) rejects. */
-function waitFor<T extends unknown[]>(emitter: EventEmitter, event: string, timeoutMs: number, what: string): Promise<T> {
+export function waitFor<T extends unknown[]>(emitter: EventEmitter, event: string, timeoutMs: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
     const cleanup = (): void => {
       clearTimeout(timer);
