@@ -43,6 +43,8 @@ export interface BumpedTunnelsOptions {
   readonly handshakeTimeoutMs: number;
   /** Compute JA4H on inner requests (config scoring.ja4h). */
   readonly ja4h: boolean;
+  /** proxy.max_flows: inner requests count like any flow; over it they get 503 inside TLS. */
+  readonly maxFlows: number;
 }
 
 export interface BumpedTunnelsDeps {
@@ -191,6 +193,11 @@ export class BumpedTunnels {
 
   private async serveRequest(flow: Flow, tunnel: Tunnel, exchange: Http1Exchange): Promise<void> {
     const head = exchange.head;
+    if (this.deps.pipeline.activeCount > this.opts.maxFlows) {
+      this.deps.refuse(flow, 'TOO_MANY_FLOWS', `more than ${this.opts.maxFlows} concurrent flows`, 503);
+      exchange.respondText(503, 'Service unavailable: too many concurrent flows');
+      return;
+    }
     if (head.upgrade) {
       this.deps.refuse(flow, 'BAD_REQUEST', 'protocol upgrade inside an intercepted tunnel is not supported', 501);
       exchange.markClose();

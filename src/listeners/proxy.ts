@@ -107,7 +107,8 @@ export class ProxyListener {
   private readonly challenge: string;
   /** Per client socket: bytesRead already attributed to earlier requests on that keep-alive connection. */
   private readonly bytes = new RequestBytes();
-  private readonly refuseFn: Refuse = (flow, code, message, status) => this.refuse(flow, code, message, status);
+  private readonly refuseFn: Refuse = (flow, code, message, status) =>
+    this.refuse(flow, code, message, status, code === 'TOO_MANY_FLOWS' ? BUILTIN_RULES.capacity : BUILTIN_RULES.badRequest);
   private readonly scrubber: RequestScrubber;
   /** Bumped tunnels and their inner requests; null without an interception CA. */
   private readonly bumps: BumpedTunnels | null;
@@ -128,6 +129,7 @@ export class ProxyListener {
               idleMs: opts.timeouts.idleMs,
               handshakeTimeoutMs: opts.timeouts.clientHelloMs,
               ja4h: opts.ja4h !== false,
+              maxFlows: opts.maxFlows,
             },
             { pipeline: deps.pipeline, forwarder: deps.forwarder, scrubber: this.scrubber, leaves: interception.leaves, pinned: interception.pinned, logger: deps.logger, refuse: this.refuseFn },
           );

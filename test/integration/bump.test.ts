@@ -391,6 +391,39 @@ describe('TLS interception (bump)', () => {
   });
 });
 
+describe('inner requests count against proxy.max_flows', () => {
+  it('over the cap an inner request gets 503 inside TLS, recorded under builtin:capacity', async () => {
+    const caDir = mkdtempSync(join(tmpdir(), 'egress-ca-cap-'));
+    const ca = createCa('egress-inspector cap test CA');
+    writeFileSync(join(caDir, 'ca.pem'), ca.certPem);
+    writeFileSync(join(caDir, 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
+    const cert = makeCert(['cap.test']);
+    writeFileSync(join(caDir, 'origin-ca.pem'), cert.cert);
+    const origin = await startHttpsOrigin(cert);
+    // One flow at a time: the tunnel is that flow, so its first inner request is one too many.
+    const h = await startHarness({
+      policy: 'version: 1\nrules:\n  - id: bump-cap\n    when: { destination.domain: cap.test }\n    action: bump\n',
+      dns: { 'cap.test': { A: ['127.0.0.1'] } },
+      config: {
+        proxy: 'proxy:\n  listen: "127.0.0.1:0"\n  max_flows: 1\n  timeouts: { connect: 2s, response: 2s, idle: 10s, headers: 5s }\n  drain: 2s',
+        tls: `tls:\n  ca_dir: "${caDir}"\n  upstream_ca: ["${join(caDir, 'origin-ca.pem')}"]`,
+      },
+    });
+    try {
+      const r = await curl(['-x', h.proxyUrl, '--cacert', join(caDir, 'ca.pem'), `https://cap.test:${origin.port}/over`]);
+      expect(r.status).toBe(503);
+      expect(origin.requests).toEqual([]);
+      const rec = await h.waitForRecord((x) => field(x, 'url.original') === '/over');
+      expect(field(rec, 'rule.id')).toBe('builtin:capacity');
+      expect(field(rec, 'error.code')).toBe('TOO_MANY_FLOWS');
+    } finally {
+      await h.stop();
+      await origin.close();
+      rmSync(caDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('bump needs a CA', () => {
   it('a policy with a bump rule and no CA refuses to start, naming ca init', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'egress-noca-'));
