@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import fc from 'fast-check';
+import forge from 'node-forge';
+import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../../src/net/ca.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -58,6 +60,26 @@ async function startHttpsOrigin(cert: TestCert): Promise<Origin> {
 
 const FUZZ_CLIENT = '127.0.0.3';
 
+/** A self-signed certificate for `name` whose validity ended yesterday (node-forge can date it in the past). */
+function expiredCert(name: string): TestCert {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const keyPem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(publicKey.export({ type: 'spki', format: 'pem' }).toString());
+  cert.serialNumber = '0a';
+  cert.validity.notBefore = new Date(Date.now() - 10 * 86_400_000);
+  cert.validity.notAfter = new Date(Date.now() - 86_400_000);
+  const subject = [{ name: 'commonName', value: name }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true },
+    { name: 'subjectAltName', altNames: [{ type: 2, value: name }] },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(keyPem), forge.md.sha256.create());
+  return { key: keyPem, cert: forge.pki.certificateToPem(cert) };
+}
+
 /** The ClientHello Node's TLS client sends for `servername`, captured from a stream that answers nothing. */
 function realClientHello(servername: string): Promise<Buffer> {
   return new Promise((resolve) => {
@@ -90,7 +112,7 @@ rules:
     when: { destination.domain: { endswith: .bank.test } }
     action: splice
   - id: bump-origin
-    when: { destination.domain: { in: [origin.test, untrusted.test, wrongname.test, pinned.test, fronted.test] } }
+    when: { destination.domain: { in: [origin.test, untrusted.test, wrongname.test, pinned.test, fronted.test, expired.test] } }
     action: bump
   - id: bump-by-sni
     when: { tls.client.server_name: sni-bump.test }
@@ -107,6 +129,7 @@ describe('TLS interception (bump)', () => {
   let originCert: TestCert;
   let origin: Origin;
   let untrusted: Origin;
+  let expired: Origin;
   let h: Harness;
   const tunnelOf = (inner: EcsRecord): EcsRecord | undefined => h.records.find((r) => field(r, 'event.id') === field(inner, 'egress.tunnel_id'));
 
@@ -121,11 +144,15 @@ describe('TLS interception (bump)', () => {
     writeFileSync(join(caDir, 'origin-ca.pem'), originCert.cert);
     origin = await startHttpsOrigin(originCert);
     untrusted = await startHttpsOrigin(makeCert(['untrusted.test']));
-    const names = ['origin.test', 'sni-bump.test', 'pinned.test', 'fronted.test', 'shop.bank.test', 'untrusted.test', 'wrongname.test'];
+    // Trusted (listed in tls.upstream_ca) but past its notAfter.
+    const old = expiredCert('expired.test');
+    writeFileSync(join(caDir, 'expired-ca.pem'), old.cert);
+    expired = await startHttpsOrigin(old);
+    const names = ['origin.test', 'sni-bump.test', 'pinned.test', 'fronted.test', 'shop.bank.test', 'untrusted.test', 'wrongname.test', 'expired.test'];
     h = await startHarness({
       policy: POLICY,
       dns: Object.fromEntries(names.map((n) => [n, { A: ['127.0.0.1'] }])),
-      config: { tls: `tls:\n  ca_dir: "${caDir}"\n  upstream_ca: ["${join(caDir, 'origin-ca.pem')}"]` },
+      config: { tls: `tls:\n  ca_dir: "${caDir}"\n  upstream_ca: ["${join(caDir, 'origin-ca.pem')}", "${join(caDir, 'expired-ca.pem')}"]` },
     });
   });
 
@@ -134,6 +161,7 @@ describe('TLS interception (bump)', () => {
     await h.stop();
     await origin.close();
     await untrusted.close();
+    await expired.close();
     rmSync(caDir, { recursive: true, force: true });
   });
 
@@ -249,6 +277,15 @@ describe('TLS interception (bump)', () => {
     expect(field(rec, 'error.code')).toBe('TLS_UPSTREAM_FAILED');
   });
 
+  it('an origin whose (trusted) certificate has expired gets 502, recorded with the reason', async () => {
+    const r = await curl(['-x', h.proxyUrl, '--cacert', join(caDir, 'ca.pem'), `https://expired.test:${expired.port}/z`]);
+    expect(r.status).toBe(502);
+    expect(expired.requests).toEqual([]);
+    const rec = await h.waitForRecord((x) => field(x, 'url.domain') === 'expired.test' && field(x, 'url.path') === '/z');
+    expect(field(rec, 'egress.tls.verification')).toBe('failed');
+    expect(String(field(rec, 'egress.tls.verification_error'))).toMatch(/CERT_HAS_EXPIRED/);
+  });
+
   it('an origin whose certificate names another host gets 502 (name mismatch)', async () => {
     const r = await curl(['-x', h.proxyUrl, '--cacert', join(caDir, 'ca.pem'), `https://wrongname.test:${origin.port}/y`]);
     expect(r.status).toBe(502);
@@ -296,7 +333,7 @@ describe('TLS interception (bump)', () => {
     expect(value('egress_tls_tunnels_total{mode="bump"}')).toBeGreaterThanOrEqual(5);
     expect(value('egress_tls_tunnels_total{mode="client_rejected"}')).toBe(1);
     expect(value('egress_tls_tunnels_total{mode="pinned_splice"}')).toBe(1);
-    expect(value('egress_tls_upstream_verifications_total{result="failed"}')).toBe(2);
+    expect(value('egress_tls_upstream_verifications_total{result="failed"}')).toBe(3);
     expect(value('egress_tls_leaf_lookups_total{result="mint"}')).toBeGreaterThanOrEqual(5);
   });
 
