@@ -209,7 +209,7 @@ const HELLOS = new LRUCache<string, ServerHello>({ ...entryBound(1_000), ttl: 10
  * (Given the net.Socket itself, Node's TLS reads its handle in C++ and JavaScript never sees the bytes.)
  */
 function tapFirstBytes(raw: net.Socket, onResult: Parameters<typeof serverFlightObserver>[0]): Duplex {
-  const observer = serverFlightObserver(onResult);
+  const observer = serverFlightObserver(onResult, { throughRetry: true });
   const tap = new Duplex({
     read() {
       raw.resume();

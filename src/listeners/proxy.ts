@@ -419,7 +419,7 @@ export class ProxyListener {
       setServerFacts(flow, facts);
       const fronting = frontingPairs({ connect: target.host, sni: flow.get('tls.client.server_name') ?? null, host: null, certificate: facts['tls.server.x509.alternative_names'] ?? null });
       if (fronting.length > 0) flow.set('egress.tls.fronting', fronting.join(','));
-    });
+    }, { throughRetry: true });
     return (chunk) => {
       watcher.push(chunk);
       return watcher.done;

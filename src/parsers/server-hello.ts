@@ -453,12 +453,44 @@ export interface ServerFlightObserver {
  * exactly once, with the first non-`incomplete` result. The reader runs only when a new TLS record is
  * complete, so a server dribbling bytes costs one header check per chunk.
  */
-export function serverFlightObserver(onResult: (result: ServerFlightDecision) => void): ServerFlightObserver {
+export function serverFlightObserver(onResult: (result: ServerFlightDecision) => void, opts: { readonly throughRetry?: boolean } = {}): ServerFlightObserver {
   let buf = new Uint8Array(0);
   let have = 0;
   /** Offset of the next record header not yet known to be complete. */
   let scan = 0;
   let done = false;
+  /** A HelloRetryRequest was seen and skipped (opts.throughRetry): the next ServerHello is the one to decide on. */
+  let retried = false;
+  const dropFront = (k: number): void => {
+    buf.copyWithin(0, k, have);
+    have -= k;
+    scan = Math.max(0, scan - k);
+  };
+  /** Reads what is buffered; true once decided. */
+  const attempt = (): boolean => {
+    if (retried) {
+      // RFC 8446 §D.4: in middlebox-compatibility mode a ChangeCipherSpec record follows the HelloRetryRequest.
+      while (have >= TLS_RECORD_HEADER_BYTES && buf[0] === CONTENT_TYPE_CHANGE_CIPHER_SPEC) {
+        const length = TLS_RECORD_HEADER_BYTES + (((buf[3] as number) << 8) | (buf[4] as number));
+        if (length > have) break;
+        dropFront(length);
+      }
+      // Nothing yet, or a ChangeCipherSpec record still arriving.
+      if (have === 0 || buf[0] === CONTENT_TYPE_CHANGE_CIPHER_SPEC) return false;
+    }
+    const result = readServerFlight(buf.subarray(0, have));
+    if (opts.throughRetry === true && !retried && result.kind === 'complete' && result.hello.helloRetryRequest) {
+      // RFC 8446 §4.1.4: the client sends a second ClientHello and the server answers with the real ServerHello,
+      // the one JA3S and JA4S describe (FoxIO's tools report the later one for the stream). Keep reading.
+      retried = true;
+      dropFront(result.consumed);
+      return attempt();
+    }
+    if (result.kind === 'incomplete') return false;
+    // The result's views point into `buf`; copy so that releasing the buffer cannot change them.
+    decide(result.kind === 'complete' ? detach(result) : result);
+    return true;
+  };
 
   const decide = (result: ServerFlightDecision): void => {
     done = true;
@@ -488,14 +520,7 @@ export function serverFlightObserver(onResult: (result: ServerFlightDecision) =>
         recordCompleted = true;
       }
       // Also run on the very first bytes, so that a non-TLS answer or a wrong first message is refused early.
-      if (recordCompleted || have === take) {
-        const result = readServerFlight(buf.subarray(0, have));
-        // The result's views point into `buf`; copy so that releasing the buffer cannot change them.
-        if (result.kind !== 'incomplete') {
-          decide(result.kind === 'complete' ? detach(result) : result);
-          return;
-        }
-      }
+      if ((recordCompleted || have === take) && attempt()) return;
       if (have >= MAX_SERVER_FLIGHT_BYTES) {
         decide({
           kind: 'invalid',

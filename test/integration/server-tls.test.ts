@@ -57,6 +57,7 @@ function pcapOf(payload: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
+/** JA3S of every ServerHello in the capture, in order (a HelloRetryRequest is one too). */
 function tsharkJa3s(pcap: string): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile('tshark', ['-r', pcap, '-Y', 'tls.handshake.type == 2', '-T', 'fields', '-e', 'tls.handshake.ja3s'], { timeout: 30_000 }, (err, stdout) =>
@@ -98,6 +99,8 @@ describe('server side of spliced tunnels: JA3S against tshark, certificate facts
   let dir: string;
   let server12: ChildProcess;
   let server13: ChildProcess;
+  let serverHrr: ChildProcess;
+  let portHrr = 0;
   let port12 = 0;
   let port13 = 0;
   let h: Harness;
@@ -141,6 +144,8 @@ describe('server side of spliced tunnels: JA3S against tshark, certificate facts
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '3', '-subj', '/CN=teamserver.test/O=Test Ops', '-addext', 'subjectAltName=DNS:teamserver.test'], { stdio: 'ignore' });
     ({ child: server12, port: port12 } = await startServer(['-tls1_2']));
     ({ child: server13, port: port13 } = await startServer(['-tls1_3']));
+    // Only P-256 for key exchange: Node's client sends an X25519 key share first, so the server asks again.
+    ({ child: serverHrr, port: portHrr } = await startServer(['-tls1_3', '-groups', 'P-256']));
     h = await startHarness({ policy: 'version: 1\n', dns: { 'teamserver.test': { A: ['127.0.0.1'] }, 'other.test': { A: ['127.0.0.1'] } } });
   }, 60_000);
 
@@ -148,6 +153,7 @@ describe('server side of spliced tunnels: JA3S against tshark, certificate facts
     await h?.stop();
     server12?.kill();
     server13?.kill();
+    serverHrr?.kill();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -167,6 +173,19 @@ describe('server side of spliced tunnels: JA3S against tshark, certificate facts
       expect(field(rec, 'egress.tunnel')).toBe('splice');
     });
   }
+
+  it('after a HelloRetryRequest the record has the JA3S of the real ServerHello (the second one), as tshark sees it', async () => {
+    const { socket } = await openTunnel(h.port, `teamserver.test:${portHrr}`);
+    const flight = await handshakeThrough(socket, 'teamserver.test');
+    const rec = await h.waitForRecord((x) => field(x, 'url.original') === `teamserver.test:${portHrr}` && field(x, 'tls.server.ja3s') !== undefined);
+    const pcap = join(dir, 'flight-hrr.pcap');
+    writeFileSync(pcap, pcapOf(flight));
+    // One line per frame; several ServerHellos in one frame are comma-separated.
+    const all = (await tsharkJa3s(pcap)).split(/[\n,]/).filter((l) => l !== '');
+    expect(all).toHaveLength(2);
+    expect(field(rec, 'tls.server.ja3s')).toBe(all[1]);
+    expect(field(rec, 'tls.version')).toBe('1.3');
+  });
 
   it('TLS 1.2: the certificate sent in clear gives JA4X and the facts openssl x509 prints; a mismatching SNI is named', async () => {
     const { socket } = await openTunnel(h.port, `other.test:${port12}`);

@@ -196,6 +196,32 @@ describe('readServerFlight', () => {
   });
 });
 
+describe('serverFlightObserver with throughRetry', () => {
+  it('skips a HelloRetryRequest (and the ChangeCipherSpec after it) and decides on the real ServerHello, in any chunking', () => {
+    const hrr = frameRecords(helloMsg({ ...TLS13_HELLO, random: HRR_RANDOM, cipherSuite: 0x1302 }));
+    const ccs = frameRecords([0x01], [], 0x14);
+    const real = frameRecords(helloMsg({ ...TLS13_HELLO, cipherSuite: 0x1301 }));
+    const all = bytes(hrr, ccs, real);
+    for (const split of [[all.length], [hrr.length, all.length], [hrr.length + ccs.length, all.length], [...all.keys()].map((i) => i + 1)]) {
+      const results: ServerFlightDecision[] = [];
+      const obs = serverFlightObserver((r) => results.push(r), { throughRetry: true });
+      let from = 0;
+      for (const to of split) {
+        obs.push(all.subarray(from, to));
+        from = to;
+      }
+      expect(results).toHaveLength(1);
+      const r = completeOf(results[0] as ServerFlightResult);
+      expect(r.hello.helloRetryRequest).toBe(false);
+      expect(r.hello.cipherSuite).toBe(0x1301);
+    }
+    // Without the option the HelloRetryRequest itself is the decision.
+    const plain: ServerFlightDecision[] = [];
+    serverFlightObserver((r) => plain.push(r)).push(all);
+    expect(completeOf(plain[0] as ServerFlightResult).hello.helloRetryRequest).toBe(true);
+  });
+});
+
 describe('serverFlightObserver', () => {
   function observe(chunks: Uint8Array[]): ServerFlightDecision[] {
     const results: ServerFlightDecision[] = [];
