@@ -76,6 +76,7 @@ import {
   table,
   type Failed,
   type TargetCheck,
+  startWatchdog,
 } from './lib/report.js';
 import { startMitmdump } from './lib/start-mitmdump.js';
 import { BODY_PATH, startNginx } from './lib/start-nginx.js';
@@ -536,13 +537,7 @@ async function main(): Promise<void> {
   const removeTemp = (): void => {
     if (!flags.keepTemp) rmSync(tmp, { recursive: true, force: true });
   };
-  // Every loop is bounded; this catches a hang nobody foresaw. proc.ts's exit hook kills every child.
-  const watchdog = setTimeout(() => {
-    progress(`watchdog: the run took more than ${settings.watchdogS} s; stopping`);
-    removeTemp();
-    process.exit(3);
-  }, settings.watchdogS * 1000);
-  watchdog.unref();
+  const watchdog = startWatchdog(settings.watchdogS, progress, removeTemp);
 
   const started: { stop(): Promise<void> }[] = [];
   let dns: Awaited<ReturnType<typeof startFakeDns>> | null = null;

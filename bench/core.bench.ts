@@ -74,6 +74,7 @@ import {
   urlOf,
   type Failed,
   type TargetCheck,
+  startWatchdog,
 } from './lib/report.js';
 import { distEntry, startProxy } from './lib/start-proxy.js';
 import { startSquid } from './lib/start-squid.js';
@@ -683,14 +684,7 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
     if (squidDir !== null) rmSync(squidDir, { recursive: true, force: true });
   };
-  // Every loop below is bounded; this only catches a hang nobody foresaw. The exit hook in proc.ts kills
-  // every child still running.
-  const watchdog = setTimeout(() => {
-    progress(`watchdog: the run took more than ${settings.watchdogS} s; stopping`);
-    removeTemp();
-    process.exit(3);
-  }, settings.watchdogS * 1000);
-  watchdog.unref();
+  const watchdog = startWatchdog(settings.watchdogS, progress, removeTemp);
 
   const started: { stop(): Promise<void> }[] = [];
   let sampler: MemorySampler | null = null;

@@ -42,7 +42,7 @@ import { parseArgs } from 'node:util';
 import dnsPacket from 'dns-packet';
 import { startOrigin, type Origin } from './lib/origin.js';
 import { readMemory, sleep, type Endpoint } from './lib/proc.js';
-import { ROOT, RESULTS_DIR, atMost, build, describeMachine, finishRun, fix, printTargets, progressLogger, round, runMain, say, table, type TargetCheck } from './lib/report.js';
+import { ROOT, RESULTS_DIR, atMost, build, describeMachine, finishRun, fix, printTargets, progressLogger, round, startWatchdog, runMain, say, table, type TargetCheck } from './lib/report.js';
 import { startProxy, type ProxyInstance } from './lib/start-proxy.js';
 import { captureClientHello, openTunnel } from './lib/tunnel-client.js';
 
@@ -418,11 +418,7 @@ async function main(): Promise<void> {
   if (values.root === undefined && !values['no-build']) await build(progress);
 
   const tmp = mkdtempSync(join(os.tmpdir(), 'egress-soak-'));
-  const watchdog = setTimeout(() => {
-    progress(`watchdog: the run took more than ${minutes + 2} min; stopping`);
-    process.exit(3); // proc.ts kills every child on exit
-  }, (minutes + 2) * 60_000);
-  watchdog.unref();
+  startWatchdog((minutes + 2) * 60, progress);
 
   const results: Results = {
     bench: 'egress-inspector soak (issue 9 item 7)',

@@ -48,6 +48,20 @@ export function say(text: string): void {
 }
 
 /** Progress lines on stderr (`· text`); given `since` (a Date.now()), each line also shows the seconds since. */
+/**
+ * Every loop of a bench is bounded; this catches a hang nobody foresaw: after `seconds` it says so, runs
+ * `cleanup` (temp dirs) and exits 3 (proc.ts's exit hook kills every child still running). Unref'd.
+ */
+export function startWatchdog(seconds: number, progress: (text: string) => void, cleanup: () => void = () => undefined): NodeJS.Timeout {
+  const timer = setTimeout(() => {
+    progress(`watchdog: the run took more than ${seconds} s; stopping`);
+    cleanup();
+    process.exit(3);
+  }, seconds * 1000);
+  timer.unref();
+  return timer;
+}
+
 export function progressLogger(since?: number): (text: string) => void {
   if (since === undefined) return (text) => process.stderr.write(`· ${text}\n`);
   return (text) => process.stderr.write(`· ${((Date.now() - since) / 1000).toFixed(1).padStart(5)} s  ${text}\n`);
