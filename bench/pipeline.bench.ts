@@ -71,7 +71,7 @@ async function oneFlow(i: number): Promise<void> {
   flow.set('network.protocol', 'http');
   const target = parseAbsoluteTarget(head.target);
   flow.set('destination.port', target.port);
-  flow.set('destination.ip_literal', target.ip !== null);
+  flow.set('egress.destination.ip_literal', target.ip !== null);
   if (target.ip !== null) flow.set('destination.ip', target.ip);
   flow.set('url.scheme', target.scheme);
   flow.set('url.domain', target.host);

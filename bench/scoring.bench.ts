@@ -51,7 +51,7 @@ function httpFlow(i: number): Flow {
   flow.set('destination.domain', `host${i % 500}.example.com`);
   flow.set('destination.ip', '203.0.113.10');
   flow.set('destination.port', i % 7 === 0 ? 8081 : 80);
-  flow.set('destination.internal', false);
+  flow.set('egress.destination.internal', false);
   flow.set('user_agent.original', 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36');
   flow.requestHost = `host${i % 500}.example.com`;
   return flow;
@@ -63,7 +63,7 @@ function connectFlow(i: number): Flow {
   flow.set('destination.domain', `svc${i % 500}.example.net`);
   flow.set('destination.ip', '203.0.113.20');
   flow.set('destination.port', 443);
-  flow.set('destination.internal', false);
+  flow.set('egress.destination.internal', false);
   return flow;
 }
 
@@ -97,7 +97,7 @@ function runConnect(i: number): number {
   detection.scoring.score(flow);
   flow.set('network.protocol', 'tls');
   flow.set('tls.client.server_name', `svc${i % 500}.example.net`);
-  flow.set('tls.client.sni_matches_destination', true);
+  flow.set('egress.tls.sni_matches_destination', true);
   flow.set('tls.client.ja4', JA4[i % JA4.length]);
   flow.closeStage('client-hello');
   attribute(flow, i);

@@ -3,7 +3,7 @@
  *
  *  - hint events (POST /v1/hints lands on one worker; the flow they attribute may land on any other);
  *  - DNS answers the forwarder gave (a client resolves through worker A, then connects through worker B, whose
- *    `destination.domain` and `destination.resolved_before` come from that answer).
+ *    `destination.domain` and `egress.destination.resolved_before` come from that answer).
  *
  * The wrappers below store locally first, then hand the item to the link, which batches everything of one event
  * loop turn into one message; the primary passes it to every other worker, which stores it in the inner store

@@ -280,7 +280,7 @@ export function fillFromAttribution(flow: Flow, a: Attribution): void {
       fill(flow, 'process.hash.md5', a.hashes.md5);
       fill(flow, 'process.hash.sha1', a.hashes.sha1);
       fill(flow, 'process.hash.sha256', a.hashes.sha256);
-      fill(flow, 'process.hash.imphash', a.hashes.imphash);
+      fill(flow, 'process.pe.imphash', a.hashes.imphash);
     }
   }
   const user = flow.get('user.name');

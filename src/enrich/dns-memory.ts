@@ -4,7 +4,7 @@
  * Every A/AAAA record the forwarder passes to a client, and every answer the proxy's own resolver gets, is
  * remembered (address → names, most recent first) for `ttlMs` from the last answer that gave it. That lets the
  * proxy judge a CONNECT to a bare IP by the name behind it (`destination.domain`), and tell when a client
- * connects to an address that no DNS answer in the window gave it (`destination.resolved_before: false`) —
+ * connects to an address that no DNS answer in the window gave it (`egress.destination.resolved_before: false`) —
  * software that skips DNS, or an address baked into a payload.
  *
  * Both tables are lru-cache instances with a size bound and a TTL: memory stays bounded whatever the traffic.
@@ -28,7 +28,7 @@ export interface DnsMemoryOptions {
   readonly maxNamesPerAddress?: number;
   /**
    * Whether clients get their DNS answers from this proxy's forwarder (dns.listen set). When they do not,
-   * "no answer gave this client the address" says nothing, and destination.resolved_before is left unset.
+   * "no answer gave this client the address" says nothing, and egress.destination.resolved_before is left unset.
    * Default true.
    */
   readonly clientAnswers?: boolean;
@@ -110,7 +110,7 @@ export function createDnsMemory(opts: DnsMemoryOptions): DnsMemory {
         // url.original keeps the target as the client sent it (the bare IP).
         if (known !== undefined) flow.set('destination.domain', known[0]);
         const client = flow.get('source.ip');
-        if (client !== undefined && opts.clientAnswers !== false) flow.set('destination.resolved_before', memory.wasGiven(client, ip));
+        if (client !== undefined && opts.clientAnswers !== false) flow.set('egress.destination.resolved_before', memory.wasGiven(client, ip));
       },
     },
     sizes() {

@@ -83,7 +83,7 @@ export function setQuestionFacts(flow: Flow, facts: QuestionFacts): void {
   flow.set('dns.question.type', facts.type);
   if (facts.registeredDomain !== null) flow.set('dns.question.registered_domain', facts.registeredDomain);
   if (facts.subdomain !== '') flow.set('dns.question.subdomain', facts.subdomain);
-  flow.set('dns.question.entropy', facts.entropy);
-  flow.set('dns.question.label_count', facts.labelCount);
-  flow.set('dns.question.longest_label', facts.longestLabel);
+  flow.set('egress.dns.question_entropy', facts.entropy);
+  flow.set('egress.dns.label_count', facts.labelCount);
+  flow.set('egress.dns.longest_label', facts.longestLabel);
 }

@@ -13,18 +13,18 @@ import { computeJa4, offeredVersion } from './ja4.js';
 export type TlsFactName =
   | 'tls.client.server_name'
   | 'tls.client.ja3'
-  | 'tls.client.ja3_full'
+  | 'egress.tls.ja3_full'
   | 'tls.client.ja4'
-  | 'tls.client.ja4_r'
+  | 'egress.tls.ja4_r'
   | 'tls.client.supported_ciphers'
-  | 'tls.client.alpn'
-  | 'tls.version_offered'
-  | 'tls.client.ech'
-  | 'tls.client.sni_matches_destination';
+  | 'egress.tls.alpn'
+  | 'egress.tls.version_offered'
+  | 'egress.tls.ech'
+  | 'egress.tls.sni_matches_destination';
 
 export type TlsFacts = Pick<FlowFields, TlsFactName>;
 
-/** Human-readable TLS versions for `tls.version_offered`; anything else is shown as 0x-hex. */
+/** Human-readable TLS versions for `egress.tls.version_offered`; anything else is shown as 0x-hex. */
 const VERSION_NAMES: ReadonlyMap<number, string> = new Map([
   [0x0304, '1.3'],
   [0x0303, '1.2'],
@@ -73,12 +73,12 @@ export function sniMatchesDestination(sni: string | null, connectHost: string | 
 /**
  * All TLS facts of one ClientHello.
  *
- * - `tls.client.server_name` and `tls.client.alpn` are left out when the hello has no such extension, so a
+ * - `tls.client.server_name` and `egress.tls.alpn` are left out when the hello has no such extension, so a
  *   policy `exists: false` matches them; ALPN names and SNI are Latin-1 decoded (one char per wire byte).
  * - `tls.client.supported_ciphers` is 4-digit lower-case hex (the JA4_r form, e.g. `1301`), wire order,
  *   GREASE dropped: GREASE values change per connection and would make exact-match rules flaky.
- * - `tls.version_offered` is the highest non-GREASE supported_versions entry, else legacy_version, as in JA4.
- * - `tls.client.ech` is true when the encrypted_client_hello extension is present.
+ * - `egress.tls.version_offered` is the highest non-GREASE supported_versions entry, else legacy_version, as in JA4.
+ * - `egress.tls.ech` is true when the encrypted_client_hello extension is present.
  */
 export function tlsFactsOf(hello: ClientHello, connectHost: string | null): TlsFacts {
   const ja3 = computeJa3(hello);
@@ -89,15 +89,15 @@ export function tlsFactsOf(hello: ClientHello, connectHost: string | null): TlsF
   }
   const facts: TlsFacts = {
     'tls.client.ja3': ja3.ja3,
-    'tls.client.ja3_full': ja3.ja3Full,
+    'egress.tls.ja3_full': ja3.ja3Full,
     'tls.client.ja4': ja4.ja4,
-    'tls.client.ja4_r': ja4.ja4R,
+    'egress.tls.ja4_r': ja4.ja4R,
     'tls.client.supported_ciphers': ciphers,
-    'tls.version_offered': formatTlsVersion(offeredVersion(hello)),
-    'tls.client.ech': hello.hasEncryptedClientHello,
-    'tls.client.sni_matches_destination': sniMatchesDestination(hello.serverName, connectHost),
+    'egress.tls.version_offered': formatTlsVersion(offeredVersion(hello)),
+    'egress.tls.ech': hello.hasEncryptedClientHello,
+    'egress.tls.sni_matches_destination': sniMatchesDestination(hello.serverName, connectHost),
   };
   if (hello.serverName !== null) facts['tls.client.server_name'] = hello.serverName;
-  if (hello.alpn !== null) facts['tls.client.alpn'] = hello.alpn;
+  if (hello.alpn !== null) facts['egress.tls.alpn'] = hello.alpn;
   return facts;
 }

@@ -66,9 +66,9 @@ export const FIELDS = {
   'destination.registered_domain': f('string', 'connect', 'Registrable domain of destination.domain (public suffix list)'),
   'destination.ip': f('ip', 'connect', 'The resolved address the proxy connects to'),
   'destination.port': f('number', 'connect', 'Destination port'),
-  'destination.internal': f('boolean', 'connect', 'destination.ip is in network.internal'),
-  'destination.ip_literal': f('boolean', 'connect', 'The client named the destination by IP address (in any spelling), not by name'),
-  'destination.resolved_before': f('boolean', 'connect', 'A DNS answer gave this client the destination IP recently'),
+  'egress.destination.internal': f('boolean', 'connect', 'destination.ip is in network.internal'),
+  'egress.destination.ip_literal': f('boolean', 'connect', 'The client named the destination by IP address (in any spelling), not by name'),
+  'egress.destination.resolved_before': f('boolean', 'connect', 'A DNS answer gave this client the destination IP recently'),
   'destination.bytes': out('number', 'Bytes sent by the destination'),
 
   'url.original': f('string', 'http-request', 'Request target as sent (absolute URI, or host:port for CONNECT)'),
@@ -86,23 +86,23 @@ export const FIELDS = {
 
   'tls.client.server_name': f('string', 'client-hello', 'SNI of the ClientHello'),
   'tls.client.ja3': f('string', 'client-hello', 'JA3 fingerprint (MD5 hex)'),
-  'tls.client.ja3_full': f('string', 'client-hello', 'JA3 string before hashing'),
+  'egress.tls.ja3_full': f('string', 'client-hello', 'JA3 string before hashing'),
   'tls.client.ja4': f('string', 'client-hello', 'JA4 fingerprint'),
-  'tls.client.ja4_r': f('string', 'client-hello', 'JA4 raw (unhashed) form'),
+  'egress.tls.ja4_r': f('string', 'client-hello', 'JA4 raw (unhashed) form'),
   'tls.client.supported_ciphers': f('string[]', 'client-hello', 'Offered cipher suites (hex, wire order)'),
-  'tls.client.alpn': f('string[]', 'client-hello', 'Offered ALPN protocols'),
-  'tls.client.sni_matches_destination': f('boolean', 'client-hello', 'SNI equals the CONNECT host'),
-  'tls.client.ech': f('boolean', 'client-hello', 'Encrypted ClientHello offered'),
-  'tls.version_offered': f('string', 'client-hello', 'Highest TLS version offered, e.g. `1.3`'),
-  'tls.client.malformed': f('string', 'client-hello', 'Why a tunnel\'s TLS ClientHello could not be parsed (field and offset)'),
+  'egress.tls.alpn': f('string[]', 'client-hello', 'Offered ALPN protocols'),
+  'egress.tls.sni_matches_destination': f('boolean', 'client-hello', 'SNI equals the CONNECT host'),
+  'egress.tls.ech': f('boolean', 'client-hello', 'Encrypted ClientHello offered'),
+  'egress.tls.version_offered': f('string', 'client-hello', 'Highest TLS version offered, e.g. `1.3`'),
+  'egress.tls.malformed': f('string', 'client-hello', 'Why a tunnel\'s TLS ClientHello could not be parsed (field and offset)'),
 
   'dns.question.name': f('string', 'dns-query', 'Queried name'),
   'dns.question.type': f('string', 'dns-query', 'Query type, e.g. `A`, `TXT`'),
   'dns.question.registered_domain': f('string', 'dns-query', 'Registrable domain of the name'),
   'dns.question.subdomain': f('string', 'dns-query', 'Part of the name left of the registrable domain'),
-  'dns.question.entropy': f('number', 'dns-query', 'Shannon entropy (bits per character) of the name without its public suffix, dots left out'),
-  'dns.question.label_count': f('number', 'dns-query', 'Number of labels'),
-  'dns.question.longest_label': f('number', 'dns-query', 'Length of the longest label'),
+  'egress.dns.question_entropy': f('number', 'dns-query', 'Shannon entropy (bits per character) of the name without its public suffix, dots left out'),
+  'egress.dns.label_count': f('number', 'dns-query', 'Number of labels'),
+  'egress.dns.longest_label': f('number', 'dns-query', 'Length of the longest label'),
   'dns.response_code': out('string', 'Response code returned, e.g. `NOERROR`, `NXDOMAIN`'),
   'dns.answers': out('object[]', 'Answers returned: name, type, data, ttl'),
 
@@ -115,7 +115,7 @@ export const FIELDS = {
   'process.hash.md5': f('string', 'hint', 'Image MD5'),
   'process.hash.sha1': f('string', 'hint', 'Image SHA-1'),
   'process.hash.sha256': f('string', 'hint', 'Image SHA-256'),
-  'process.hash.imphash': f('string', 'hint', 'Image import hash'),
+  'process.pe.imphash': f('string', 'hint', 'Image import hash'),
   'process.parent.name': f('string', 'hint', 'Parent image base name, lower-cased'),
   'process.parent.executable': f('string', 'hint', 'Parent image path'),
   'user.name': f('string', 'hint', 'User (proxy authentication, trusted header or telemetry)'),
@@ -239,6 +239,33 @@ export type FieldValueOf<K extends FieldName> = ValueOf<(typeof FIELDS)[K]['type
 export type FieldValue = ValueOf<FieldType>;
 /** The flat record of a flow, keyed by ECS field name. */
 export type FlowFields = { -readonly [K in FieldName]?: FieldValueOf<K> };
+
+/**
+ * Names policies may still use for fields that moved under `egress.*` (ECS does not define them, and a
+ * non-ECS field inside an ECS namespace breaks SIEM mappings). A `when` key written with the old name means
+ * the new field; records only ever carry the new name. `destination.internal` is the spelling SPEC uses.
+ */
+export const FIELD_ALIASES: Readonly<Record<string, FieldName>> = {
+  'destination.internal': 'egress.destination.internal',
+  'destination.ip_literal': 'egress.destination.ip_literal',
+  'destination.resolved_before': 'egress.destination.resolved_before',
+  'tls.client.ja3_full': 'egress.tls.ja3_full',
+  'tls.client.ja4_r': 'egress.tls.ja4_r',
+  'tls.client.alpn': 'egress.tls.alpn',
+  'tls.client.sni_matches_destination': 'egress.tls.sni_matches_destination',
+  'tls.client.ech': 'egress.tls.ech',
+  'tls.version_offered': 'egress.tls.version_offered',
+  'tls.client.malformed': 'egress.tls.malformed',
+  'dns.question.entropy': 'egress.dns.question_entropy',
+  'dns.question.label_count': 'egress.dns.label_count',
+  'dns.question.longest_label': 'egress.dns.longest_label',
+  'process.hash.imphash': 'process.pe.imphash',
+};
+
+/** The field a policy key names: itself, or the field an old name moved to (FIELD_ALIASES). */
+export function canonicalFieldName(name: string): string {
+  return Object.prototype.hasOwnProperty.call(FIELD_ALIASES, name) ? (FIELD_ALIASES[name] as FieldName) : name;
+}
 
 export function isFieldName(name: string): name is FieldName {
   return Object.prototype.hasOwnProperty.call(FIELDS, name);

@@ -33,8 +33,8 @@ const DERIVED_FIELDS: ReadonlySet<FieldName> = new Set((Object.keys(FIELDS) as F
 /** Fields that stay pending while the destination name is being resolved. */
 const RESOLUTION_FIELDS: ReadonlySet<FieldName> = new Set<FieldName>([
   'destination.ip',
-  'destination.internal',
-  'destination.resolved_before',
+  'egress.destination.internal',
+  'egress.destination.resolved_before',
   'destination.geo.country_iso_code',
   'destination.as.number',
   'destination.as.organization.name',

@@ -11,7 +11,7 @@ export interface PolicyView {
   evaluate(facts: Facts): Decision;
   /** Settle the `tag` rules a final decision deferred, with the facts the flow has at its end. */
   completeDeferred(decision: FinalDecision, facts: Facts): FinalDecision;
-  /** true when the rule names the destination (ip, domain or `destination.internal`) in its `when`. */
+  /** true when the rule names the destination (ip, domain or `egress.destination.internal`) in its `when`. */
   opensInternal(ruleId: string): boolean;
   /** While rules pend: the block that is certain whatever they turn out to be, or null (evaluate.ts). */
   certainBlock(facts: Facts, internal: boolean, internalRuleId: string): FinalDecision | null;
@@ -101,7 +101,7 @@ export class Pipeline {
       return earlier;
     }
     // The first stage that names a destination also resolves and classifies it.
-    if ((stage === 'connect' || stage === 'http-request') && flow.get('destination.internal') === undefined) {
+    if ((stage === 'connect' || stage === 'http-request') && flow.get('egress.destination.internal') === undefined) {
       flow.resolving = true;
     }
     this.deps.hints.attach(flow);
@@ -123,7 +123,7 @@ export class Pipeline {
       // SPEC: a CONNECT whose outcome does not depend on the ClientHello is answered before 200. When no outcome
       // of the pending rules could allow the flow (an internal destination nothing can open, a certain block),
       // decide now, rather than open a tunnel only to close it or wait for a hint that cannot change it.
-      const certain = policy.certainBlock(flow, flow.get('destination.internal') === true, INTERNAL_DESTINATION_RULE);
+      const certain = policy.certainBlock(flow, flow.get('egress.destination.internal') === true, INTERNAL_DESTINATION_RULE);
       if (certain !== null) decision = certain;
     }
 
@@ -207,7 +207,7 @@ export class Pipeline {
       }
     }
     const ip = flow.get('destination.ip');
-    if (ip !== undefined) flow.set('destination.internal', this.deps.addresses.isInternal(ip));
+    if (ip !== undefined) flow.set('egress.destination.internal', this.deps.addresses.isInternal(ip));
     for (const enrich of this.deps.destinationEnrichers ?? []) enrich(flow);
   }
 
@@ -217,7 +217,7 @@ export class Pipeline {
    * operator opens internal networks only on purpose.
    */
   private applyInternalDefault(flow: Flow, decision: FinalDecision, policy: PolicyView): FinalDecision {
-    if (decision.verdict !== 'allow' || flow.get('destination.internal') !== true) return decision;
+    if (decision.verdict !== 'allow' || flow.get('egress.destination.internal') !== true) return decision;
     if (decision.ruleId !== null && policy.opensInternal(decision.ruleId)) return decision;
     return {
       ...decision,

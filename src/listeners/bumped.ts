@@ -71,7 +71,7 @@ interface Tunnel {
 
 /** Fields of the tunnel's record an inner request carries over (facts of the connection, not of the request). */
 const INHERITED_PREFIXES = ['tls.client.', 'destination.', 'user.', 'egress.baseline.'];
-const INHERITED_FIELDS: ReadonlySet<string> = new Set(['tls.version_offered', 'egress.features.prevalence']);
+const INHERITED_FIELDS: ReadonlySet<string> = new Set(['egress.tls.version_offered', 'egress.features.prevalence']);
 
 function inherited(name: string): boolean {
   if (INHERITED_FIELDS.has(name)) return true;

@@ -400,7 +400,7 @@ export class ProxyListener {
       // A TLS record that does not hold a valid ClientHello (duplicate extensions, bad lengths): browsers and
       // common TLS libraries never send one, hand-rolled implants sometimes do. A fact for policy and score.
       flow.set('network.protocol', 'tls');
-      flow.set('tls.client.malformed', result.error.message);
+      flow.set('egress.tls.malformed', result.error.message);
     } else {
       // Not TLS on a tunnel (or no hello in time): a fact for the policy, not an error of the flow.
       flow.set('network.protocol', 'unknown');
@@ -448,7 +448,7 @@ export class ProxyListener {
 
   private fillDestination(flow: Flow, target: Target): void {
     flow.set('destination.port', target.port);
-    flow.set('destination.ip_literal', target.ip !== null);
+    flow.set('egress.destination.ip_literal', target.ip !== null);
     if (target.ip !== null) flow.set('destination.ip', target.ip);
     else flow.set('destination.domain', target.host);
   }

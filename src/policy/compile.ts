@@ -5,7 +5,7 @@
  * evaluator never meets a surprise on a flow.
  */
 import { isSignalName, SIGNAL_NAMES, withOverrides, type SignalName, type Weights } from '../scoring/signals.js';
-import { FIELDS, fieldType, isDerivedField, isFieldName, isMatchableField, isTagOnlyField } from '../flow/fields.js';
+import { FIELDS, canonicalFieldName, fieldType, isDerivedField, isFieldName, isMatchableField, isTagOnlyField } from '../flow/fields.js';
 import type { FieldName } from '../flow/fields.js';
 import type { RuleAction, Severity } from './decision.js';
 import { isOperator, MatcherCompileError, MATCHERS, OPERATORS } from './matchers.js';
@@ -236,6 +236,7 @@ function compileWhenEntry(key: string, keyPos: Position, value: WrittenNode, ctx
     const item = compileWhen(value, ctx);
     return item === null ? null : { kind: 'not', item };
   }
+  key = canonicalFieldName(key);
   if (!isFieldName(key)) {
     const suggestion = suggestClosest(key, [...MATCHABLE_FIELDS, ...COMBINATORS]);
     ctx.issues.push(new PolicyIssue(keyPos, `unknown field "${key}"${didYouMean(suggestion)}`));
@@ -394,7 +395,7 @@ function explainNested(condition: CompiledCondition, parent: 'all' | 'any'): str
  * an internal destination (network.internal) only when the rule reads one of these, so a broad allow such as
  * `process.name: chrome.exe` can never open the metadata service or the LAN by accident.
  */
-export const DESTINATION_FIELDS: readonly FieldName[] = ['destination.ip', 'destination.domain', 'destination.internal'];
+export const DESTINATION_FIELDS: readonly FieldName[] = ['destination.ip', 'destination.domain', 'egress.destination.internal'];
 
 export function namesDestination(rule: CompiledRule): boolean {
   return DESTINATION_FIELDS.some((field) => rule.fields.has(field));

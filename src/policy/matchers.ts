@@ -202,7 +202,7 @@ function isArrayType(type: FieldType): boolean {
 }
 
 /**
- * Turns an element test into a value test: for array fields (tls.client.alpn …) the matcher holds when ANY
+ * Turns an element test into a value test: for array fields (egress.tls.alpn …) the matcher holds when ANY
  * element matches.
  */
 function overElements(type: FieldType, test: (element: unknown) => boolean): (value: FieldValue) => boolean {

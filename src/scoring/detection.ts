@@ -61,7 +61,7 @@ async function openBaseline(config: Config): Promise<Baseline> {
 function geoEnricher(geo: GeoIp): (flow: Flow) => void {
   return (flow) => {
     const ip = flow.get('destination.ip');
-    if (ip === undefined || flow.get('destination.internal') === true) return;
+    if (ip === undefined || flow.get('egress.destination.internal') === true) return;
     const facts = geo.lookup(ip);
     if (facts === null) return;
     flow.set('destination.geo.country_iso_code', facts.countryIso);

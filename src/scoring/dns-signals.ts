@@ -161,7 +161,7 @@ export function createDnsSignals(opts: DnsSignalOptions): DnsSignals {
       if (domain !== undefined && subdomain !== undefined) {
         // Hash lookups carry data by design; they are not counted as a tunnel's queries.
         const data = dataLikeLabel(subdomain);
-        const carriesData = data === null ? (flow.get('dns.question.longest_label') ?? 0) >= 40 : data.kind !== 'hash';
+        const carriesData = data === null ? (flow.get('egress.dns.longest_label') ?? 0) >= 40 : data.kind !== 'hash';
         ({ unique: uniqueSubdomains, data: dataQueries } = countSubdomain(client, domain, subdomain, t, carriesData));
       }
       snapshots.set(flow, { uniqueSubdomains, dataQueries, txt: counts.txt, nxdomain: counts.nxdomain });
@@ -353,10 +353,10 @@ function labelEntropy(label: string): number {
 export const longLabels: Scorer = {
   name: 'dns-long-labels',
   score(flow): Signal | null {
-    const longest = flow.get('dns.question.longest_label');
+    const longest = flow.get('egress.dns.longest_label');
     const name = flow.get('dns.question.name');
     if (longest === undefined || name === undefined) return null;
-    const entropy = flow.get('dns.question.entropy') ?? 0;
+    const entropy = flow.get('egress.dns.question_entropy') ?? 0;
     if (longest >= 40) {
       return { signal: 'dns_long_label', strength: entropy >= 4 ? 1 : 0.6, reason: `a ${longest}-character label${entropy >= 4 ? ` with high entropy (${entropy} bits/char)` : ''}, as DNS tunnels use to carry data` };
     }
@@ -374,7 +374,7 @@ export const longLabels: Scorer = {
 export const unresolvedDestination: Scorer = {
   name: 'unresolved-destination',
   score(flow): Signal | null {
-    if (flow.get('destination.resolved_before') !== false) return null;
+    if (flow.get('egress.destination.resolved_before') !== false) return null;
     return { signal: 'unresolved_ip', strength: 1, reason: 'connects to an IP address that no DNS answer gave this client' };
   },
 };

@@ -145,7 +145,7 @@ export function destinationExtractor(flagged: FlaggedNames): FeatureExtractor {
       if (port === undefined) return !flow.canStillReach(flow.kind === 'http' ? 'http-request' : 'connect');
       flow.set('egress.features.uncommon_port', !WEB_PORTS.has(port));
       const domain = flow.get('destination.domain');
-      if (domain !== undefined && flow.get('destination.ip_literal') !== true) {
+      if (domain !== undefined && flow.get('egress.destination.ip_literal') !== true) {
         const { domain: registered, label } = registrableDomain(domain);
         flow.set('destination.registered_domain', registered);
         const dga = dgaFeatures(label);
@@ -173,16 +173,16 @@ export function tlsExtractor(families: TlsFamilyMap): FeatureExtractor {
       const port = flow.get('destination.port');
       if (protocol !== 'tls') {
         // Only a judgement when the hello stage really happened: a tunnel cut before any byte says nothing.
-        if (port === 443 && flow.get('tls.client.malformed') === undefined) flow.set('egress.features.protocol_mismatch', 'not-tls-on-443');
+        if (port === 443 && flow.get('egress.tls.malformed') === undefined) flow.set('egress.features.protocol_mismatch', 'not-tls-on-443');
         return true;
       }
       if (port === 80) flow.set('egress.features.protocol_mismatch', 'tls-on-80');
       const sni = flow.get('tls.client.server_name');
-      const literal = flow.get('destination.ip_literal') === true;
+      const literal = flow.get('egress.destination.ip_literal') === true;
       flow.set('egress.features.sni_missing', sni === undefined);
       if (sni !== undefined) {
         if (literal) flow.set('egress.features.sni_on_ip', true);
-        else flow.set('egress.features.sni_mismatch', flow.get('tls.client.sni_matches_destination') === false);
+        else flow.set('egress.features.sni_mismatch', flow.get('egress.tls.sni_matches_destination') === false);
       }
       const ja4 = flow.get('tls.client.ja4');
       if (ja4 !== undefined) {

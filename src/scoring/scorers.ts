@@ -11,11 +11,11 @@ import type { SignalName } from './signals.js';
 /**
  * Whether the client named its destination by IP. destination.domain alone cannot tell: the DNS memory
  * (src/enrich/dns-memory.ts) names a bare-IP destination from earlier answers. The listener records what the
- * request target was (destination.ip_literal, from the parsed target, so `2130706433` counts as an IP too);
+ * request target was (egress.destination.ip_literal, from the parsed target, so `2130706433` counts as an IP too);
  * flows without request facts (unit tests) fall back to "no destination.domain".
  */
 function isIpLiteralTarget(flow: Flow): boolean {
-  const literal = flow.get('destination.ip_literal');
+  const literal = flow.get('egress.destination.ip_literal');
   return literal ?? flow.get('destination.domain') === undefined;
 }
 
@@ -66,7 +66,7 @@ export const processClaimMismatch: Scorer = {
 export const malformedClientHello: Scorer = {
   name: 'malformed-client-hello',
   score(flow) {
-    const why = flow.get('tls.client.malformed');
+    const why = flow.get('egress.tls.malformed');
     return why === undefined ? null : { signal: 'malformed_client_hello', strength: 1, reason: `malformed TLS ClientHello (${why})` };
   },
 };

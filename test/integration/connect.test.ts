@@ -94,8 +94,8 @@ rules:
     expect(field(rec, 'tls.client.server_name')).toBe('tls.test');
     expect(field(rec, 'tls.client.ja3')).toMatch(/^[0-9a-f]{32}$/);
     expect(field(rec, 'tls.client.ja4')).toMatch(/^t13d\d{4}h2_[0-9a-f]{12}_[0-9a-f]{12}$/);
-    expect(field(rec, 'tls.client.alpn')).toEqual(['h2', 'http/1.1']);
-    expect(field(rec, 'tls.client.sni_matches_destination')).toBe(true);
+    expect(field(rec, 'egress.tls.alpn')).toEqual(['h2', 'http/1.1']);
+    expect(field(rec, 'egress.tls.sni_matches_destination')).toBe(true);
   });
 
   it('works for curl https through the tunnel', async () => {
@@ -237,7 +237,7 @@ describe('FoxIO vector ClientHellos sent through the live proxy', () => {
     // Record header (5) + handshake header (4) + version (2) + random (32): the session id length byte.
     expect(hello[43]).toBe(32);
     hello[43] = 33; // RFC 8446 §4.1.2: legacy_session_id is at most 32 bytes
-    const h = await startHarness({ policy: 'version: 1\nrules:\n  - id: broken-tls\n    when: { tls.client.malformed: { exists: true } }\n    action: block\n' });
+    const h = await startHarness({ policy: 'version: 1\nrules:\n  - id: broken-tls\n    when: { egress.tls.malformed: { exists: true } }\n    action: block\n' });
     try {
       const before = sink.connections();
       const { socket } = await openTunnel(h.port, `127.0.0.1:${sink.port}`);
@@ -246,7 +246,7 @@ describe('FoxIO vector ClientHellos sent through the live proxy', () => {
       await new Promise((r) => socket.on('close', r));
       const rec = await h.waitForRecord((x) => field(x, 'source.port') === clientPort);
       expect(field(rec, 'network.protocol')).toBe('tls');
-      expect(field(rec, 'tls.client.malformed')).toMatch(/legacy_session_id at offset 43/);
+      expect(field(rec, 'egress.tls.malformed')).toMatch(/legacy_session_id at offset 43/);
       expect(field(rec, 'rule.id')).toBe('broken-tls');
       expect((field(rec, 'egress.reasons') as string[]).some((r) => r.startsWith('malformed TLS ClientHello'))).toBe(true);
       expect(sink.connections()).toBe(before);
@@ -272,7 +272,7 @@ describe('FoxIO vector ClientHellos sent through the live proxy', () => {
           await new Promise((r) => socket.on('close', r));
           const rec = await h.waitForRecord((x) => field(x, 'tls.client.ja3') === v.ja3 && field(x, 'source.port') === clientPort);
           expect(field(rec, 'tls.client.ja4'), v.pcap).toBe(v.ja4_wireshark_4_4_19);
-          expect(field(rec, 'tls.client.ja4_r'), v.pcap).toBe(v.ja4_r_wireshark_4_4_19);
+          expect(field(rec, 'egress.tls.ja4_r'), v.pcap).toBe(v.ja4_r_wireshark_4_4_19);
           if (v.sni !== null) expect(field(rec, 'tls.client.server_name'), v.pcap).toBe(v.sni);
           expect(field(rec, 'network.protocol')).toBe('tls');
           expect(field(rec, 'source.bytes')).toBe(hello.length);

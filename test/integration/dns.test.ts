@@ -142,7 +142,7 @@ describe('DNS forwarder: answers, policy, records', () => {
       },
     });
     expect(typeof field(rec, 'source.port')).toBe('number');
-    expect(typeof field(rec, 'dns.question.entropy')).toBe('number');
+    expect(typeof field(rec, 'egress.dns.question_entropy')).toBe('number');
     expect(dnsRecords(h, 'www.x.test')).toHaveLength(1);
   });
 
@@ -308,7 +308,7 @@ describe('DNS forwarder: answers, policy, records', () => {
       t2.socket.destroy();
       const rec2 = await h.waitForRecord((x) => field(x, 'url.original') === `127.0.0.4:${neverPort}`);
       expect(field(rec2, 'destination.domain')).toBeUndefined();
-      expect(field(rec2, 'destination.resolved_before')).toBe(false);
+      expect(field(rec2, 'egress.destination.resolved_before')).toBe(false);
       expect(field(rec2, 'egress.reasons')).toContain('connects to an IP address that no DNS answer gave this client (+10 unresolved_ip)');
       const metrics = await h.metrics();
       expect(metricValue(metrics, 'egress_dns_memory_entries{table="addresses"}')).toBeGreaterThanOrEqual(1);

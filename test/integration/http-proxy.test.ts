@@ -297,7 +297,7 @@ describe('destination and client checks', () => {
         expect(r.body, host).toContain('builtin:internal-destination');
       }
       const rec = await h.waitForRecord((x) => field(x, 'destination.domain') === 'rebind.test');
-      expect(field(rec, 'destination.internal')).toBe(true);
+      expect(field(rec, 'egress.destination.internal')).toBe(true);
       expect(field(rec, 'rule.id')).toBe('builtin:internal-destination');
       expect(origin.connections()).toBe(0);
     } finally {
@@ -315,7 +315,7 @@ describe('destination and client checks', () => {
       expect(r.status).toBe(200);
       const rec = await h.waitForRecord((x) => field(x, 'url.path') === '/lab');
       expect(field(rec, 'rule.id')).toBe('allow-lab');
-      expect(field(rec, 'destination.internal')).toBe(true);
+      expect(field(rec, 'egress.destination.internal')).toBe(true);
     } finally {
       await h.stop();
     }

@@ -206,7 +206,7 @@ describe('proxy.workers: 2', () => {
       crossed++;
       const [rec] = await waitForRecords(flows, (r) => field(r, 'url.path') === `/dns-${i}`, 1);
       expect(rec === undefined ? undefined : field(rec, 'destination.domain')).toBe(name);
-      expect(rec === undefined ? undefined : field(rec, 'destination.resolved_before')).toBe(true);
+      expect(rec === undefined ? undefined : field(rec, 'egress.destination.resolved_before')).toBe(true);
     }
     expect(crossed).toBe(2);
   }, 60_000);

@@ -60,7 +60,7 @@ describe('attach', () => {
       'process.hash.md5': 'a'.repeat(32),
       'process.hash.sha1': 'c'.repeat(40),
       'process.hash.sha256': 'b'.repeat(64),
-      'process.hash.imphash': 'd'.repeat(32),
+      'process.pe.imphash': 'd'.repeat(32),
       'user.name': 'alice',
       'user.domain': 'CORP',
       'host.name': 'pc1.corp.example',

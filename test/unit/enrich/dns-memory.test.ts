@@ -15,7 +15,7 @@ function connectTo(ip: string, client = '192.0.2.10', authority = `${ip}:443`): 
   flow.set('http.request.method', 'CONNECT');
   flow.set('url.original', authority);
   // As the listener does from the parsed target: the client named an address.
-  flow.set('destination.ip_literal', true);
+  flow.set('egress.destination.ip_literal', true);
   return flow;
 }
 
@@ -64,18 +64,18 @@ describe('createDnsMemory', () => {
     const known = connectTo('203.0.113.9');
     void m.enricher.enrich(known);
     expect(known.get('destination.domain')).toBe('api.example.com');
-    expect(known.get('destination.resolved_before')).toBe(true);
+    expect(known.get('egress.destination.resolved_before')).toBe(true);
     expect(known.get('url.original')).toBe('203.0.113.9:443');
 
     const otherClient = connectTo('203.0.113.9', '192.0.2.77');
     void m.enricher.enrich(otherClient);
     expect(otherClient.get('destination.domain')).toBe('api.example.com');
-    expect(otherClient.get('destination.resolved_before')).toBe(false);
+    expect(otherClient.get('egress.destination.resolved_before')).toBe(false);
 
     const never = connectTo('198.51.100.200');
     void m.enricher.enrich(never);
     expect(never.get('destination.domain')).toBeUndefined();
-    expect(never.get('destination.resolved_before')).toBe(false);
+    expect(never.get('egress.destination.resolved_before')).toBe(false);
   });
 
   it('leaves resolved_before unset when clients do not use the forwarder (dns.listen null)', () => {
@@ -84,7 +84,7 @@ describe('createDnsMemory', () => {
     const flow = connectTo('203.0.113.9');
     void m.enricher.enrich(flow);
     expect(flow.get('destination.domain')).toBe('api.example.com');
-    expect(flow.get('destination.resolved_before')).toBeUndefined();
+    expect(flow.get('egress.destination.resolved_before')).toBeUndefined();
   });
 
   it('leaves named destinations alone', () => {
@@ -92,7 +92,7 @@ describe('createDnsMemory', () => {
     const flow = new Flow('connect', false);
     flow.set('destination.domain', 'example.com');
     void m.enricher.enrich(flow);
-    expect(flow.get('destination.resolved_before')).toBeUndefined();
+    expect(flow.get('egress.destination.resolved_before')).toBeUndefined();
   });
 
   it('a remembered name does not hide that the client asked for a bare IP (ip-literal scorer)', () => {
@@ -106,7 +106,7 @@ describe('createDnsMemory', () => {
     named.set('destination.ip', '203.0.113.9');
     named.set('http.request.method', 'CONNECT');
     named.set('url.original', 'api.example.com:443');
-    named.set('destination.ip_literal', false);
+    named.set('egress.destination.ip_literal', false);
     expect(ipLiteralDestination.score(named)).toBeNull();
     const v6 = connectTo('2001:db8::1', '192.0.2.10', '[2001:db8::1]:443');
     expect(ipLiteralDestination.score(v6)?.signal).toBe('ip_literal');

@@ -21,16 +21,16 @@ describe('tlsFactsOf', () => {
     expect(facts).toEqual({
       'tls.client.server_name': 'bad.curveballtest.com',
       'tls.client.ja3': '66918128f1b9b03303d77c6f2eefd128',
-      'tls.client.ja3_full': badcurveball?.ja3_full,
+      'egress.tls.ja3_full': badcurveball?.ja3_full,
       'tls.client.ja4': 't13d1615h2_46e7e9700bed_45f260be83e2',
-      'tls.client.ja4_r': badcurveball?.foxio_expected_python?.JA4_r,
+      'egress.tls.ja4_r': badcurveball?.foxio_expected_python?.JA4_r,
       'tls.client.supported_ciphers': [
         '1301', '1302', '1303', 'c02b', 'c02f', 'c02c', 'c030', 'cca9', 'cca8', 'c013', 'c014', '009c', '009d', '002f', '0035', '000a',
       ],
-      'tls.client.alpn': ['h2', 'http/1.1'],
-      'tls.version_offered': '1.3',
-      'tls.client.ech': false,
-      'tls.client.sni_matches_destination': true,
+      'egress.tls.alpn': ['h2', 'http/1.1'],
+      'egress.tls.version_offered': '1.3',
+      'egress.tls.ech': false,
+      'egress.tls.sni_matches_destination': true,
     });
     for (const key of Object.keys(facts)) expect(isFieldName(key), key).toBe(true);
   });
@@ -42,15 +42,15 @@ describe('tlsFactsOf', () => {
   });
 
   it('reports ECH offered by Chromium', () => {
-    expect(tlsFactsOf(helloOf(hex(chromium?.record_hex ?? '')), 'localhost')['tls.client.ech']).toBe(true);
+    expect(tlsFactsOf(helloOf(hex(chromium?.record_hex ?? '')), 'localhost')['egress.tls.ech']).toBe(true);
   });
 
   it('leaves out server_name and alpn when the hello has no such extension', () => {
     const facts = tlsFactsOf(helloOf(buildRecord({ legacyVersion: 0x0303, extensions: [ext.supportedGroups(0x001d)] })), '192.0.2.1');
     expect('tls.client.server_name' in facts).toBe(false);
-    expect('tls.client.alpn' in facts).toBe(false);
-    expect(facts['tls.version_offered']).toBe('1.2');
-    expect(facts['tls.client.sni_matches_destination']).toBe(false);
+    expect('egress.tls.alpn' in facts).toBe(false);
+    expect(facts['egress.tls.version_offered']).toBe('1.2');
+    expect(facts['egress.tls.sni_matches_destination']).toBe(false);
   });
 
   it('names versions in dotted form, unknown ones in hex', () => {
@@ -61,7 +61,7 @@ describe('tlsFactsOf', () => {
   });
 });
 
-describe('tls.client.sni_matches_destination', () => {
+describe('egress.tls.sni_matches_destination', () => {
   it.each([
     ['same name', 'example.com', 'example.com', true],
     ['case differs', 'Example.COM', 'example.com', true],
@@ -81,7 +81,7 @@ describe('tls.client.sni_matches_destination', () => {
 
   it('is wired into tlsFactsOf', () => {
     const hello = helloOf(buildRecord({ extensions: [ext.sni('Api.Example.com')] }));
-    expect(tlsFactsOf(hello, 'api.example.com.')['tls.client.sni_matches_destination']).toBe(true);
-    expect(tlsFactsOf(hello, '203.0.113.9')['tls.client.sni_matches_destination']).toBe(false);
+    expect(tlsFactsOf(hello, 'api.example.com.')['egress.tls.sni_matches_destination']).toBe(true);
+    expect(tlsFactsOf(hello, '203.0.113.9')['egress.tls.sni_matches_destination']).toBe(false);
   });
 });

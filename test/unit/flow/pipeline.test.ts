@@ -66,7 +66,7 @@ describe('Pipeline stages and decisions', () => {
     const d = await pipeline.decide(flow, 'connect');
     expect(d).toMatchObject({ status: 'final', verdict: 'allow', ruleId: 'a' });
     expect(flow.get('destination.ip')).toBe('93.184.216.34');
-    expect(flow.get('destination.internal')).toBe(false);
+    expect(flow.get('egress.destination.internal')).toBe(false);
     expect(lookups).toEqual(['example.test']);
   });
 
@@ -165,7 +165,7 @@ describe('Pipeline stages and decisions', () => {
     const blanket = makePipeline('version: 1\nrules:\n  - id: any443\n    when: { destination.port: 443 }\n    action: allow\n');
     const flow = connectFlow(blanket.pipeline, 'intranet.test');
     expect(await blanket.pipeline.decide(flow, 'connect')).toMatchObject({ verdict: 'block', ruleId: INTERNAL_DESTINATION_RULE });
-    expect(flow.get('destination.internal')).toBe(true);
+    expect(flow.get('egress.destination.internal')).toBe(true);
 
     const named = makePipeline('version: 1\nrules:\n  - id: intranet\n    when: { destination.domain: intranet.test }\n    action: allow\n');
     expect(await named.pipeline.decide(connectFlow(named.pipeline, 'intranet.test'), 'connect')).toMatchObject({ verdict: 'allow', ruleId: 'intranet' });
@@ -215,7 +215,7 @@ describe('Pipeline stages and decisions', () => {
     const flow = connectFlow(pipeline, 'example.test', 8081);
     // Only the port is known (25): the hello can still add evidence, so the listener must gather it first.
     expect(await pipeline.decide(flow, 'connect')).toMatchObject({ status: 'pending', pendingRuleId: 'high-score', pendingFields: ['egress.score'] });
-    flow.set('tls.client.malformed', 'bad length at offset 5');
+    flow.set('egress.tls.malformed', 'bad length at offset 5');
     expect(await pipeline.decide(flow, 'client-hello')).toMatchObject({ status: 'final', verdict: 'block', ruleId: 'high-score' });
     expect(flow.get('egress.score')).toBe(55);
   });
@@ -227,7 +227,7 @@ describe('Pipeline stages and decisions', () => {
     const decision = await pipeline.decide(flow, 'connect');
     // Only the port is known yet (25); the ClientHello can still add evidence, so the tag is deferred.
     expect(decision).toMatchObject({ status: 'final', verdict: 'allow', deferredRuleIds: ['alert-score'] });
-    flow.set('tls.client.malformed', 'bad length at offset 5');
+    flow.set('egress.tls.malformed', 'bad length at offset 5');
     await pipeline.decide(flow, 'client-hello');
     pipeline.end(flow);
     expect(ended[0]?.get('egress.score')).toBe(55);

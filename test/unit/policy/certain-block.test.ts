@@ -12,13 +12,13 @@ const SNI_PENDING = ['tls.client.server_name'] as const;
 describe('certainBlock', () => {
   it('an internal destination with only rules that cannot open it is blocked now', () => {
     const policy = compileYaml('version: 1\nrules:\n  - id: allow-sni\n    when: { tls.client.server_name: ok.test }\n    action: allow\n');
-    const facts = fakeFacts({ 'destination.ip': '10.1.2.3', 'destination.internal': true }, [...SNI_PENDING]);
+    const facts = fakeFacts({ 'destination.ip': '10.1.2.3', 'egress.destination.internal': true }, [...SNI_PENDING]);
     expect(certainBlock(policy, facts, true, INTERNAL)).toMatchObject({ status: 'final', verdict: 'block', ruleId: INTERNAL });
   });
 
   it('a pending allow that names the destination keeps the flow open', () => {
     const policy = compileYaml('version: 1\nrules:\n  - id: open-wiki\n    when: { destination.ip: 10.1.2.3, tls.client.server_name: wiki.test }\n    action: allow\n');
-    const facts = fakeFacts({ 'destination.ip': '10.1.2.3', 'destination.internal': true }, [...SNI_PENDING]);
+    const facts = fakeFacts({ 'destination.ip': '10.1.2.3', 'egress.destination.internal': true }, [...SNI_PENDING]);
     expect(certainBlock(policy, facts, true, INTERNAL)).toBeNull();
   });
 

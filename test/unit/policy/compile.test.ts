@@ -42,7 +42,7 @@ describe('good policy fixtures compile', () => {
     const result = await loadPolicy([fixture('good', 'every-operator.yaml')]);
     if (!result.ok) throw new Error(result.errors.map((issue) => issue.format()).join('\n'));
     expect(result.policy.rules.map((rule) => rule.id)).toContain('combinators');
-    expect([...(result.policy.ruleById('combinators')?.fields ?? [])].sort()).toEqual(['destination.port', 'process.name', 'tls.client.alpn']);
+    expect([...(result.policy.ruleById('combinators')?.fields ?? [])].sort()).toEqual(['destination.port', 'egress.tls.alpn', 'process.name']);
     expect([...(result.policy.ruleById('numbers')?.fields ?? [])].sort()).toEqual(['destination.port', 'egress.score']);
   });
 });

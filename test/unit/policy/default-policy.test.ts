@@ -14,7 +14,7 @@ async function loadDefault(): Promise<CompiledPolicy> {
   return result.policy;
 }
 
-const EXTERNAL: FlowFields = { 'destination.domain': 'c2.example', 'destination.ip': '203.0.113.10', 'destination.internal': false };
+const EXTERNAL: FlowFields = { 'destination.domain': 'c2.example', 'destination.ip': '203.0.113.10', 'egress.destination.internal': false };
 
 interface Case {
   readonly name: string;
@@ -76,7 +76,7 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'a BITS job from a bare IP is a high alert',
-    values: { 'destination.ip': '203.0.113.10', 'destination.ip_literal': true, 'destination.internal': false, 'destination.port': 80, 'egress.score': 30, 'egress.features.ua_family': 'bits' },
+    values: { 'destination.ip': '203.0.113.10', 'egress.destination.ip_literal': true, 'egress.destination.internal': false, 'destination.port': 80, 'egress.score': 30, 'egress.features.ua_family': 'bits' },
     expected: { status: 'final', severity: 'high', matchedRuleIds: ['ip-literal-destination', 'bits-bare-ip'] },
   },
   {
@@ -103,17 +103,17 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'an internal destination is left to the pipeline default (no rule here allows or blocks it)',
-    values: { 'destination.domain': 'fileserver', 'destination.ip': '10.0.0.5', 'destination.internal': true, 'destination.port': 445, ...LOLBIN, 'egress.score': 25 },
+    values: { 'destination.domain': 'fileserver', 'destination.ip': '10.0.0.5', 'egress.destination.internal': true, 'destination.port': 445, ...LOLBIN, 'egress.score': 25 },
     expected: { status: 'final', verdict: 'allow', ruleId: null, matchedRuleIds: [] },
   },
   {
     name: 'an IP-literal destination is tagged',
-    values: { 'destination.ip': '203.0.113.10', 'destination.ip_literal': true, 'destination.internal': false, 'destination.port': 443, 'egress.score': 20 },
+    values: { 'destination.ip': '203.0.113.10', 'egress.destination.ip_literal': true, 'egress.destination.internal': false, 'destination.port': 443, 'egress.score': 20 },
     expected: { status: 'final', tags: ['raw-ip-destination'], matchedRuleIds: ['ip-literal-destination'] },
   },
   {
     name: 'a named destination is not tagged as an IP literal, even once resolved',
-    values: { 'destination.domain': 'example.com', 'destination.ip': '203.0.113.10', 'destination.ip_literal': false, 'destination.internal': false, 'destination.port': 443, 'egress.score': 0 },
+    values: { 'destination.domain': 'example.com', 'destination.ip': '203.0.113.10', 'egress.destination.ip_literal': false, 'egress.destination.internal': false, 'destination.port': 443, 'egress.score': 0 },
     expected: { status: 'final', matchedRuleIds: [] },
   },
   {

@@ -33,9 +33,9 @@ describe('policies/doh-resolvers.yaml', () => {
   });
 
   it.each([
-    ['a DoH name', { 'destination.domain': 'DNS.Google', 'destination.ip': '203.0.113.1', 'destination.port': 443, 'destination.internal': false }, true],
-    ['a DoH anycast IP', { 'destination.ip': '1.1.1.1', 'destination.port': 443, 'destination.internal': false }, true],
-    ['an ordinary site', { 'destination.domain': 'example.com', 'destination.ip': '203.0.113.1', 'destination.port': 443, 'destination.internal': false }, false],
+    ['a DoH name', { 'destination.domain': 'DNS.Google', 'destination.ip': '203.0.113.1', 'destination.port': 443, 'egress.destination.internal': false }, true],
+    ['a DoH anycast IP', { 'destination.ip': '1.1.1.1', 'destination.port': 443, 'egress.destination.internal': false }, true],
+    ['an ordinary site', { 'destination.domain': 'example.com', 'destination.ip': '203.0.113.1', 'destination.port': 443, 'egress.destination.internal': false }, false],
   ] as const)('%s', (_intent, values, tagged) => {
     const decision = evaluatePolicy(load(), fakeFacts(values));
     expect(decision.tags.includes('doh-bypass')).toBe(tagged);

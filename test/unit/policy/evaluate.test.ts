@@ -293,7 +293,7 @@ describe('createPolicyView: which allow rules may open internal destinations', (
     when: { destination.domain: wiki.corp.example }
     action: allow
   - id: allow-internal
-    when: { destination.internal: true, process.name: backup.exe }
+    when: { egress.destination.internal: true, process.name: backup.exe }
     action: allow
   - id: allow-chrome
     when: { process.name: chrome.exe }

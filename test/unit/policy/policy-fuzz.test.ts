@@ -57,8 +57,8 @@ const fieldCondition = fc.oneof(
   fc.record({ 'process.name': fc.oneof(fc.constantFrom('mshta.exe', 'RUNDLL32.exe'), fc.constant({ in: '$hosts' }), fc.record({ contains: fc.string({ maxLength: 4 }).filter((text) => !text.startsWith('$')) }), fc.constant({ regex: '^r' })) }),
   fc.record({ 'destination.port': fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.record({ gt: fc.integer({ max: 65535 }) }), fc.record({ not_in: fc.array(fc.integer({ min: 1, max: 65535 }), { maxLength: 3 }) })) }),
   fc.record({ 'destination.ip': fc.record({ cidr: fc.constantFrom('10.0.0.0/8', 'fc00::/7', '::ffff:192.168.0.0/112', '0.0.0.0/0') }) }),
-  fc.record({ 'destination.internal': fc.boolean() }),
-  fc.record({ 'tls.client.alpn': fc.oneof(fc.constant('h2'), fc.constant({ not_in: ['h2'] })) }),
+  fc.record({ 'egress.destination.internal': fc.boolean() }),
+  fc.record({ 'egress.tls.alpn': fc.oneof(fc.constant('h2'), fc.constant({ not_in: ['h2'] })) }),
   fc.record({ 'tls.client.server_name': fc.record({ exists: fc.boolean() }) }),
 );
 const validWhen = fc.letrec<{ cond: Record<string, unknown> }>((tie) => ({

@@ -137,7 +137,7 @@ describe('counting signals', () => {
   it('resolved_before false adds a reason; true or absent adds none', () => {
     const flow = new Flow('connect', false);
     expect(unresolvedDestination.score(flow)).toBeNull();
-    flow.set('destination.resolved_before', false);
+    flow.set('egress.destination.resolved_before', false);
     expect(unresolvedDestination.score(flow)?.reason).toBe('connects to an IP address that no DNS answer gave this client');
   });
 });

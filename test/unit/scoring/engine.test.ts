@@ -149,13 +149,13 @@ describe('feature families run once, when their inputs are final', () => {
     fronted.set('destination.domain', 'cdn.example');
     fronted.set('network.protocol', 'tls');
     fronted.set('tls.client.server_name', 'hidden.example');
-    fronted.set('tls.client.sni_matches_destination', false);
+    fronted.set('egress.tls.sni_matches_destination', false);
     expect(tls.extract(fronted)).toBe(true);
     expect(fronted.get('egress.features.sni_mismatch')).toBe(true);
     expect(fronted.get('egress.features.sni_missing')).toBe(false);
     const onIp = new Flow('connect', false);
     onIp.set('destination.port', 443);
-    onIp.set('destination.ip_literal', true);
+    onIp.set('egress.destination.ip_literal', true);
     onIp.set('network.protocol', 'tls');
     onIp.set('tls.client.server_name', 'www.microsoft.com');
     tls.extract(onIp);
