@@ -123,6 +123,7 @@ export const FIELDS = {
   'host.name': f('string', 'hint', 'Endpoint host name'),
 
   'egress.attribution': f('string', 'hint', '`telemetry`, `header` or `none`'),
+  'egress.neutralized': out('string[]', 'Fields whose text carried control or bidirectional-override characters, shown as visible `<U+XXXX>` marks in the record (the marks decode back to the original)'),
   'client.ip': f('ip', 'connect', 'Original client address from X-Forwarded-For of a trusted downstream proxy'),
   'egress.claim.process_name': f('string', 'connect', 'Process named by the endpoint agent\'s X-Egress-Process header'),
   'egress.claim.pid': f('number', 'connect', 'Process id named by the X-Egress-Process header'),
