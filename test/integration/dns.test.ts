@@ -136,10 +136,11 @@ describe('DNS forwarder: answers, policy, records', () => {
       source: { ip: '127.0.0.1' },
       event: { action: 'allow', kind: 'event', outcome: 'success' },
       dns: {
-        question: { name: 'www.x.test', type: 'A', registered_domain: 'x.test', subdomain: 'www', label_count: 3, longest_label: 4 },
+        question: { name: 'www.x.test', type: 'A', registered_domain: 'x.test', subdomain: 'www' },
         response_code: 'NOERROR',
         answers: [{ name: 'www.x.test', type: 'A', data: '127.0.0.2', ttl: 0 }],
       },
+      egress: { dns: { label_count: 3, longest_label: 4 } },
     });
     expect(typeof field(rec, 'source.port')).toBe('number');
     expect(typeof field(rec, 'egress.dns.question_entropy')).toBe('number');
@@ -301,7 +302,7 @@ describe('DNS forwarder: answers, policy, records', () => {
       expect(t1.head).toMatch(/^HTTP\/1\.1 200/);
       t1.socket.destroy();
       const rec = await h.waitForRecord((x) => field(x, 'url.original') === `127.0.0.3:${resolvedPort}`);
-      expect(rec).toMatchObject({ destination: { domain: 'api.mem.test', ip: '127.0.0.3', resolved_before: true } });
+      expect(rec).toMatchObject({ destination: { domain: 'api.mem.test', ip: '127.0.0.3' }, egress: { destination: { resolved_before: true } } });
       expect(field(rec, 'egress.reasons')).toContain('destination is a bare IP address, not a name (+20 ip_literal)');
 
       const t2 = await openTunnel(h.port, `127.0.0.4:${neverPort}`);
