@@ -50,7 +50,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyInstance> {
     dns: { listen: null },
     resolver: { servers: ['127.0.0.1:53'], timeout: '200ms' },
     // The origins are on 127.0.0.1: without this, loopback counts as internal and every flow is blocked.
-    network: { internal: ['10.0.0.0/8'] },
+    network: { internal: ['10.0.0.0/8'], allow_loopback: true },
     admin: { listen: '127.0.0.1:0' },
     policy: { files: opts.policyFiles },
     // Records go to a file, as Squid writes its access log: both pay for logging.

@@ -60,9 +60,12 @@ export class RequestScrubber {
 
   /**
    * The request head for the destination: origin-form target (RFC 9112 §3.2.1), HTTP/1.1, the client's fields
-   * in their order minus hop-by-hop, Proxy-*, identity and hint fields, and a Host when the client sent none.
+   * in their order minus hop-by-hop, Proxy-*, identity and hint fields. `host` is the Host to send:
+   * `replace` (an absolute-form request, RFC 9112 §3.2.2: the proxy ignores the client's Host and sends the
+   * target's authority, so the origin serves the host the policy judged) or `default` (keep the client's
+   * Host, supply this one when it sent none).
    */
-  requestHead(head: RequestHead, originForm: string, host: string): string {
+  requestHead(head: RequestHead, originForm: string, host: string, hostMode: 'replace' | 'default' = 'default'): string {
     const listed = connectionListed(head.headers);
     const raw = head.rawHeaders;
     let out = `${head.method} ${originForm} HTTP/1.1\r\n`;
@@ -71,7 +74,13 @@ export class RequestScrubber {
       const name = raw[i] as string;
       const lower = name.toLowerCase();
       if (this.drops(lower) || (listed !== null && listed.has(lower))) continue;
-      if (lower === 'host') sawHost = true;
+      if (lower === 'host') {
+        sawHost = true;
+        if (hostMode === 'replace') {
+          out += `${name}: ${host}\r\n`; // in the client's place and spelling (JA4H-neutral for the origin)
+          continue;
+        }
+      }
       out += `${name}: ${raw[i + 1] as string}\r\n`;
     }
     if (!sawHost) out += `host: ${host}\r\n`;

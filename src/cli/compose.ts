@@ -2,7 +2,7 @@ import type { Config, HostPort } from '../config/schema.js';
 import type { Flow } from '../flow/flow.js';
 import { Pipeline } from '../flow/pipeline.js';
 import type { HintSource } from '../enrich/hints.js';
-import { createAddressClassifier } from '../net/address-class.js';
+import { createDestinationGuard, localInterfaceAddresses } from '../net/address-class.js';
 import { createResolver, type DestinationResolver } from '../net/resolver.js';
 import type { FlowLog } from '../observe/flow-log.js';
 import { createScoreObserver, type Metrics } from '../observe/metrics.js';
@@ -79,7 +79,11 @@ export async function createPipeline(
   const pipeline = new Pipeline({
     policy: policyView,
     resolver,
-    addresses: createAddressClassifier(config.network.internal),
+    addresses: createDestinationGuard({
+      internal: config.network.internal,
+      allowLoopback: config.network.allow_loopback,
+      localAddresses: localInterfaceAddresses(),
+    }),
     hints: deps.hints,
     hintWaitMs: config.policy.hint_wait,
     enrichers: [dnsMemory.enricher, dnsSignals.enricher],

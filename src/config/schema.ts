@@ -87,6 +87,8 @@ export interface Config {
   };
   readonly network: {
     readonly internal: readonly string[];
+    /** Treat loopback as an ordinary destination (labs, tests); never-dialled addresses stay refused. */
+    readonly allow_loopback: boolean;
   };
   readonly admin: {
     readonly listen: HostPort;
@@ -210,6 +212,7 @@ export const DEFAULTS = {
       '0.0.0.0/8', '192.0.0.0/24', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4',
       '::/128', '::1/128', 'fc00::/7', 'fe80::/10', 'ff00::/8', '64:ff9b:1::/48',
     ],
+    allow_loopback: false,
   },
   admin: { listen: '127.0.0.1:9180', token: null },
   policy: { files: ['policies/never-bump.yaml', 'policies/default.yaml'], hint_wait: '250ms' },
@@ -415,6 +418,7 @@ export const configSchema = z.preprocess(
     }),
     network: section({
       internal: z.array(cidr).prefault([...d.network.internal]),
+      allow_loopback: boolean.prefault(d.network.allow_loopback),
     }),
     admin: section({
       listen: listenAddress.prefault(d.admin.listen),

@@ -1,7 +1,7 @@
 import type { Facts } from './facts.js';
 import { fieldStages, STAGES, type FieldName, type Stage } from './fields.js';
 import { Flow, type FlowKind } from './flow.js';
-import type { Decision, FinalDecision } from '../policy/decision.js';
+import { builtinDecision, type Decision, type FinalDecision } from '../policy/decision.js';
 import type { HintSource } from '../enrich/hints.js';
 import type { Scoring } from '../scoring/score.js';
 import { isEgressError } from '../errors.js';
@@ -21,8 +21,11 @@ export interface DestinationLookup {
   resolve(host: string): Promise<ReadonlyArray<{ readonly address: string; readonly family: 4 | 6 }>>;
 }
 
+/** The destination check (src/net/address-class.ts createDestinationGuard), run on the IP about to be dialled. */
 export interface AddressClass {
   isInternal(ip: string): boolean;
+  /** Why the address can never be dialled (unspecified "this host", multicast, broadcast), or null. */
+  neverDialled(ip: string): string | null;
 }
 
 /** Enrichers add facts at a stage (GeoIP, DNS memory, attribution …). Sync ones stay on the fast path. */
@@ -53,6 +56,8 @@ export interface PipelineDeps {
 
 /** Built-in rule id for the default deny of internal destinations (SPEC network.internal). */
 export const INTERNAL_DESTINATION_RULE = 'builtin:internal-destination';
+/** Decides flows to addresses that are never a destination (no rule can open them). */
+export const UNROUTABLE_DESTINATION_RULE = 'builtin:unroutable-destination';
 
 /** Stages whose facts arrive on their own (no wait budget): the caller reads them from the client. */
 const SELF_ARRIVING: ReadonlySet<Stage> = new Set<Stage>(['connect', 'client-hello', 'http-request', 'dns-query']);
@@ -112,8 +117,15 @@ export class Pipeline {
     let decision = policy.evaluate(flow);
     if (flow.resolving) {
       const blocked = decision.status === 'final' && decision.verdict === 'block';
-      if (!blocked) await this.resolve(flow);
+      const never = blocked ? null : await this.resolve(flow);
       flow.resolving = false;
+      if (never !== null) {
+        // SECURITY: whatever network.internal and the rules say, this address is not dialled.
+        const decided = builtinDecision('block', UNROUTABLE_DESTINATION_RULE, `destination ${flow.get('destination.ip') ?? ''} is ${never}: never dialled`);
+        flow.decision = decided;
+        this.deps.onDecided?.(flow, decided);
+        return decided;
+      }
       // The address facts are in (or will never come): families waiting for them (baselines) run now.
       if (!blocked) this.deps.scoring.score(flow);
       decision = policy.evaluate(flow);
@@ -193,7 +205,7 @@ export class Pipeline {
   }
 
   /** Resolve destination.domain (unless the host was an IP literal) and classify the address we will dial. */
-  private async resolve(flow: Flow): Promise<void> {
+  private async resolve(flow: Flow): Promise<string | null> {
     const domain = flow.get('destination.domain');
     if (domain !== undefined && flow.get('destination.ip') === undefined) {
       try {
@@ -207,8 +219,12 @@ export class Pipeline {
       }
     }
     const ip = flow.get('destination.ip');
-    if (ip !== undefined) flow.set('egress.destination.internal', this.deps.addresses.isInternal(ip));
+    if (ip === undefined) return null;
+    const never = this.deps.addresses.neverDialled(ip);
+    flow.set('egress.destination.internal', never !== null || this.deps.addresses.isInternal(ip));
+    if (never !== null) return never;
     for (const enrich of this.deps.destinationEnrichers ?? []) enrich(flow);
+    return null;
   }
 
   /**

@@ -253,10 +253,12 @@ export class ProxyListener {
       return;
     }
 
-    // Forward origin-form (RFC 9112 §3.2.1); keep the client's Host, or supply it for HTTP/1.0 clients.
+    // Forward origin-form (RFC 9112 §3.2.1) with Host = the target's authority (§3.2.2): the origin must serve
+    // the host the policy judged, not the one a client put in Host (the mismatch is on the record as fronting).
     const originForm = target.query === null ? target.path : `${target.path}?${target.query}`;
-    const host = target.port === 80 ? target.host : `${target.host}:${target.port}`;
-    await forwardAndAnswer(flow, exchange, this.deps.forwarder, this.scrubber.requestHead(head, originForm, host), { ip, port: target.port }, this.refuseFn);
+    const name = target.family === 6 ? `[${target.host}]` : target.host;
+    const host = target.port === 80 ? name : `${name}:${target.port}`;
+    await forwardAndAnswer(flow, exchange, this.deps.forwarder, this.scrubber.requestHead(head, originForm, host, 'replace'), { ip, port: target.port }, this.refuseFn);
   }
 
   // ---- CONNECT ---------------------------------------------------------------------------------------

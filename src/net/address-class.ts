@@ -10,6 +10,7 @@
  * an IPv4 address" is written once.
  */
 import { isIPv6 } from 'node:net';
+import os from 'node:os';
 import { EgressError } from '../errors.js';
 
 /**
@@ -35,6 +36,76 @@ export const DEFAULT_INTERNAL_CIDRS: readonly string[] = Object.freeze([
   'ff00::/8', // multicast (RFC 4291 §2.7)
   '64:ff9b:1::/48', // local-use IPv4/IPv6 translation (RFC 8215): reaches a private IPv4 network
 ]);
+
+/**
+ * Addresses that are never a destination, whatever `network.internal` says (it replaces the defaults, so an
+ * operator's list can omit them): connecting to the unspecified address reaches this host on Linux, and
+ * multicast, broadcast and the reserved block are not unicast peers a TCP flow can have. No rule opens them.
+ */
+const NEVER_DIALLED: readonly (readonly [cidrs: readonly string[], reason: string])[] = [
+  [['0.0.0.0/8', '::/128'], 'the unspecified address ("this host")'], // RFC 1122 §3.2.1.3, RFC 4291 §2.5.2
+  [['224.0.0.0/4', 'ff00::/8'], 'a multicast address'], // RFC 5771, RFC 4291 §2.7
+  [['240.0.0.0/4'], 'a reserved or broadcast address'], // RFC 1112 §4, limited broadcast RFC 919
+];
+
+/** Loopback: always this host. Internal whatever `network.internal` says; an allow rule naming it opens it. */
+export const LOOPBACK_CIDRS: readonly string[] = Object.freeze(['127.0.0.0/8', '::1/128']);
+
+export interface DestinationGuardOptions {
+  /** `network.internal`: the operator's internal networks (replaces DEFAULT_INTERNAL_CIDRS when set). */
+  readonly internal: readonly string[];
+  /**
+   * `network.allow_loopback`: treat loopback as an ordinary destination (labs and tests whose origins run on
+   * 127.0.0.0/8). Off by default; the never-dialled classes stay refused either way.
+   */
+  readonly allowLoopback?: boolean;
+  /** This host's own interface addresses (os.networkInterfaces()): internal like loopback, since they are. */
+  readonly localAddresses?: readonly string[];
+}
+
+/** The check the pipeline runs on the very IP it is about to dial. */
+export interface DestinationGuard {
+  /** In `network.internal`, loopback (unless allowed) or one of this host's addresses, in any IPv6 embedding. */
+  isInternal(ip: string): boolean;
+  /** Why `ip` can never be dialled (unspecified, multicast, broadcast/reserved), or null. */
+  neverDialled(ip: string): string | null;
+}
+
+/**
+ * Builds the destination check: the operator's internal list plus what always means "this host", and the
+ * classes no rule can open. Every class is judged with the IPv6 embeddings too (`[::ffff:0.0.0.0]`,
+ * `[64:ff9b::7f00:1]`, 6to4, Teredo), since the socket layer or a NAT64 gateway connects to the IPv4 inside.
+ */
+export function createDestinationGuard(options: DestinationGuardOptions): DestinationGuard {
+  const hostLocal = [...(options.allowLoopback === true ? [] : LOOPBACK_CIDRS), ...(options.localAddresses ?? [])];
+  const internal = createAddressClassifier([...options.internal, ...hostLocal]);
+  const loopback = createAddressClassifier(LOOPBACK_CIDRS);
+  const never = NEVER_DIALLED.map(([cidrs, reason]) => [createAddressClassifier(cidrs), reason] as const);
+  return {
+    isInternal: (ip) => internal.isInternal(ip),
+    neverDialled(ip) {
+      // `::1` is loopback, not "::0.0.0.1" in the deprecated IPv4-compatible embedding of 0.0.0.0/8.
+      if (isIPv6(ip) && loopback.contains(ip)) return null;
+      for (const [classifier, reason] of never) if (classifier.isInternal(ip)) return reason;
+      return null;
+    },
+  };
+}
+
+/**
+ * This host's own unicast addresses on its non-loopback interfaces, as /32 and /128 CIDRs (loopback is
+ * LOOPBACK_CIDRS). Link-local IPv6 addresses carry a zone and are covered by fe80::/10 in the defaults.
+ */
+export function localInterfaceAddresses(interfaces: NodeJS.Dict<os.NetworkInterfaceInfo[]> = os.networkInterfaces()): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(interfaces)) {
+    for (const info of list ?? []) {
+      if (info.internal || (info.family === 'IPv6' && info.scopeid !== undefined && info.scopeid !== 0)) continue;
+      out.push(info.family === 'IPv4' ? `${info.address}/32` : `${info.address}/128`);
+    }
+  }
+  return out;
+}
 
 export interface AddressClass {
   /** true when the address, or an IPv4 address embedded in it, is in the internal list. */

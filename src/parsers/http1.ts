@@ -234,6 +234,7 @@ const F_UPGRADE = 64;
 const F_EXPECT = 128;
 /** Some Transfer-Encoding value named the chunked coding (decides 400 versus 501). */
 const F_TE_NAMED_CHUNKED = 256;
+const F_HOST = 512;
 
 // What a field name means to the framing: llhttp's SPECIAL_HEADERS, plus Expect.
 const K_OTHER = 0;
@@ -242,6 +243,7 @@ const K_TRANSFER_ENCODING = 2;
 const K_CONNECTION = 3; // Connection and Proxy-Connection (llhttp treats both alike)
 const K_UPGRADE = 4;
 const K_EXPECT = 5;
+const K_HOST = 6;
 
 // How Node's IncomingMessage combines duplicates (lib/_http_incoming.js matchKnownFields / _addHeaderLine,
 // joinDuplicateHeaders off): a list joined with ', ', the first value kept, cookie joined with '; ',
@@ -268,12 +270,13 @@ const KNOWN_FIELDS: ReadonlyArray<readonly [name: string, kind: number, rule: nu
   ['proxy-connection', K_CONNECTION, R_JOIN],
   ['upgrade', K_UPGRADE, R_JOIN],
   ['expect', K_EXPECT, R_JOIN],
+  ['host', K_HOST, R_FIRST],
   ['cookie', K_OTHER, R_COOKIE],
   ['set-cookie', K_OTHER, R_SET_COOKIE],
   // matchKnownFields' first-value-wins fields
   ...(
     [
-      'age', 'authorization', 'content-type', 'etag', 'expires', 'from', 'host', 'if-modified-since', 'if-unmodified-since',
+      'age', 'authorization', 'content-type', 'etag', 'expires', 'from', 'if-modified-since', 'if-unmodified-since',
       'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'referer', 'retry-after', 'server', 'user-agent',
     ] as const
   ).map((n) => [n, K_OTHER, R_FIRST] as const),
@@ -468,6 +471,12 @@ function scanFields(buf: Uint8Array, i: number, limit: number, isRequest: boolea
     }
     if (kind === K_TRANSFER_ENCODING && (flags & F_CONTENT_LENGTH) !== 0) {
       return fail('AMBIGUOUS_FRAMING', 'both Content-Length and Transfer-Encoding (RFC 9112 §6.3)');
+    }
+    // RFC 9112 §3.2: a request with more than one Host field line gets 400 — a proxy that kept one of them
+    // and an origin that read the other would judge and serve different hosts.
+    if (kind === K_HOST && isRequest) {
+      if ((flags & F_HOST) !== 0) return fail('BAD_HEADER', 'more than one Host field (RFC 9112 §3.2)');
+      flags |= F_HOST;
     }
     while (i < limit && (buf[i] === SP || buf[i] === HTAB)) i++;
     if (i >= limit) return NEED;
@@ -787,6 +796,11 @@ export function parseRequestHead(buf: Buffer, offset: number, maxHeaderBytes: nu
   //  - chunked last → chunked; a Transfer-Encoding without chunked last → 400 (§6.3 item 4; 501 when no
   //    coding named chunked at all, §6.1: a coding the proxy does not understand);
   //  - Content-Length → length; else no body.
+  if (versionMinor === 0 && (flags & F_TRANSFER_ENCODING) !== 0) {
+    // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding MUST be treated as having faulty framing (an
+    // HTTP/1.0 hop would read the body by Content-Length or to the close — a smuggling gap).
+    return { kind: 'invalid', error: err('BAD_TRANSFER_ENCODING', 'Transfer-Encoding in an HTTP/1.0 request: faulty framing (RFC 9112 §6.1)', 400) };
+  }
   const upgrade = (flags & (F_UPGRADE | F_CONN_UPGRADE)) === (F_UPGRADE | F_CONN_UPGRADE);
   let framing: BodyFraming;
   if (connect || (upgrade && (flags & F_CHUNKED) === 0 && contentLength === 0)) framing = FRAMING_NONE;
@@ -880,10 +894,15 @@ export function parseResponseHead(buf: Buffer, offset: number, maxHeaderBytes: n
   // until close (item 4); Content-Length → length (item 6); else until close (item 8).
   let framing: BodyFraming;
   let tunnel = false;
+  const faulty = versionMinor === 0 && (flags & F_TRANSFER_ENCODING) !== 0;
   if (requestMethod === 'HEAD' || (status >= 100 && status < 200) || status === 204 || status === 304) framing = FRAMING_NONE;
   else if (requestMethod === 'CONNECT' && status >= 200 && status < 300) {
     framing = FRAMING_NONE;
     tunnel = true;
+  } else if (faulty) {
+    // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 is faulty framing: neither chunked nor Content-Length is
+    // trusted; the body runs to the close and the connection is not reused.
+    framing = FRAMING_CLOSE;
   } else if ((flags & F_CHUNKED) !== 0) framing = FRAMING_CHUNKED;
   else if ((flags & F_TRANSFER_ENCODING) !== 0) framing = FRAMING_CLOSE;
   else if ((flags & F_CONTENT_LENGTH) !== 0) framing = lengthFraming(contentLength);
@@ -899,7 +918,7 @@ export function parseResponseHead(buf: Buffer, offset: number, maxHeaderBytes: n
     rawHeaders,
     headers,
     framing,
-    keepAlive: persistent && framing !== FRAMING_CLOSE && status !== 101 && !tunnel,
+    keepAlive: persistent && framing !== FRAMING_CLOSE && status !== 101 && !tunnel && !faulty,
     headBytes: end - offset,
   };
   return { kind: 'head', head };

@@ -69,7 +69,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
     dns: 'dns:\n  listen: null',
     resolver: `resolver:\n  servers: ["${dns.server}"]\n  timeout: 500ms`,
     // Loopback stands in for "the internet" in these tests; the internal-destination tests override this.
-    network: 'network:\n  internal: [10.0.0.0/8]',
+    network: 'network:\n  internal: [10.0.0.0/8]\n  allow_loopback: true',
     policy: `policy:\n  files: ["${policyFile}"]\n  hint_wait: 100ms`,
     log: 'log:\n  flows: "-"\n  level: error',
     ...opts.config,

@@ -87,7 +87,7 @@ describe('egress-inspector CLI', () => {
         'admin: { listen: "127.0.0.1:0" }',
         'dns: { listen: null }',
         `resolver: { servers: ["${dns.server}"] }`,
-        'network: { internal: [10.0.0.0/8] }',
+        'network: { internal: [10.0.0.0/8], allow_loopback: true }',
         `policy: { files: ["${policy}"] }`,
         `log: { flows: "${flows}", level: warn }`,
       ].join('\n'),

@@ -306,7 +306,7 @@ rules:
     when: { destination.ip: 127.0.0.3, tls.client.server_name: wiki.test }
     action: allow
 `,
-      config: { network: 'network:\n  internal: [127.0.0.2/32, 127.0.0.3/32]' },
+      config: { network: 'network:\n  internal: [127.0.0.2/32, 127.0.0.3/32]\n  allow_loopback: true' },
     });
   });
   afterAll(async () => {

@@ -8,7 +8,7 @@ import { DnsListener } from '../../../src/listeners/dns.js';
 import { Pipeline } from '../../../src/flow/pipeline.js';
 import type { Flow } from '../../../src/flow/flow.js';
 import { noHints } from '../../../src/enrich/hints.js';
-import { createAddressClassifier } from '../../../src/net/address-class.js';
+import { createDestinationGuard, DEFAULT_INTERNAL_CIDRS } from '../../../src/net/address-class.js';
 import { createMetrics } from '../../../src/observe/metrics.js';
 import { silentLogger } from '../../../src/observe/logger.js';
 import { createPolicyView } from '../../../src/policy/evaluate.js';
@@ -418,7 +418,7 @@ describe('DnsListener with the cache', () => {
         return compiled.view;
       },
       resolver: { resolve: () => Promise.resolve([]) },
-      addresses: createAddressClassifier(),
+      addresses: createDestinationGuard({ internal: DEFAULT_INTERNAL_CIDRS }),
       hints: noHints,
       hintWaitMs: 0,
       enrichers: [],

@@ -57,6 +57,7 @@ const SPEC_DEFAULTS: Config = {
       '0.0.0.0/8', '192.0.0.0/24', '198.18.0.0/15', '224.0.0.0/4', '240.0.0.0/4',
       '::/128', '::1/128', 'fc00::/7', 'fe80::/10', 'ff00::/8', '64:ff9b:1::/48',
     ],
+    allow_loopback: false,
   },
   admin: { listen: { host: '127.0.0.1', port: 9180 }, token: null },
   policy: { files: [`${BASE}/policies/never-bump.yaml`, `${BASE}/policies/default.yaml`], hint_wait: 250 },

@@ -262,7 +262,7 @@ describe('through the pipeline (HintSource contract)', () => {
   it('a Sysmon EID 3 posted 20 ms after the CONNECT decides a process.name rule; the record carries the process', async () => {
     const { Pipeline } = await import('../../../src/flow/pipeline.js');
     const { createPolicyView } = await import('../../../src/policy/evaluate.js');
-    const { createAddressClassifier } = await import('../../../src/net/address-class.js');
+    const { createDestinationGuard, DEFAULT_INTERNAL_CIDRS } = await import('../../../src/net/address-class.js');
     const { defaultScorers } = await import('../../../src/scoring/scorers.js');
     const { createScoring } = await import('../../../src/scoring/score.js');
     const { compileYaml } = await import('../policy/policy-kit.js');
@@ -273,7 +273,7 @@ describe('through the pipeline (HintSource contract)', () => {
     const pipeline = new Pipeline({
       policy: () => createPolicyView(compileYaml('version: 1\nrules:\n  - id: lolbin\n    when: { process.name: rundll32.exe }\n    action: block\n')),
       resolver: { resolve: () => Promise.resolve([{ address: '93.184.216.34', family: 4 as const }]) },
-      addresses: createAddressClassifier(),
+      addresses: createDestinationGuard({ internal: DEFAULT_INTERNAL_CIDRS }),
       hints: attr,
       hintWaitMs: 500,
       enrichers: [],

@@ -4,7 +4,7 @@ import type { Flow } from '../../../src/flow/flow.js';
 import type { HintSource } from '../../../src/enrich/hints.js';
 import { noHints } from '../../../src/enrich/hints.js';
 import { createPolicyView } from '../../../src/policy/evaluate.js';
-import { createAddressClassifier } from '../../../src/net/address-class.js';
+import { createDestinationGuard, DEFAULT_INTERNAL_CIDRS } from '../../../src/net/address-class.js';
 import { EgressError } from '../../../src/errors.js';
 import { defaultScorers } from '../../../src/scoring/scorers.js';
 import { createScoring } from '../../../src/scoring/score.js';
@@ -23,7 +23,7 @@ function makePipeline(policyYaml: string, overrides: Partial<PipelineDeps> = {})
         return [{ address: host === 'intranet.test' ? '10.1.2.3' : '93.184.216.34', family: 4 }];
       },
     },
-    addresses: createAddressClassifier(),
+    addresses: createDestinationGuard({ internal: DEFAULT_INTERNAL_CIDRS }),
     hints: noHints,
     hintWaitMs: 100,
     enrichers: [],

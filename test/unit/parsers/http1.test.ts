@@ -192,12 +192,26 @@ describe('field lines (RFC 9112 §5, RFC 9110 §5.5)', () => {
 
   it('combines duplicates exactly as Node IncomingMessage does', () => {
     const h = head(
-      'GET / HTTP/1.1\r\nHost: a\r\nHOST: b\r\nCookie: x=1\r\ncookie: y=2\r\nSet-Cookie: s1\r\nSet-Cookie: s2\r\n' +
+      'GET / HTTP/1.1\r\nHost: a\r\nCookie: x=1\r\ncookie: y=2\r\nSet-Cookie: s1\r\nSet-Cookie: s2\r\n' +
         'Accept: a\r\nAccept: b\r\nUser-Agent: u1\r\nUser-Agent: u2\r\nX-Y: 1\r\nx-y: 2\r\n__proto__: p\r\nconstructor: c\r\n\r\n',
     );
     expect(h.headers).toEqual({ host: 'a', cookie: 'x=1; y=2', 'set-cookie': ['s1', 's2'], accept: 'a, b', 'user-agent': 'u1', 'x-y': '1, 2', constructor: 'c' });
     expect(Object.prototype.hasOwnProperty.call(h.headers, '__proto__')).toBe(false);
     expect(h.rawHeaders).toContain('__proto__');
+  });
+
+  it.each([
+    ['two Host lines', 'GET http://a/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'],
+    ['two Host lines in other cases', 'GET http://a/ HTTP/1.1\r\nhost: a\r\nHOST: a\r\n\r\n'],
+    ['an empty Host after a Host', 'GET http://a/ HTTP/1.1\r\nHost: a\r\nHost:\r\n\r\n'],
+    ['two Host lines in HTTP/1.0', 'GET http://a/ HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n'],
+  ])('refuses %s with 400 (RFC 9112 §3.2)', (_intent, text) => {
+    expect(refusal(text)).toEqual({ code: 'BAD_HEADER', status: 400 });
+  });
+
+  it('takes one Host line, and a response may carry any number (the rule is for requests)', () => {
+    expect(head('GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n').headers.host).toBe('a');
+    expect(res('HTTP/1.1 200 OK\r\nHost: a\r\nHost: b\r\nContent-Length: 0\r\n\r\n').status).toBe(200);
   });
 
   it('handles more fields than Node passes in one batch (32)', () => {
@@ -244,6 +258,8 @@ describe('message body length (RFC 9112 §6)', () => {
     ['"chunked" then a tab (llhttp does not take it as chunked)', 'POST / HTTP/1.1\r\nTransfer-Encoding: chunked\t\r\n\r\n', 'BAD_TRANSFER_ENCODING', 400],
     ['a coding that is not chunked (§6.1: 501)', 'POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n', 'BAD_TRANSFER_ENCODING', 501],
     ['identity (no longer a coding)', 'POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n', 'BAD_TRANSFER_ENCODING', 501],
+    ['Transfer-Encoding in HTTP/1.0 (§6.1: faulty framing)', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n', 'BAD_TRANSFER_ENCODING', 400],
+    ['Transfer-Encoding with Content-Length in HTTP/1.0', 'POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n', 'AMBIGUOUS_FRAMING', 400],
   ] as const)('refuses %s', (_intent, text, code, status) => {
     expect(refusal(text)).toEqual({ code, status });
   });
@@ -372,6 +388,14 @@ describe('status line (RFC 9112 §4) and response framing (RFC 9112 §6.3)', () 
     expect(parseResponseHead(Buffer.from(text.slice(0, -2)), 0, MAX, 'GET').kind).toBe('incomplete');
     const big = parseResponseHead(Buffer.from(text), 0, 10, 'GET');
     expect(big.kind === 'invalid' && big.error).toMatchObject({ code: 'HEADERS_TOO_LARGE', status: 502 });
+  });
+});
+
+describe('HTTP/1.0 response with Transfer-Encoding (RFC 9112 §6.1: faulty framing)', () => {
+  it('reads the body to the close and never reuses the connection, whatever the coding says', () => {
+    const r = res('HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n');
+    expect(r.framing).toEqual({ kind: 'close' });
+    expect(r.keepAlive).toBe(false);
   });
 });
 
