@@ -16,7 +16,7 @@ export type TlsFactName =
   | 'egress.tls.ja3_full'
   | 'tls.client.ja4'
   | 'egress.tls.ja4_r'
-  | 'tls.client.supported_ciphers'
+  | 'egress.tls.cipher_codes'
   | 'egress.tls.alpn'
   | 'egress.tls.version_offered'
   | 'egress.tls.ech'
@@ -75,7 +75,7 @@ export function sniMatchesDestination(sni: string | null, connectHost: string | 
  *
  * - `tls.client.server_name` and `egress.tls.alpn` are left out when the hello has no such extension, so a
  *   policy `exists: false` matches them; ALPN names and SNI are Latin-1 decoded (one char per wire byte).
- * - `tls.client.supported_ciphers` is 4-digit lower-case hex (the JA4_r form, e.g. `1301`), wire order,
+ * - `egress.tls.cipher_codes` is 4-digit lower-case hex (the JA4_r form, e.g. `1301`), wire order,
  *   GREASE dropped: GREASE values change per connection and would make exact-match rules flaky.
  * - `egress.tls.version_offered` is the highest non-GREASE supported_versions entry, else legacy_version, as in JA4.
  * - `egress.tls.ech` is true when the encrypted_client_hello extension is present.
@@ -92,7 +92,7 @@ export function tlsFactsOf(hello: ClientHello, connectHost: string | null): TlsF
     'egress.tls.ja3_full': ja3.ja3Full,
     'tls.client.ja4': ja4.ja4,
     'egress.tls.ja4_r': ja4.ja4R,
-    'tls.client.supported_ciphers': ciphers,
+    'egress.tls.cipher_codes': ciphers,
     'egress.tls.version_offered': formatTlsVersion(offeredVersion(hello)),
     'egress.tls.ech': hello.hasEncryptedClientHello,
     'egress.tls.sni_matches_destination': sniMatchesDestination(hello.serverName, connectHost),

@@ -55,6 +55,23 @@ export const FIELDS = {
   'event.outcome': out('string', '`success` or `failure` (upstream error, client abort …)'),
   'event.duration': out('number', 'Flow duration in nanoseconds'),
   'event.severity': out('number', 'Highest severity of the matched rules (1 low … 4 critical)'),
+  'event.category': out('string[]', '`network`, plus `web` for an HTTP request (not a CONNECT tunnel)'),
+  'event.type': out('string[]', '`connection`; `allowed` or `denied` (the decision); `protocol` when a protocol was parsed (HTTP, TLS, DNS); `access` for an HTTP request'),
+  'event.start': out('string', 'When the flow started (ISO 8601, UTC); on a follow-up record, the start of the flow it completes'),
+  'event.end': out('string', 'When the flow ended (ISO 8601, UTC); on a follow-up record, the end of the flow it completes'),
+  'ecs.version': out('string', 'ECS version the records and deploy/elasticsearch/ target'),
+  'observer.hostname': out('string', 'Host name of the proxy that wrote the record'),
+  'observer.type': out('string', 'Always `proxy`'),
+  'observer.vendor': out('string', 'Always `egress-inspector`'),
+  'observer.product': out('string', 'Always `egress-inspector`'),
+  'observer.version': out('string', 'Version of egress-inspector (package.json)'),
+  'network.direction': out('string', '`outbound`, or `internal` when egress.destination.internal is true (ECS: perimeter point of view)'),
+  'network.bytes': out('number', 'source.bytes + destination.bytes'),
+  'network.community_id': out('string', 'Community ID v1 flow hash of source.ip/port, destination.ip/port and network.transport (seed 0)'),
+  'related.ip': out('string[]', 'source.ip, destination.ip and client.ip, without repeats'),
+  'related.hosts': out('string[]', 'destination.domain, url.domain, tls.client.server_name, dns.question.name and host.name, without repeats'),
+  'related.user': out('string[]', 'user.name'),
+  'related.hash': out('string[]', 'Fingerprints and hashes of the record (JA3/JA4 family, process image hashes, server certificate SHA-256)'),
 
   'network.protocol': f('string', 'client-hello', '`http`, `tls`, `dns` or `unknown`'),
   'network.transport': f('string', 'connect', '`tcp` or `udp`'),
@@ -72,6 +89,7 @@ export const FIELDS = {
   'destination.bytes': out('number', 'Bytes sent by the destination'),
 
   'url.original': f('string', 'http-request', 'Request target as sent (absolute URI, or host:port for CONNECT)'),
+  'url.full': out('string', 'Absolute URL of an HTTP request: url.original when absolute, else rebuilt from url.scheme/domain/port/path/query (bumped requests)'),
   'url.scheme': f('string', 'http-request', 'URL scheme'),
   'url.domain': f('string', 'http-request', 'URL host'),
   'url.port': f('number', 'http-request', 'URL port (explicit or default)'),
@@ -89,7 +107,8 @@ export const FIELDS = {
   'egress.tls.ja3_full': f('string', 'client-hello', 'JA3 string before hashing'),
   'tls.client.ja4': f('string', 'client-hello', 'JA4 fingerprint'),
   'egress.tls.ja4_r': f('string', 'client-hello', 'JA4 raw (unhashed) form'),
-  'tls.client.supported_ciphers': f('string[]', 'client-hello', 'Offered cipher suites (hex, wire order)'),
+  'egress.tls.cipher_codes': f('string[]', 'client-hello', 'Offered cipher suites as 4-digit lower-case hex (the JA4_r form, e.g. `c02b`), wire order, GREASE dropped: the form policies match'),
+  'tls.client.supported_ciphers': out('string[]', 'Offered cipher suites by IANA name (`TLS_AES_128_GCM_SHA256`; 0x-hex when not in the table), wire order, GREASE dropped'),
   'egress.tls.alpn': f('string[]', 'client-hello', 'Offered ALPN protocols'),
   'egress.tls.sni_matches_destination': f('boolean', 'client-hello', 'SNI equals the CONNECT host'),
   'egress.tls.ech': f('boolean', 'client-hello', 'Encrypted ClientHello offered'),
@@ -212,6 +231,7 @@ export const FIELDS = {
   'egress.explanation': out('string[]', 'Why each matched rule matched, in plain words'),
   'egress.pending_rule': out('string', 'Rule still pending when the flow ended before a decision'),
   'egress.followup_of': out('string', 'On a follow-up record: event.id of the flow record it completes'),
+  'egress.original_rule': out('string', 'On a follow-up record: rule.id of the flow record it completes (the rule that decided the flow)'),
   'egress.late_verdict': out('string', 'On a follow-up record: what the policy would have decided with the late facts'),
   'egress.late_rule': out('string', 'On a follow-up record: the rule that would have decided with the late facts'),
   'rule.id': out('string', 'The rule that decided (absent when no rule matched)'),
@@ -261,7 +281,27 @@ export const FIELD_ALIASES: Readonly<Record<string, FieldName>> = {
   'dns.question.label_count': 'egress.dns.label_count',
   'dns.question.longest_label': 'egress.dns.longest_label',
   'process.hash.imphash': 'process.pe.imphash',
+  // The record shows IANA names (ECS); policies keep matching the hex codes they were written with.
+  'tls.client.supported_ciphers': 'egress.tls.cipher_codes',
 };
+
+/**
+ * Number fields that carry fractions (entropy, shares, scores, days, medians): an index template must map them
+ * as floating point, because a dynamic mapping pins a field to `long` when its first value is a whole number.
+ * Every other `number` field holds whole numbers (deploy/elasticsearch/ maps them as `long`).
+ */
+export const FRACTIONAL_FIELDS: ReadonlySet<FieldName> = new Set<FieldName>([
+  'egress.dns.question_entropy',
+  'egress.features.uri_entropy',
+  'egress.features.body_entropy',
+  'egress.features.dest_label_entropy',
+  'egress.features.prevalence',
+  'egress.beacon.score',
+  'egress.beacon.interval_ms',
+  'egress.beacon.jitter_ms',
+  'egress.tls.validity_days',
+  'egress.tls.cert_age_days',
+]);
 
 /** The field a policy key names: itself, or the field an old name moved to (FIELD_ALIASES). */
 export function canonicalFieldName(name: string): string {

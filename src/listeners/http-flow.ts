@@ -27,16 +27,24 @@ export function fillRequestFacts(flow: Flow, req: RequestHead): void {
 
 /**
  * Keep the first bytes of the request body's payload (decoded from chunks) for its entropy
- * (egress.features.body_*), as they arrive — before the decision, so no byte is missed. Only requests that
- * announce a body pay for the buffer; the hook detaches once the sample is full.
+ * (egress.features.body_*), as they arrive — before the decision, so no byte is missed — and count the payload
+ * for http.request.body.bytes. Only requests that announce a body pay for the buffer; once the sample is full
+ * the hook only counts.
  */
 export function sampleBody(flow: Flow, exchange: Http1Exchange): void {
   const sample = Buffer.allocUnsafe(BODY_SAMPLE_BYTES);
   flow.bodySample = sample;
+  let bodyBytes = 0;
+  flow.set('http.request.body.bytes', 0);
+  const count = (_buf: Buffer, start: number, end: number): void => {
+    bodyBytes += end - start;
+    flow.set('http.request.body.bytes', bodyBytes);
+  };
   exchange.onPayload = (buf, start, end) => {
+    count(buf, start, end);
     const n = buf.copy(sample, flow.bodySampleLength, start, Math.min(end, start + BODY_SAMPLE_BYTES - flow.bodySampleLength));
     flow.bodySampleLength += n;
-    if (flow.bodySampleLength >= BODY_SAMPLE_BYTES) exchange.onPayload = null;
+    if (flow.bodySampleLength >= BODY_SAMPLE_BYTES) exchange.onPayload = count;
   };
 }
 
@@ -72,6 +80,8 @@ export async function forwardAndAnswer(
 ): Promise<UpstreamTlsInfo | null> {
   const result = await forwarder.forward(exchange, requestHead, target);
   flow.destinationBytes = result.destinationBytes;
+  // The destination's body as relayed (payload, chunk framing removed); absent when it never answered.
+  if (result.status !== 0) flow.set('http.response.body.bytes', result.destinationBytes);
   if (result.upstreamTls !== null) setUpstreamTlsFacts(flow, result.upstreamTls);
   if (result.error === null) return result.upstreamTls;
   const answerable = !result.midResponse && !exchange.headersSent && !exchange.socket.destroyed;
@@ -114,6 +124,8 @@ export function endHttpFlow(pipeline: Pipeline, bytes: RequestBytes, flow: Flow,
   flow.sourceBytes = bytes.sinceLast(socket);
   bytes.mark(socket);
   if (flow.get('http.response.status_code') === undefined && exchange.statusCode !== 0) flow.set('http.response.status_code', exchange.statusCode);
+  // A request without body framing has an empty body (RFC 9112 §6.3 rule 7); one with a body counts in sampleBody.
+  if (exchange.head.framing.kind === 'none' && flow.get('http.request.method') !== 'CONNECT') flow.set('http.request.body.bytes', 0);
   if (!exchange.finished && flow.outcome === 'success') flow.fail('CLIENT_ABORTED', 'client closed the connection before the response ended');
   pipeline.end(flow);
 }

@@ -24,7 +24,7 @@ describe('tlsFactsOf', () => {
       'egress.tls.ja3_full': badcurveball?.ja3_full,
       'tls.client.ja4': 't13d1615h2_46e7e9700bed_45f260be83e2',
       'egress.tls.ja4_r': badcurveball?.foxio_expected_python?.JA4_r,
-      'tls.client.supported_ciphers': [
+      'egress.tls.cipher_codes': [
         '1301', '1302', '1303', 'c02b', 'c02f', 'c02c', 'c030', 'cca9', 'cca8', 'c013', 'c014', '009c', '009d', '002f', '0035', '000a',
       ],
       'egress.tls.alpn': ['h2', 'http/1.1'],
@@ -38,7 +38,7 @@ describe('tlsFactsOf', () => {
   it('drops GREASE from supported_ciphers (the wire list starts with 0xaaaa)', () => {
     const hello = helloOf(hex(badcurveball?.record_hex ?? ''));
     expect(hello.cipherSuites[0]).toBe(0xaaaa);
-    expect(tlsFactsOf(hello, null)['tls.client.supported_ciphers']).not.toContain('aaaa');
+    expect(tlsFactsOf(hello, null)['egress.tls.cipher_codes']).not.toContain('aaaa');
   });
 
   it('reports ECH offered by Chromium', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Flow } from '../../../src/flow/flow.js';
-import { buildEcsRecord, serializeEcsRecord } from '../../../src/observe/ecs.js';
-import { FIELDS, type FieldName, type FieldValue } from '../../../src/flow/fields.js';
+import { ARRAY_IN_RECORD, buildEcsRecord, ECS_VERSION, OBSERVER, serializeEcsRecord } from '../../../src/observe/ecs.js';
+import { FIELDS, type FieldName, type FieldType, type FieldValue } from '../../../src/flow/fields.js';
 import { mulberry32 } from '../../helpers/prng.js';
 import { builtinDecision } from '../../../src/policy/decision.js';
 
@@ -82,7 +82,15 @@ describe('ECS serialisation visits only the fields a flow has', () => {
       const values = new Map<FieldName, FieldValue>();
       for (const name of names) {
         if (random() < 0.7) continue;
-        const value: FieldValue = random() < 0.5 ? `v${round}` : Math.floor(random() * 1000);
+        // A value of the field's declared type (the record derives fields from some of them).
+        const type = FIELDS[name].type as FieldType;
+        const value: FieldValue =
+          type === 'number' ? Math.floor(random() * 1000)
+          : type === 'boolean' ? random() < 0.5
+          : type === 'string[]' ? [`v${round}`]
+          : type === 'number[]' ? [round]
+          : type === 'object[]' ? [{ name: `v${round}` }]
+          : `v${round}`;
         values.set(name, value);
         flow.set(name, value as never);
       }
@@ -92,11 +100,15 @@ describe('ECS serialisation visits only the fields a flow has', () => {
       // filled in, empty objects pruned, then JSON.stringify.
       const reference: Record<string, unknown> = {};
       for (const name of names) {
+        // ecs.version and observer.* are the same in every record: written at its end, whatever the flow holds.
+        if (name.startsWith('ecs.') || name.startsWith('observer.')) continue;
         const path = name === '@timestamp' ? [name] : name.split('.');
         let level = reference;
         for (const key of path.slice(0, -1)) level = (level[key] ??= {}) as Record<string, unknown>;
         const leaf = path[path.length - 1] as string;
-        if (!(leaf in level)) level[leaf] = flow.fieldMap().get(name);
+        const value = flow.fieldMap().get(name);
+        // ECS array fields held as one value are written as a one-element list.
+        if (!(leaf in level)) level[leaf] = ARRAY_IN_RECORD.has(name) && value !== undefined && !Array.isArray(value) ? [value] : value;
       }
       const prune = (o: Record<string, unknown>): Record<string, unknown> | undefined => {
         for (const [k, v] of Object.entries(o)) {
@@ -106,7 +118,7 @@ describe('ECS serialisation visits only the fields a flow has', () => {
         }
         return Object.keys(o).length === 0 ? undefined : o;
       };
-      expect(line).toBe(JSON.stringify(prune(reference)));
+      expect(line).toBe(JSON.stringify({ ...prune(reference), ecs: { version: ECS_VERSION }, observer: OBSERVER }));
     }
   });
 });
