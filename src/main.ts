@@ -44,7 +44,7 @@ function singleProcess(proxy: RunningProxy): Running {
     adminAddress: proxy.adminAddress,
     dnsAddress: proxy.dnsAddress,
     workers: 1,
-    reloadPolicy: () => proxy.policy.reload(),
+    reloadPolicy: () => proxy.reloadPolicy('signal'),
     reopenFlowLog: () => proxy.reopenFlowLog(),
     stop: () => proxy.stop().then(() => true),
     kill: () => undefined,

@@ -5,10 +5,10 @@ import { AdminListener, sendJson } from '../listeners/admin.js';
 import { ProxyListener } from '../listeners/proxy.js';
 import { createAddressClassifier } from '../net/address-class.js';
 import { createHttpForwarder } from '../actions/forward-http.js';
-import { createMetrics, label, setPolicyInfo, type Metrics } from '../observe/metrics.js';
+import { createMetrics, initialiseRuleSeries, label, recordPolicyLoad, type Metrics } from '../observe/metrics.js';
 import { openFlowLog, type FlowLog } from '../observe/flow-log.js';
 import { createLogger, type Logger } from '../observe/logger.js';
-import { createPolicyStore, type PolicyStore } from '../policy/policy-store.js';
+import { createPolicyStore, type PolicyStore, type ReloadReport, type ReloadTrigger } from '../policy/policy-store.js';
 import { DnsListener } from '../listeners/dns.js';
 import { createDnsForwarder, type DnsForwarder } from '../actions/forward-dns.js';
 import { createDnsCache } from '../actions/dns-cache.js';
@@ -35,6 +35,11 @@ export interface RunningProxy {
   readonly dnsAddress: AddressInfo | null;
   readonly metrics: Metrics;
   readonly policy: PolicyStore;
+  /**
+   * Reload the policy files now, logged and counted with what asked for it (SIGHUP: 'signal'). Resolves true
+   * when the files are in force, false when the last good policy stays (invalid, or refused as a weakening).
+   */
+  reloadPolicy(trigger?: ReloadTrigger, force?: boolean): Promise<boolean>;
   /** Reopen the flow log file after rotation (SIGUSR1). */
   reopenFlowLog(): void;
   /** Graceful stop: drain, write every record, close listeners and the log. */
@@ -59,6 +64,38 @@ async function createIdentify(config: Config): Promise<(flow: Flow, headers: Inc
     processHmacKey: id.process_hmac_key,
   };
   return (flow, headers) => identifyRequest(flow, headers, options);
+}
+
+/** Rule ids the proxy decides with itself (src/flow/pipeline.ts, src/listeners/proxy.ts), counted like rules. */
+const BUILTIN_RULE_IDS = [
+  'builtin:internal-destination',
+  'builtin:unroutable-destination',
+  'builtin:client-denied',
+  'builtin:bad-request',
+  'builtin:capacity',
+  'builtin:auth-required',
+] as const;
+
+const FORCE_QUERY = /[?&]force=(?:true|1)(?:&|$)/;
+
+/** The end of a reload attempt in the log: info when the files are in force, warn when refused, error when invalid. */
+function logReload(logger: Logger, report: ReloadReport): void {
+  const fields = {
+    trigger: report.trigger,
+    forced: report.forced,
+    outcome: report.outcome,
+    files: report.files,
+    rulesBefore: report.rulesBefore,
+    rulesAfter: report.rulesAfter,
+    blockRulesBefore: report.blockRulesBefore,
+    blockRulesAfter: report.blockRulesAfter,
+    sha256: report.sha256,
+    durationMs: Math.round(report.durationMs * 10) / 10,
+  };
+  if (report.outcome === 'success') logger.info(fields, 'policy reloaded');
+  else if (report.outcome === 'unchanged') logger.info(fields, 'policy reload: files unchanged');
+  else if (report.outcome === 'refused') logger.warn({ ...fields, reason: report.reason, errors: report.errors }, 'policy reload refused; keeping the last good policy');
+  else logger.error({ ...fields, errors: report.errors }, 'policy reload failed; keeping the last good policy');
 }
 
 export function formatHostPort(a: HostPort | AddressInfo): string {
@@ -86,19 +123,17 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   const onDropped = (n: number): void => metrics.flowLogDropped.inc(n);
   const flowLog = opts.flowLog ?? (link === undefined ? openFlowLog(config.log.flows, onDropped) : createIpcFlowLog(link.sendFlowLines, onDropped));
 
+  // Every reload attempt is logged at its start and its end (what asked for it, rules before → after, how long),
+  // and counted: docs/policy.md "Reloading", docs/metrics.md.
   const policy = createPolicyStore({
     files: config.policy.files,
     watch: link === undefined,
     accept: (compiled) => interceptionIssues(compiled, interception, config.tls.ca_dir),
-    onReload: (result) => {
-      if (result.ok) {
-        label.reload(metrics, 'success');
-        setPolicyInfo(metrics, result.policy.sha256);
-        logger.info({ sha256: result.policy.sha256, rules: result.policy.rules.length }, 'policy reloaded');
-      } else {
-        label.reload(metrics, 'failure');
-        logger.error({ errors: result.errors.map((e) => e.format()) }, 'policy reload failed; keeping the last good policy');
-      }
+    onReloadStart: (start) => logger.info({ trigger: start.trigger, forced: start.forced, files: start.files, rulesBefore: start.rulesBefore }, 'policy reload started'),
+    onReloadEnd: (report) => {
+      recordPolicyLoad(metrics, report.outcome, report.sha256);
+      if (report.outcome === 'success') initialiseRuleSeries(metrics, policy.current().rules.map((rule) => rule.id));
+      logReload(logger, report);
     },
   });
   // What start-up has opened so far, closed in reverse order if a later step fails.
@@ -110,12 +145,12 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   try {
     await policy.start();
   } catch (err) {
-    label.reload(metrics, 'failure');
+    recordPolicyLoad(metrics, 'failure', '');
     return undo(err);
   }
   opened.push(() => policy.close());
-  label.reload(metrics, 'success');
-  setPolicyInfo(metrics, policy.current().sha256);
+  recordPolicyLoad(metrics, 'success', policy.current().sha256);
+  initialiseRuleSeries(metrics, [...policy.current().rules.map((rule) => rule.id), ...BUILTIN_RULE_IDS]);
 
   // Follow-up records (late hints) are scored by the detection engine, which is built after telemetry.
   let rescore: (flow: Flow) => void = () => undefined;
@@ -184,15 +219,20 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     { registry: metrics.registry, isReady: () => ready, logger, ...(link === undefined ? {} : { scrape: () => link.scrape() }) },
   );
   admin.addRoute('POST', '/v1/hints', telemetry.api);
-  const reloadHere = async (): Promise<WorkerReload> => {
+  const reloadHere = async (trigger: ReloadTrigger, force = false): Promise<WorkerReload> => {
     // The same path as a file change or SIGHUP: read → validate → compile → swap; a failure keeps the last good.
-    const ok = await policy.reload();
+    const ok = await policy.reload({ trigger, force });
     return { ok, sha256: policy.current().sha256, errors: policy.lastErrors() };
   };
-  admin.addRoute('POST', '/v1/policy/reload', async (_req, res) => {
+  admin.addRoute('POST', '/v1/policy/reload', async (req, res) => {
+    // ?force=true applies a policy that drops every (block) rule, which a reload otherwise refuses.
+    const force = FORCE_QUERY.test(req.url ?? '');
     if (link === undefined) {
-      const result = await reloadHere();
+      const result = await reloadHere('api', force);
       return sendJson(res, result.ok ? 200 : 422, result);
+    }
+    if (force) {
+      return sendJson(res, 400, { ok: false, sha256: policy.current().sha256, errors: ['force is not available with proxy.workers > 1: restart the proxy to apply a policy a reload refuses'] });
     }
     // Every worker reloads; the answer comes once all of them did (src/cluster/primary.ts).
     const result = await link.reloadAll().catch((err: unknown) => err as Error);
@@ -207,7 +247,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     const counts = workerCounts(await metrics.registry.getMetricsAsJSON());
     sendJson(res, 200, { primaryPid: null, workers: [{ id: 0, pid: process.pid, state: 'up', restarts: 0, startedMs, ...counts }] });
   });
-  link?.onReload(reloadHere);
+  link?.onReload(() => reloadHere('cluster'));
   link?.onCollect(() => metrics.registry.getMetricsAsJSON());
   admin.addRoute('GET', '/v1/policy', (_req, res) => {
     const current = policy.current();
@@ -268,6 +308,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     dnsAddress,
     metrics,
     policy,
+    reloadPolicy: (trigger = 'manual', force = false) => policy.reload({ trigger, force }),
     reopenFlowLog() {
       flowLog.reopen?.();
       logger.info('flow log reopened');

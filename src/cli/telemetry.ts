@@ -86,7 +86,7 @@ export async function createTelemetry(
     onAttributed: (lagMs) => metrics.hintCorrelationLag.observe(lagMs / 1000),
     onLateHint: (flow, a) => {
       deps.flowLog.write(JSON.stringify(buildFollowUpRecord(flow, a, deps.policy(), deps.rescore)));
-      label.attributed(metrics, 'telemetry');
+      label.followUp(metrics);
     },
   });
   // Store sizes are read when Prometheus scrapes, so they are current even when no hints arrive.

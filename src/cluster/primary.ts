@@ -22,7 +22,7 @@ import type { Config } from '../config/schema.js';
 import { EgressError } from '../errors.js';
 import { openFlowLog } from '../observe/flow-log.js';
 import { createLogger, type Logger } from '../observe/logger.js';
-import { createClusterMetrics, createMetrics, setWorkerStates, type WorkerStateLabel } from '../observe/metrics.js';
+import { createClusterMetrics, createMetrics, dropPolicyState, setWorkerStates, type WorkerStateLabel } from '../observe/metrics.js';
 import { watchPolicyFiles } from '../policy/policy-store.js';
 import { isWorkerMessage, type ClusterReload, type ClusterStatus, type MetricsJson, type PrimaryMessage, type WorkerMessage, type WorkerReload, type WorkerState } from './messages.js';
 import { aggregateMetrics, combineReloads, decideRestart, DEFAULT_RESTART_POLICY, workerCounts, type RestartPolicy } from './supervise.js';
@@ -107,6 +107,8 @@ export async function startCluster(config: Config, opts: ClusterOptions = {}): P
 
   // The primary's own metrics (its process, flow-log drops, worker states) join every worker's in a scrape.
   const metrics = createMetrics();
+  // The workers hold the policy: the aggregate's policy metrics are theirs (min/max over the workers only).
+  dropPolicyState(metrics);
   const clusterMetrics = createClusterMetrics(metrics.registry);
   const flowLog = openFlowLog(config.log.flows, (n) => metrics.flowLogDropped.inc(n), { buffers: true });
   // Buffers and hint objects cross the channel without JSON escaping (src/cluster/messages.ts).

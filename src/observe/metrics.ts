@@ -1,36 +1,97 @@
+import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ErrorCode } from '../errors.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { Flow } from '../flow/flow.js';
-import type { SignalName } from '../scoring/signals.js';
+import { SIGNAL_NAMES, type SignalName } from '../scoring/signals.js';
 
 /**
  * Every metric, declared once. Label values are closed unions, so a domain, an IP or a process name can
  * never become a label (prom-client: 10k label values made one scrape block for 610 ms). Rule ids are
  * bounded by the policy files the operator writes.
  *
+ * Every series of a closed label set exists from the start, at 0 (`initialiseSeries`): Prometheus' `increase()`
+ * and `rate()` need a sample before the first event, or the first failure, block or reload error never shows in
+ * an alert ("Avoid missing metrics", https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics).
+ *
  * With `proxy.workers` > 1 a scrape is the sum over the processes (prom-client AggregatorRegistry,
  * src/cluster/supervise.ts), except where a metric names another `aggregator`: state every worker holds a copy
  * of (the hint store, fanned out to every worker; the DNS name-IP memory; the policy in force; reload counts,
- * since every worker reloads) is aggregated with `max`, so that two workers do not report twice the hints.
+ * since every worker reloads) is aggregated with `max`, so that two workers do not report twice the hints; the
+ * last reload's success with `min`, so that one worker that kept its old policy shows.
  */
-export type ActionLabel = 'allow' | 'block';
-export type ProtocolLabel = 'http' | 'tls' | 'dns' | 'unknown';
-export type HintResultLabel = 'accepted' | 'rejected';
-export type AttributionLabel = 'telemetry' | 'header' | 'none';
-export type DnsActionLabel = 'allow' | 'block' | 'error';
-export type ReloadResultLabel = 'success' | 'failure';
-export type DirectionLabel = 'source' | 'destination';
-export type HintStoreKindLabel = 'network' | 'process' | 'dns' | 'managed';
-export type DnsTransportLabel = 'udp' | 'tcp';
-export type DnsUpstreamOutcomeLabel = 'answer' | 'timeout' | 'error';
-export type DnsMalformedReplyLabel = 'formerr' | 'badvers' | 'dropped';
-export type DnsUpstreamDropLabel = 'unknown_id' | 'wrong_source' | 'wrong_question' | 'malformed';
-export type DnsTableLabel = 'addresses' | 'client_addresses' | 'signal_clients' | 'signal_domains' | 'cache';
-export type DnsCacheResultLabel = 'hit' | 'miss';
-export type TlsTunnelLabel = 'bump' | 'splice' | 'pinned_splice' | 'client_rejected';
-export type TlsVerificationLabel = 'ok' | 'failed';
-export type LeafLookupLabel = 'hit' | 'mint';
-export type WorkerStateLabel = 'starting' | 'up' | 'stopping' | 'restarting' | 'abandoned';
+export const ACTION_LABELS = ['allow', 'block'] as const;
+export type ActionLabel = (typeof ACTION_LABELS)[number];
+export const PROTOCOL_LABELS = ['http', 'tls', 'dns', 'unknown'] as const;
+export type ProtocolLabel = (typeof PROTOCOL_LABELS)[number];
+export const HINT_RESULT_LABELS = ['accepted', 'rejected'] as const;
+export type HintResultLabel = (typeof HINT_RESULT_LABELS)[number];
+export const ATTRIBUTION_LABELS = ['telemetry', 'header', 'none'] as const;
+export type AttributionLabel = (typeof ATTRIBUTION_LABELS)[number];
+export const DNS_ACTION_LABELS = ['allow', 'block', 'error'] as const;
+export type DnsActionLabel = (typeof DNS_ACTION_LABELS)[number];
+/** `refused`: the files compiled but would have weakened the policy in force (docs/policy.md "Reloading"). */
+export const RELOAD_RESULT_LABELS = ['success', 'failure', 'refused'] as const;
+export type ReloadResultLabel = (typeof RELOAD_RESULT_LABELS)[number];
+export const DIRECTION_LABELS = ['source', 'destination'] as const;
+export type DirectionLabel = (typeof DIRECTION_LABELS)[number];
+export const HINT_STORE_KIND_LABELS = ['network', 'process', 'dns', 'managed'] as const;
+export type HintStoreKindLabel = (typeof HINT_STORE_KIND_LABELS)[number];
+export const DNS_TRANSPORT_LABELS = ['udp', 'tcp'] as const;
+export type DnsTransportLabel = (typeof DNS_TRANSPORT_LABELS)[number];
+export const DNS_UPSTREAM_OUTCOME_LABELS = ['answer', 'timeout', 'error'] as const;
+export type DnsUpstreamOutcomeLabel = (typeof DNS_UPSTREAM_OUTCOME_LABELS)[number];
+export const DNS_MALFORMED_REPLY_LABELS = ['formerr', 'badvers', 'dropped'] as const;
+export type DnsMalformedReplyLabel = (typeof DNS_MALFORMED_REPLY_LABELS)[number];
+export const DNS_UPSTREAM_DROP_LABELS = ['unknown_id', 'wrong_source', 'wrong_question', 'malformed'] as const;
+export type DnsUpstreamDropLabel = (typeof DNS_UPSTREAM_DROP_LABELS)[number];
+export const DNS_TABLE_LABELS = ['addresses', 'client_addresses', 'signal_clients', 'signal_domains', 'cache'] as const;
+export type DnsTableLabel = (typeof DNS_TABLE_LABELS)[number];
+export const DNS_CACHE_RESULT_LABELS = ['hit', 'miss'] as const;
+export type DnsCacheResultLabel = (typeof DNS_CACHE_RESULT_LABELS)[number];
+export const TLS_TUNNEL_LABELS = ['bump', 'splice', 'pinned_splice', 'client_rejected'] as const;
+export type TlsTunnelLabel = (typeof TLS_TUNNEL_LABELS)[number];
+export const TLS_VERIFICATION_LABELS = ['ok', 'failed'] as const;
+export type TlsVerificationLabel = (typeof TLS_VERIFICATION_LABELS)[number];
+export const LEAF_LOOKUP_LABELS = ['hit', 'mint'] as const;
+export type LeafLookupLabel = (typeof LEAF_LOOKUP_LABELS)[number];
+export const WORKER_STATE_LABELS = ['starting', 'up', 'stopping', 'restarting', 'abandoned'] as const;
+export type WorkerStateLabel = (typeof WORKER_STATE_LABELS)[number];
+
+/**
+ * prom-client's default collectors, kept at their standard names (process_cpu_seconds_total, nodejs_heap_*…)
+ * so that stock dashboards work: no prefix. Dropped: three gauges prom-client names `*_total`, which promtool
+ * rejects ("non-counter metrics should not have _total suffix"); `sum(nodejs_active_handles)` (labelled by
+ * type, kept) gives the same number.
+ */
+const DROPPED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
+/** The metrics of the policy in force, which a cluster primary (no policy of its own) drops: see `dropPolicyState`. */
+const POLICY_STATE_METRICS = [
+  'egress_policy_reloads_total',
+  'egress_policy_info',
+  'egress_policy_last_reload_success',
+  'egress_policy_last_reload_timestamp_seconds',
+  'egress_policy_last_reload_success_timestamp_seconds',
+] as const;
+
+/** The package version, read once when this module loads (start-up), from src/ or dist/ alike. */
+function readPackageVersion(): string {
+  try {
+    const text = readFileSync(new URL('../../package.json', import.meta.url), 'utf8');
+    const version = (JSON.parse(text) as { version?: unknown }).version;
+    return typeof version === 'string' ? version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Labels of egress_build_info: the commit comes from the build (EGRESS_COMMIT, e.g. a Docker build arg). */
+export function buildInfoLabels(env: NodeJS.ProcessEnv = process.env): { version: string; node_version: string; commit: string } {
+  const commit = env['EGRESS_COMMIT'];
+  return { version: PACKAGE_VERSION, node_version: process.versions.node, commit: commit === undefined || commit === '' ? 'unknown' : commit };
+}
+
+const PACKAGE_VERSION = readPackageVersion();
 
 export interface Metrics {
   readonly registry: Registry;
@@ -45,6 +106,11 @@ export interface Metrics {
   readonly dnsQueries: Counter<'action'>;
   readonly policyReloads: Counter<'result'>;
   readonly policyInfo: Gauge<'sha256'>;
+  readonly policyLastReloadSuccess: Gauge;
+  readonly policyLastReloadTime: Gauge;
+  readonly policyLastReloadSuccessTime: Gauge;
+  readonly followUps: Counter;
+  readonly buildInfo: Gauge<'version' | 'node_version' | 'commit'>;
   readonly flowDuration: Histogram<'protocol'>;
   readonly decisionLatency: Histogram;
   readonly bytes: Counter<'direction'>;
@@ -74,7 +140,10 @@ export interface Metrics {
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'egress_process_' });
+  if (opts.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry });
+    for (const name of DROPPED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  }
   const registers = [registry];
   const dnsTables = new Map<DnsTableLabel, () => number>();
   const hintStoreStats: Metrics['hintStoreStats'] = { sizes: null, evictions: null };
@@ -82,13 +151,19 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   let evictionsSeen = 0;
   const leafStats: Metrics['leafStats'] = { read: null };
   const leafSeen = { hit: 0, mint: 0 };
-  return {
+  const metrics: Metrics = {
     registry,
     flows: new Counter({ name: 'egress_flows_total', help: 'Flows ended, by decision and protocol', labelNames: ['action', 'protocol'], registers }),
     ruleMatches: new Counter({ name: 'egress_rule_matches_total', help: 'Policy rule matches, by rule id', labelNames: ['rule'], registers }),
     activeFlows: new Gauge({ name: 'egress_active_flows', help: 'Flows in progress', registers }),
     hints: new Counter({ name: 'egress_hints_total', help: 'Endpoint process hint events received, by result', labelNames: ['result'], registers }),
-    attributedFlows: new Counter({ name: 'egress_attributed_flows_total', help: 'Flows by attribution method', labelNames: ['method'], registers }),
+    // One count per flow, at its record, like egress_flows_total: sum over method = sum of egress_flows_total.
+    attributedFlows: new Counter({ name: 'egress_attributed_flows_total', help: 'Flows ended, by how their process was found (follow-up records not counted)', labelNames: ['method'], registers }),
+    followUps: new Counter({
+      name: 'egress_followup_records_total',
+      help: 'Follow-up records written: a late process hint completed a flow already recorded (not a flow: egress_flows_total counted it once)',
+      registers,
+    }),
     hintStoreEntries: new Gauge({
       name: 'egress_hint_store_entries',
       help: 'Entries in the hint store, by index',
@@ -121,6 +196,31 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     dnsQueries: new Counter({ name: 'egress_dns_queries_total', help: 'DNS queries answered, by decision', labelNames: ['action'], registers }),
     policyReloads: new Counter({ name: 'egress_policy_reloads_total', help: 'Policy loads and reloads, by result', labelNames: ['result'], registers, aggregator: 'max' }),
     policyInfo: new Gauge({ name: 'egress_policy_info', help: 'The policy in force (value 1), by the sha256 of its files', labelNames: ['sha256'], registers, aggregator: 'max' }),
+    policyLastReloadSuccess: new Gauge({
+      name: 'egress_policy_last_reload_success',
+      help: 'Whether the last policy load put the files as they are in force (1) or kept the last good policy (0: failed or refused)',
+      registers,
+      aggregator: 'min',
+    }),
+    policyLastReloadTime: new Gauge({
+      name: 'egress_policy_last_reload_timestamp_seconds',
+      help: 'Unix time of the last policy load attempt, whatever its result',
+      registers,
+      aggregator: 'max',
+    }),
+    policyLastReloadSuccessTime: new Gauge({
+      name: 'egress_policy_last_reload_success_timestamp_seconds',
+      help: 'Unix time of the last policy load that put the files in force (start included)',
+      registers,
+      aggregator: 'min',
+    }),
+    buildInfo: new Gauge({
+      name: 'egress_build_info',
+      help: 'Always 1: the egress-inspector version, the Node.js version and the commit it was built from',
+      labelNames: ['version', 'node_version', 'commit'],
+      registers,
+      aggregator: 'max',
+    }),
     flowDuration: new Histogram({
       name: 'egress_flow_duration_seconds',
       help: 'Flow duration from accept to record, by protocol',
@@ -214,9 +314,77 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     dnsTables,
     hintStoreStats,
   };
+  metrics.buildInfo.set(buildInfoLabels(), 1);
+  initialiseSeries(metrics);
+  return metrics;
 }
 
-const PROTOCOL_LABELS: ReadonlySet<string> = new Set<ProtocolLabel>(['http', 'tls', 'dns', 'unknown']);
+/** Every combination of two closed label sets. */
+function pairs<A extends string, B extends string>(as: readonly A[], bs: readonly B[]): Array<readonly [A, B]> {
+  return as.flatMap((a) => bs.map((b) => [a, b] as const));
+}
+
+/**
+ * Creates every series of a closed label set at 0, so that `increase(x{result="failure"}[10m]) > 0` sees the
+ * first failure (a series born at 1 has no earlier sample to increase from). Open sets (rule ids) are
+ * initialised when a policy loads: `initialiseRuleSeries`.
+ */
+function initialiseSeries(m: Metrics): void {
+  for (const [action, protocol] of pairs(ACTION_LABELS, PROTOCOL_LABELS)) m.flows.inc({ action, protocol }, 0);
+  for (const result of HINT_RESULT_LABELS) m.hints.inc({ result }, 0);
+  for (const method of ATTRIBUTION_LABELS) m.attributedFlows.inc({ method }, 0);
+  for (const kind of HINT_STORE_KIND_LABELS) m.hintStoreEntries.set({ kind }, 0);
+  for (const action of DNS_ACTION_LABELS) m.dnsQueries.inc({ action }, 0);
+  for (const result of RELOAD_RESULT_LABELS) m.policyReloads.inc({ result }, 0);
+  for (const protocol of PROTOCOL_LABELS) {
+    m.flowDuration.zero({ protocol });
+    m.score.zero({ protocol });
+  }
+  for (const direction of DIRECTION_LABELS) m.bytes.inc({ direction }, 0);
+  for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) m.errors.inc({ code }, 0);
+  for (const [transport, outcome] of pairs(DNS_TRANSPORT_LABELS, DNS_UPSTREAM_OUTCOME_LABELS)) m.dnsUpstreamLatency.zero({ transport, outcome });
+  for (const [transport, reply] of pairs(DNS_TRANSPORT_LABELS, DNS_MALFORMED_REPLY_LABELS)) m.dnsMalformed.inc({ transport, reply }, 0);
+  for (const reason of DNS_UPSTREAM_DROP_LABELS) m.dnsUpstreamDropped.inc({ reason }, 0);
+  for (const result of DNS_CACHE_RESULT_LABELS) m.dnsCacheLookups.inc({ result }, 0);
+  for (const table of DNS_TABLE_LABELS) m.dnsTableEntries.set({ table }, 0);
+  for (const reason of SIGNAL_NAMES) m.reasons.inc({ reason }, 0);
+  for (const mode of TLS_TUNNEL_LABELS) m.tlsTunnels.inc({ mode }, 0);
+  for (const result of TLS_VERIFICATION_LABELS) m.tlsVerifications.inc({ result }, 0);
+  for (const result of LEAF_LOOKUP_LABELS) m.leafLookups.inc({ result }, 0);
+}
+
+/**
+ * The rule ids of a policy just loaded, at 0 in egress_rule_matches_total (a detection alert on
+ * `increase(egress_rule_matches_total{rule=…}[5m]) > 0` then fires on the first match). Ids of rules a reload
+ * removed stay: a counter series does not go away while the process lives.
+ */
+export function initialiseRuleSeries(m: Metrics, ruleIds: Iterable<string>): void {
+  for (const rule of ruleIds) m.ruleMatches.inc({ rule }, 0);
+}
+
+/**
+ * A cluster primary holds no policy (its workers do): it drops its copies of the policy metrics, so that the
+ * cluster's aggregate is the workers' (`min` of egress_policy_last_reload_success would read the primary's 0).
+ */
+export function dropPolicyState(m: Metrics): void {
+  for (const name of POLICY_STATE_METRICS) m.registry.removeSingleMetric(name);
+}
+
+/** What a policy load attempt did, for the reload metrics (src/cli/start.ts). */
+export function recordPolicyLoad(m: Metrics, outcome: ReloadResultLabel | 'unchanged', sha256InForce: string, nowMs = Date.now()): void {
+  const now = nowMs / 1000;
+  // An unchanged reload is not counted (nothing was loaded) but is a success: the files are in force.
+  if (outcome !== 'unchanged') m.policyReloads.inc({ result: outcome });
+  m.policyLastReloadTime.set(now);
+  const inForce = outcome === 'success' || outcome === 'unchanged';
+  m.policyLastReloadSuccess.set(inForce ? 1 : 0);
+  if (inForce) {
+    m.policyLastReloadSuccessTime.set(now);
+    setPolicyInfo(m, sha256InForce);
+  }
+}
+
+const PROTOCOLS: ReadonlySet<string> = new Set<string>(PROTOCOL_LABELS);
 
 /**
  * A finished flow's score and the signals that made it (labels: closed sets only). Labelled children are looked
@@ -227,7 +395,7 @@ export function createScoreObserver(m: Metrics): (flow: Flow, signals: readonly 
   const counters = new Map<string, { inc(): void }>();
   return (flow, signals) => {
     const raw = flow.get('network.protocol') ?? 'unknown';
-    const protocol = PROTOCOL_LABELS.has(raw) ? raw : 'unknown';
+    const protocol = PROTOCOLS.has(raw) ? raw : 'unknown';
     let histogram = histograms.get(protocol);
     if (histogram === undefined) {
       histogram = m.score.labels({ protocol });
@@ -249,7 +417,13 @@ export function createScoreObserver(m: Metrics): (flow: Flow, signals: readonly 
 export const label = {
   flow: (m: Metrics, action: ActionLabel, protocol: ProtocolLabel): void => m.flows.inc({ action, protocol }),
   hint: (m: Metrics, result: HintResultLabel, n = 1): void => m.hints.inc({ result }, n),
-  attributed: (m: Metrics, method: AttributionLabel): void => m.attributedFlows.inc({ method }),
+  /** A follow-up record was written (src/cli/telemetry.ts): not a flow, so not in egress_flows_total nor _attributed_. */
+  followUp: (m: Metrics): void => m.followUps.inc(),
+  /**
+   * @deprecated Its only caller counts follow-up records (src/cli/telemetry.ts), which are not flows: it counts
+   * egress_followup_records_total now; call `label.followUp(m)` instead.
+   */
+  attributed: (m: Metrics, _method: AttributionLabel): void => m.followUps.inc(),
   dns: (m: Metrics, action: DnsActionLabel): void => m.dnsQueries.inc({ action }),
   reload: (m: Metrics, result: ReloadResultLabel): void => m.policyReloads.inc({ result }),
   error: (m: Metrics, code: ErrorCode): void => m.errors.inc({ code }),
@@ -275,10 +449,12 @@ export interface ClusterMetrics {
 
 export function createClusterMetrics(registry: Registry): ClusterMetrics {
   const registers = [registry];
-  return {
+  const m: ClusterMetrics = {
     workers: new Gauge({ name: 'egress_workers', help: 'Worker processes (proxy.workers), by state', labelNames: ['state'], registers }),
     workerRestarts: new Counter({ name: 'egress_worker_restarts_total', help: 'Worker processes started again after they crashed', registers }),
   };
+  for (const state of WORKER_STATE_LABELS) m.workers.set({ state }, 0);
+  return m;
 }
 
 /** Set egress_workers from the count of workers in each state. */

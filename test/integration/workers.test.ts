@@ -234,7 +234,7 @@ describe('proxy.workers: 2', () => {
     expect(badBody.errors.join('\n')).toContain(`${policy}:4:`);
     for (const w of badBody.workers) expect(w.sha256).toBe(body.sha256);
     expect((await curl(['-x', c.proxyUrl, `http://127.0.0.1:${origin.port}/secret-kept`])).status).toBe(403);
-    await writeFile(policy, 'version: 1\n');
+    await writeFile(policy, 'version: 1\nrules:\n  - { id: keep-one-block, when: { url.domain: never.example }, action: block }\n');
     expect((await fetch(`${c.adminUrl}/v1/policy/reload`, { method: 'POST', headers: auth })).status).toBe(200);
   }, 40_000);
 

@@ -1,0 +1,67 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { buildInfoLabels, createClusterMetrics, createMetrics, dropPolicyState, label, recordPolicyLoad } from '../../../src/observe/metrics.js';
+import { aggregateMetrics } from '../../../src/cluster/supervise.js';
+
+const HAS_PROMTOOL = existsSync('/usr/bin/promtool');
+
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('metrics', () => {
+  it('recordPolicyLoad: success and unchanged put the files in force; failure and refused keep the last good', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    recordPolicyLoad(m, 'success', 'aa', 1_000_000);
+    recordPolicyLoad(m, 'refused', 'aa', 2_000_000);
+    let text = await m.registry.metrics();
+    expect(sample(text, 'egress_policy_reloads_total{result="success"}')).toBe(1);
+    expect(sample(text, 'egress_policy_reloads_total{result="refused"}')).toBe(1);
+    expect(sample(text, 'egress_policy_reloads_total{result="failure"}')).toBe(0);
+    expect(sample(text, 'egress_policy_last_reload_success')).toBe(0);
+    expect(sample(text, 'egress_policy_last_reload_timestamp_seconds')).toBe(2000);
+    expect(sample(text, 'egress_policy_last_reload_success_timestamp_seconds')).toBe(1000);
+    recordPolicyLoad(m, 'unchanged', 'aa', 3_000_000);
+    text = await m.registry.metrics();
+    // Unchanged bytes are not a load (not counted) but the files are in force again.
+    expect(sample(text, 'egress_policy_reloads_total{result="success"}')).toBe(1);
+    expect(sample(text, 'egress_policy_last_reload_success')).toBe(1);
+    expect(sample(text, 'egress_policy_last_reload_success_timestamp_seconds')).toBe(3000);
+    expect(text).toContain('egress_policy_info{sha256="aa"} 1');
+  });
+
+  it('a follow-up record is not a flow: it counts in egress_followup_records_total only', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    label.followUp(m);
+    label.attributed(m, 'telemetry'); // the deprecated name, still called by src/cli/telemetry.ts
+    const text = await m.registry.metrics();
+    expect(sample(text, 'egress_followup_records_total')).toBe(2);
+    expect(sample(text, 'egress_attributed_flows_total{method="telemetry"}')).toBe(0);
+  });
+
+  it('egress_build_info names the version, Node.js and the commit (EGRESS_COMMIT or unknown)', () => {
+    expect(buildInfoLabels({ EGRESS_COMMIT: 'abc123' })).toEqual({ version: expect.stringMatching(/^\d+\.\d+\.\d+/), node_version: process.versions.node, commit: 'abc123' });
+    expect(buildInfoLabels({}).commit).toBe('unknown');
+  });
+
+  it('a cluster scrape: standard process names, the policy state of the workers only (min success), promtool-clean', async () => {
+    const primary = createMetrics();
+    dropPolicyState(primary);
+    createClusterMetrics(primary.registry);
+    const ok = createMetrics({ defaultMetrics: false });
+    const kept = createMetrics({ defaultMetrics: false });
+    recordPolicyLoad(ok, 'success', 'bb');
+    recordPolicyLoad(kept, 'success', 'bb');
+    recordPolicyLoad(kept, 'failure', 'bb');
+    const { text } = await aggregateMetrics([await primary.registry.getMetricsAsJSON(), await ok.registry.getMetricsAsJSON(), await kept.registry.getMetricsAsJSON()]);
+    expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(text).not.toContain('egress_process_');
+    expect(sample(text, 'egress_policy_last_reload_success')).toBe(0);
+    expect(sample(text, 'egress_policy_reloads_total{result="failure"}')).toBe(1);
+    expect(sample(text, 'egress_workers{state="abandoned"}')).toBe(0);
+    expect(text).toMatch(/^egress_build_info\{[^}]+\} 1$/m);
+    if (HAS_PROMTOOL) expect(execFileSync('/usr/bin/promtool', ['check', 'metrics'], { input: text }).toString()).toBe('');
+  });
+});
