@@ -419,11 +419,6 @@ export const label = {
   hint: (m: Metrics, result: HintResultLabel, n = 1): void => m.hints.inc({ result }, n),
   /** A follow-up record was written (src/cli/telemetry.ts): not a flow, so not in egress_flows_total nor _attributed_. */
   followUp: (m: Metrics): void => m.followUps.inc(),
-  /**
-   * @deprecated Its only caller counts follow-up records (src/cli/telemetry.ts), which are not flows: it counts
-   * egress_followup_records_total now; call `label.followUp(m)` instead.
-   */
-  attributed: (m: Metrics, _method: AttributionLabel): void => m.followUps.inc(),
   dns: (m: Metrics, action: DnsActionLabel): void => m.dnsQueries.inc({ action }),
   reload: (m: Metrics, result: ReloadResultLabel): void => m.policyReloads.inc({ result }),
   error: (m: Metrics, code: ErrorCode): void => m.errors.inc({ code }),

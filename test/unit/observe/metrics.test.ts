@@ -35,7 +35,7 @@ describe('metrics', () => {
   it('a follow-up record is not a flow: it counts in egress_followup_records_total only', async () => {
     const m = createMetrics({ defaultMetrics: false });
     label.followUp(m);
-    label.attributed(m, 'telemetry'); // the deprecated name, still called by src/cli/telemetry.ts
+    label.followUp(m);
     const text = await m.registry.metrics();
     expect(sample(text, 'egress_followup_records_total')).toBe(2);
     expect(sample(text, 'egress_attributed_flows_total{method="telemetry"}')).toBe(0);
