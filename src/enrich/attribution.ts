@@ -21,6 +21,7 @@ import type { Flow } from '../flow/flow.js';
 import type { HintSource } from './hints.js';
 import type { NetworkHintEvent } from './hint-event.js';
 import type { Attribution, HintStore } from './hint-store.js';
+import { noteNeutralized } from './neutralize.js';
 
 /** When a flow got its telemetry: looked up, after a wait, while running after the decision, or after its record. */
 export type AttributedWhen = 'lookup' | 'wait' | 'live' | 'late';
@@ -291,7 +292,24 @@ export function fillFromAttribution(flow: Flow, a: Attribution): void {
     fill(flow, 'user.domain', a.userDomain);
   }
   fill(flow, 'host.name', a.hostName);
+  // The hint's text was neutralised at ingestion (hint-event.ts); say which record fields carry marks.
+  let listed = flow.get('egress.neutralized');
+  for (const name of NEUTRALIZABLE) listed = noteNeutralized(listed, name, flow.get(name));
+  flow.set('egress.neutralized', listed);
 }
+
+/** Flow fields filled from hint text that ingestion neutralises. */
+const NEUTRALIZABLE = [
+  'process.name',
+  'process.executable',
+  'process.command_line',
+  'process.parent.name',
+  'process.parent.executable',
+  'process.pe.original_file_name',
+  'user.name',
+  'user.domain',
+  'host.name',
+] as const;
 
 function fill<K extends FieldName>(flow: Flow, name: K, value: FieldValueOf<K> | null): void {
   if (value !== null && flow.get(name) === undefined) flow.set(name, value);

@@ -1,5 +1,6 @@
 import type { Flow } from '../flow/flow.js';
 import type { HintSource } from './hints.js';
+import { noteNeutralized } from './neutralize.js';
 
 /**
  * Telemetry first, then the endpoint agent's signed process claim: a verified X-Egress-Process header
@@ -11,7 +12,8 @@ export function withProcessClaims(telemetry: HintSource): HintSource {
     if (flow.canStillReach('hint') || flow.get('process.name') !== undefined) return false;
     const name = flow.get('egress.claim.process_name');
     if (name === undefined || flow.get('egress.claim.verified') !== true) return false;
-    flow.set('process.name', name);
+    flow.set('process.name', name); // neutralised when the claim was parsed (identity.ts)
+    flow.set('egress.neutralized', noteNeutralized(flow.get('egress.neutralized'), 'process.name', name));
     flow.set('process.pid', flow.get('egress.claim.pid'));
     flow.set('egress.attribution', 'header');
     return true;

@@ -13,6 +13,12 @@
  *  - only Event IDs 1 (process creation), 3 (network connection) and 22 (DNS query) — the ones that attribute a
  *    flow; other IDs are refused with a reason.
  *
+ * Text an analyst reads — host, user, domain, image paths and names, command lines, original file name — is
+ * neutralised here, the one place every hint passes through (src/enrich/neutralize.ts): control, bidi-override
+ * and invisible characters become visible `<U+XXXX>` marks instead of refusing the event (an RLO in a file name
+ * is a masquerading signal, T1036.002, not a reason to lose the attribution). Values that are keys or are parsed
+ * (GUIDs, hashes, protocol, DNS query names) keep refusing control characters.
+ *
  * `normalizeHintEvent` is pure and never throws: every input gets either an event or a code and a reason.
  * It reads only the keys it knows (no generic copy or merge), so `__proto__`/`constructor` keys in the input
  * cannot reach any prototype. Field references: Sysmon event schema (learn.microsoft.com/sysinternals/downloads/
@@ -21,6 +27,7 @@
 import { isIPv4 } from 'node:net';
 import type { ErrorCode } from '../errors.js';
 import { formatIPv4, formatIPv6, isIPv4Mapped, parseIPv6Parts } from '../net/address-class.js';
+import { neutralize } from './neutralize.js';
 
 export type HintEventKind = 'network' | 'process' | 'dns';
 export type HintShape = 'sysmon' | 'winlogbeat';
@@ -30,14 +37,17 @@ interface HintEventBase {
   readonly shape: HintShape;
   /** Event time in ms since the epoch: Sysmon `UtcTime` (UTC, endpoint clock), else `@timestamp`. */
   readonly timeMs: number;
-  /** Endpoint host name, lower-cased (`Computer`, `Hostname`, `winlog.computer_name`, `host.name`). */
+  /**
+   * Endpoint host name, lower-cased (`Computer`, `Hostname`, `winlog.computer_name`, `host.name`). This and every
+   * other text field below (image, names, user, domain, command lines, original file name) is neutralised.
+   */
   readonly host: string | null;
   /** Sysmon ProcessGuid, lower-cased; null when absent or all zeros (Sysmon's "unknown process"). */
   readonly processGuid: string | null;
   readonly pid: number | null;
   /** Full image path as given; null when absent or `<unknown process>`. Over-long paths keep their tail. */
   readonly image: string | null;
-  /** Basename of `image`, lower-cased (Windows `\` or `/` separators), e.g. `rundll32.exe`. */
+  /** Basename of `image`, lower-cased (Windows `\` or `/` separators), e.g. `rundll32.exe`; then neutralised. */
   readonly processName: string | null;
   readonly user: string | null;
   readonly userDomain: string | null;
@@ -132,7 +142,8 @@ const ZERO_GUID = '{00000000-0000-0000-0000-000000000000}';
 const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/;
 const GUID_RE = /^\{?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}?$/;
 const HEX_RE = /^[0-9a-f]+$/;
-// Control characters never appear in host names, users or paths; in a command line they may (tabs), so not there.
+// Control characters never appear in GUIDs, hashes, protocols or DNS names: those fields refuse them. Text fields
+// (names, paths, users, command lines) neutralise them instead.
 // eslint-disable-next-line no-control-regex
 const CONTROL_RE = /[\u0000-\u001f\u007f]/;
 
@@ -197,9 +208,10 @@ function fail(field: string, why: string): never {
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return v.length > 40 ? `"${v.slice(0, 40)}…"` : JSON.stringify(v);
+  // Reasons are read by people too: the quoted value is neutralised like the fields (and JSON-escaped).
+  if (typeof v === 'string') return v.length > 40 ? `"${neutralize(v.slice(0, 40))}…"` : JSON.stringify(neutralize(v));
   if (typeof v === 'object') return 'an object';
-  return `${typeof v} ${String(v).slice(0, 40)}`;
+  return `${typeof v} ${neutralize(String(v).slice(0, 40))}`;
 }
 
 /** "-" and "" mean "no value" in Sysmon exports. */
@@ -207,12 +219,23 @@ function isAbsent(v: unknown): boolean {
   return v === undefined || v === null || v === '' || v === '-';
 }
 
+/** A string that is a key or gets parsed: control characters refuse it. */
 function readString(v: unknown, field: string, max: number): string | null {
+  const s = readRawText(v, field, max);
+  if (s !== null && CONTROL_RE.test(s)) fail(field, 'contains control characters');
+  return s;
+}
+
+/** A text field as sent (not yet neutralised): the caller neutralises after any case folding or splitting. */
+function readRawText(v: unknown, field: string, max: number): string | null {
   if (isAbsent(v)) return null;
   if (typeof v !== 'string') fail(field, `expected a string, got ${describe(v)}`);
   if (v.length > max) fail(field, `longer than ${max} characters`);
-  if (CONTROL_RE.test(v)) fail(field, 'contains control characters');
   return v;
+}
+
+function neutralOrNull(s: string | null): string | null {
+  return s === null ? null : neutralize(s);
 }
 
 /** A non-negative integer as a JSON number or a decimal string ("9384"), at most `max`. */
@@ -306,14 +329,18 @@ function readGuid(v: unknown, field: string): string | null {
   return g.startsWith('{') ? g : `{${g}}`;
 }
 
-/** Image paths: keep the tail when too long, so that the basename stays right. */
+/** Image paths as sent: keep the tail when too long, so that the basename stays right. Not yet neutralised. */
 function readImage(v: unknown, field: string): string | null {
   if (isAbsent(v)) return null;
   if (typeof v !== 'string') fail(field, `expected a string, got ${describe(v)}`);
   if (v === UNKNOWN_IMAGE) return null;
   if (v.length > 32_768) fail(field, 'longer than 32768 characters');
-  if (CONTROL_RE.test(v)) fail(field, 'contains control characters');
   return v.length > MAX_IMAGE ? `…${v.slice(v.length - MAX_IMAGE + 1)}` : v;
+}
+
+/** The neutralised path and its neutralised lower-case basename (split and folded before marks are added). */
+function imageAndName(image: string | null): { image: string | null; name: string | null } {
+  return image === null ? { image: null, name: null } : { image: neutralize(image), name: neutralize(imageBaseName(image)) };
 }
 
 /** Basename of a Windows or POSIX path, lower-cased: what policy rules match `process.name` against. */
@@ -377,13 +404,14 @@ function parseQueryResults(v: unknown): string[] {
   return out;
 }
 
+/** "DOMAIN\\user" split on the raw text, each part then neutralised. */
 function splitUser(user: string | null): { user: string | null; domain: string | null } {
   if (user === null) return { user: null, domain: null };
   const cut = user.indexOf('\\');
-  if (cut < 0) return { user, domain: null };
+  if (cut < 0) return { user: neutralize(user), domain: null };
   const domain = user.slice(0, cut);
   const name = user.slice(cut + 1);
-  return { user: name === '' ? null : name, domain: domain === '' ? null : domain };
+  return { user: name === '' ? null : neutralize(name), domain: domain === '' ? null : neutralize(domain) };
 }
 
 // ---- the two readers ------------------------------------------------------------------------------------
@@ -504,23 +532,23 @@ function readBase(r: Reader, opts: NormalizeOptions): Base {
     hostV = { v: r.sysmon('Computer'), field: 'Computer' };
     if (isAbsent(hostV.v)) hostV = { v: r.sysmon('Hostname'), field: 'Hostname' };
   }
-  const host = readString(hostV.v, hostV.field, MAX_SHORT)?.toLowerCase() ?? null;
+  const host = neutralOrNull(readRawText(hostV.v, hostV.field, MAX_SHORT)?.toLowerCase() ?? null);
 
   const g = pick(r, 'ProcessGuid', 'process.entity_id');
   const processGuid = readGuid(g.v, g.field);
   const p = pick(r, 'ProcessId', 'process.pid');
   const pid = readUint(p.v, p.field, MAX_PID);
   const i = pick(r, 'Image', 'process.executable');
-  const image = readImage(i.v, i.field);
+  const { image, name: processName } = imageAndName(readImage(i.v, i.field));
 
   // Raw Sysmon: User "DOMAIN\user". Winlogbeat's pipeline splits it into user.domain + user.name (and winlog.user
   // is Sysmon's own service account: never read it).
   const u = r.sysmon('User');
-  let { user, domain } = splitUser(readString(u, 'User', MAX_SHORT));
+  let { user, domain } = splitUser(readRawText(u, 'User', MAX_SHORT));
   if (user === null && r.shape === 'winlogbeat') {
-    const split = splitUser(readString(r.ecs('user.name'), 'user.name', MAX_SHORT));
+    const split = splitUser(readRawText(r.ecs('user.name'), 'user.name', MAX_SHORT));
     user = split.user;
-    domain = readString(r.ecs('user.domain'), 'user.domain', MAX_SHORT) ?? split.domain;
+    domain = neutralOrNull(readRawText(r.ecs('user.domain'), 'user.domain', MAX_SHORT)) ?? split.domain;
   }
   return {
     shape: r.shape,
@@ -529,7 +557,7 @@ function readBase(r: Reader, opts: NormalizeOptions): Base {
     processGuid,
     pid,
     image,
-    processName: image === null ? null : imageBaseName(image),
+    processName,
     user,
     userDomain: domain,
   };
@@ -583,7 +611,7 @@ function readNetwork(r: Reader, base: Base): NetworkHintEvent {
 
 function readProcess(r: Reader, base: Base): ProcessHintEvent {
   const pi = pick(r, 'ParentImage', 'process.parent.executable');
-  const parentImage = readImage(pi.v, pi.field);
+  const parent = imageAndName(readImage(pi.v, pi.field));
   const pg = pick(r, 'ParentProcessGuid', 'process.parent.entity_id');
   const cl = pick(r, 'CommandLine', 'process.command_line');
   const pcl = pick(r, 'ParentCommandLine', 'process.parent.command_line');
@@ -604,13 +632,13 @@ function readProcess(r: Reader, base: Base): ProcessHintEvent {
     userDomain: base.userDomain,
     kind: 'process',
     eventId: 1,
-    parentImage,
-    parentName: parentImage === null ? null : imageBaseName(parentImage),
+    parentImage: parent.image,
+    parentName: parent.name,
     parentProcessGuid: readGuid(pg.v, pg.field),
     commandLine: command.text,
     commandLineTruncated: command.truncated,
     parentCommandLine: parentCommand.text,
-    originalFileName: readString(of.v, of.field, MAX_SHORT),
+    originalFileName: neutralOrNull(readRawText(of.v, of.field, MAX_SHORT)),
     hashes,
   };
 }
@@ -618,7 +646,8 @@ function readProcess(r: Reader, base: Base): ProcessHintEvent {
 function readCommandLine(v: unknown, field: string): { text: string | null; truncated: boolean } {
   if (isAbsent(v)) return { text: null, truncated: false };
   if (typeof v !== 'string') fail(field, `expected a string, got ${describe(v)}`);
-  return v.length > MAX_COMMAND_LINE ? { text: v.slice(0, MAX_COMMAND_LINE), truncated: true } : { text: v, truncated: false };
+  // Cut first, then neutralise: a mark is never cut in half (a pair cut in half shows as a <U+D8xx> mark).
+  return v.length > MAX_COMMAND_LINE ? { text: neutralize(v.slice(0, MAX_COMMAND_LINE)), truncated: true } : { text: neutralize(v), truncated: false };
 }
 
 function readDns(r: Reader, base: Base): DnsHintEvent {

@@ -1,15 +1,60 @@
 import { createHash, createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { isUtf8 } from 'node:buffer';
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import { LRUCache } from 'lru-cache';
 import { EgressError } from '../errors.js';
+import type { FieldValueOf } from '../flow/fields.js';
+import { neutralize, noteNeutralized } from './neutralize.js';
 
 /**
  * Who is behind a request, from the three identity sources a proxy can have besides endpoint telemetry:
  * proxy authentication (Proxy-Authorization: Basic against a users file), identity headers set by a trusted
  * downstream proxy, and a process claim header signed by the endpoint agent. Trust model: docs/process-hints.md.
+ * Also the admin API's bearer-token check. Every name taken from a request is neutralised (src/enrich/
+ * neutralize.ts) before it reaches the flow, and the field is listed in `egress.neutralized`.
  */
+
+// ---- admin API bearer token ------------------------------------------------------------------------------
+
+/**
+ * RFC 9110 §11.4 `credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]`, with the scheme
+ * case-insensitive (§11.1) and RFC 6750 §2.1's `b64token` (= token68) as the credentials. Leading and trailing
+ * whitespace (OWS around a field value, RFC 9110 §5.5) and HTAB beside SP are tolerated.
+ */
+const BEARER_CREDENTIALS = /^[ \t]*bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i;
+
+/** The token of an `Authorization: Bearer <token>` header value, or null when it is not one. */
+export function parseBearerToken(header: string | undefined): string | null {
+  if (header === undefined || header.length > 4096) return null;
+  return BEARER_CREDENTIALS.exec(header)?.[1] ?? null;
+}
+
+/**
+ * Constant-time bearer check: both sides are hashed first, so the comparison costs the same whatever the
+ * lengths and wherever they differ (timingSafeEqual needs equal lengths). A malformed header is compared too,
+ * against nothing, so its rejection takes the same path.
+ */
+export function bearerTokenMatches(header: string | undefined, token: string): boolean {
+  const given = parseBearerToken(header);
+  const a = createHash('sha256').update(given ?? '').digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b) && given !== null;
+}
+
+/**
+ * A header value as text: Node hands header bytes over as latin1, but agents and proxies send non-ASCII names in
+ * UTF-8 (RFC 9110 §5.5 leaves obs-text to the recipient). Valid UTF-8 is read as UTF-8 — so `invoice\u202Eexe.pdf`
+ * arrives as the override it is, not as "â\u0080®" — anything else stays as it came.
+ */
+function headerText(value: string): string {
+  let ascii = true;
+  for (let i = 0; i < value.length && ascii; i++) ascii = value.charCodeAt(i) < 0x80;
+  if (ascii) return value;
+  const bytes = Buffer.from(value, 'latin1');
+  return isUtf8(bytes) ? bytes.toString('utf8') : value;
+}
 
 function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -181,8 +226,10 @@ const MAX_CLAIM_LENGTH = 1024;
  * the header text before `; sig=`, keyed with the secret shared with the endpoint agent. Without a key, or
  * with a bad or stale signature, the claim is still recorded — as unverified: a spoofing signal, not a fact.
  */
-export function parseProcessClaim(header: string | undefined, hmacKey: string | null, nowMs: number): ProcessClaim | null {
-  if (header === undefined || header.length === 0) return null;
+export function parseProcessClaim(rawHeader: string | undefined, hmacKey: string | null, nowMs: number): ProcessClaim | null {
+  if (rawHeader === undefined || rawHeader.length === 0) return null;
+  // The agent signs the UTF-8 text (signProcessClaim): verify over the same text, then neutralise the name.
+  const header = headerText(rawHeader);
   if (header.length > MAX_CLAIM_LENGTH) return { name: '', pid: null, verified: false, reason: 'claim too long' };
   const sigAt = header.lastIndexOf('; sig=');
   const signed = sigAt === -1 ? header : header.slice(0, sigAt);
@@ -191,7 +238,7 @@ export function parseProcessClaim(header: string | undefined, hmacKey: string | 
     const eq = part.indexOf('=');
     if (eq > 0) fields.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
   }
-  const name = (fields.get('name') ?? '').toLowerCase();
+  const name = neutralize((fields.get('name') ?? '').toLowerCase());
   const pidText = fields.get('pid');
   const pid = pidText !== undefined && PID_TEXT.test(pidText) ? Number(pidText) : null;
   if (name === '') return { name, pid, verified: false, reason: 'claim has no name' };
@@ -228,11 +275,26 @@ export interface RequestIdentityOptions {
 /** The facts identity adds to a flow, or the reason it must be refused with 407. */
 export type IdentityOutcome = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
+/** The flow fields identity reads and writes. */
+type IdentityField =
+  | 'source.ip'
+  | 'user.name'
+  | 'client.ip'
+  | 'egress.claim.process_name'
+  | 'egress.claim.reason'
+  | 'egress.claim.pid'
+  | 'egress.claim.verified'
+  | 'egress.neutralized';
+
 interface FlowLike {
-  get(name: 'source.ip' | 'user.name'): string | undefined;
-  set(name: 'user.name' | 'client.ip' | 'egress.claim.process_name' | 'egress.claim.reason', value: string): void;
-  set(name: 'egress.claim.pid', value: number): void;
-  set(name: 'egress.claim.verified', value: boolean): void;
+  get<K extends IdentityField>(name: K): FieldValueOf<K> | undefined;
+  set<K extends IdentityField>(name: K, value: FieldValueOf<K> | undefined): void;
+}
+
+/** Set a name taken from the request (already neutralised) and list the field when it carries marks. */
+function setName(flow: FlowLike, field: 'user.name' | 'egress.claim.process_name', text: string): void {
+  flow.set(field, text);
+  flow.set('egress.neutralized', noteNeutralized(flow.get('egress.neutralized'), field, text));
 }
 
 /** X-Forwarded-For: walk from the right past trusted proxies; the first other address is the client. */
@@ -255,7 +317,7 @@ export async function identifyRequest(flow: FlowLike, headers: IncomingHttpHeade
   if (opts.authenticator !== null) {
     const header = headers['proxy-authorization'];
     const result = await opts.authenticator.authenticate(header);
-    if (result.ok) flow.set('user.name', result.user);
+    if (result.ok) setName(flow, 'user.name', neutralize(result.user));
     // Wrong credentials are refused even when authentication is optional: a client that tries must succeed.
     else if (opts.requireAuth || header !== undefined) return { ok: false, reason: result.reason };
   }
@@ -265,7 +327,7 @@ export async function identifyRequest(flow: FlowLike, headers: IncomingHttpHeade
       for (const name of opts.userHeaders) {
         const value = headers[name];
         if (typeof value === 'string' && value !== '' && value.length <= 256) {
-          flow.set('user.name', value);
+          setName(flow, 'user.name', neutralize(headerText(value)));
           break;
         }
       }
@@ -279,7 +341,7 @@ export async function identifyRequest(flow: FlowLike, headers: IncomingHttpHeade
   const claimHeader = headers[opts.processHeader];
   const claim = parseProcessClaim(typeof claimHeader === 'string' ? claimHeader : undefined, opts.processHmacKey, (opts.now ?? Date.now)());
   if (claim !== null && claim.name !== '') {
-    flow.set('egress.claim.process_name', claim.name);
+    setName(flow, 'egress.claim.process_name', claim.name); // neutralised by parseProcessClaim
     if (claim.pid !== null) flow.set('egress.claim.pid', claim.pid);
     flow.set('egress.claim.verified', claim.verified);
     if (claim.reason !== null) flow.set('egress.claim.reason', claim.reason);

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { listenOn } from './listen.js';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { bearerTokenMatches } from '../enrich/identity.js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../observe/logger.js';
 
@@ -31,14 +31,6 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
-}
-
-/** Constant-time token check: hashing both sides first makes the comparison length-independent too. */
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false;
-  const given = createHash('sha256').update(header.slice(7)).digest();
-  const wanted = createHash('sha256').update(token).digest();
-  return timingSafeEqual(given, wanted);
 }
 
 /**
@@ -92,7 +84,7 @@ export class AdminListener {
       if (this.opts.token === null) {
         return sendJson(res, 403, { error: 'the admin API is disabled: set admin.token or EGRESS_ADMIN_TOKEN' });
       }
-      if (!tokenMatches(req.headers.authorization, this.opts.token)) {
+      if (!bearerTokenMatches(req.headers.authorization, this.opts.token)) {
         res.setHeader('www-authenticate', 'Bearer realm="egress-inspector"');
         return sendJson(res, 401, { error: 'missing or wrong bearer token' });
       }

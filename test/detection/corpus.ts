@@ -183,6 +183,7 @@ function configText(dnsServer: string): string {
     // Loopback plays the internet; the fleet's own network is 10/8 (as in test/helpers/harness.ts).
     'network:',
     '  internal: [10.0.0.0/8]',
+    '  allow_loopback: true',
     'policy:',
     `  files: ["${POLICY_FILE}"]`,
     'log:',

@@ -5,7 +5,7 @@
  * Linux routes all of 127.0.0.0/8 to `lo`, so every endpoint host, every destination and every client gets its
  * own address: destinations differ by IP (as they would on the internet), and endpoint hosts differ by source
  * IP (so the proxy's per-client state — managed clients, DNS memory, beacons — is per host, as in a fleet).
- * The proxy runs with `network.internal: [10.0.0.0/8]`, so 127.x counts as external.
+ * The proxy runs with `network.internal: [10.0.0.0/8]` and `network.allow_loopback: true`, so 127.x counts as external.
  *
  * Address plan (second octet):
  *   10  fleet workstations (managed: Sysmon)   20  hosts of C2 scenarios (managed)   30  servers (unmanaged)

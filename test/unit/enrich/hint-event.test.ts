@@ -268,7 +268,10 @@ describe('normalizeHintEvent: values', () => {
 
   it('wrong types, control characters and over-long strings give reasons', () => {
     expect(rejected({ ...NET, Computer: 42 }).reason).toBe('Computer: expected a string, got number 42');
-    expect(rejected({ ...NET, User: 'a\u0000b' }).reason).toBe('User: contains control characters');
+    expect(rejected({ ...NET, Protocol: 't\u0000cp' }).reason).toBe('Protocol: contains control characters');
+    expect(rejected({ ...NET, EventID: 22, QueryName: 'a\u0001.example' }).reason).toBe('QueryName: contains control characters');
+    expect(rejected({ ...NET, Computer: 7, Image: 'x' }).reason).toBe('Computer: expected a string, got number 7');
+    expect(rejected({ ...NET, ProcessGuid: '\u202e{x}' }).reason).toBe('ProcessGuid: not a GUID: "<U+202E>{x}"'); // the reason is neutralised too
     expect(rejected({ ...NET, User: 'u'.repeat(300) }).reason).toMatch(/^User: longer than/);
     expect(rejected({ ...NET, ProcessGuid: 'not-a-guid' }).reason).toMatch(/^ProcessGuid: not a GUID/);
     expect(rejected({ ...NET, Initiated: 'maybe' }).reason).toMatch(/^Initiated: expected true or false/);
@@ -300,5 +303,34 @@ describe('normalizeHintEvent: values', () => {
     });
     const r = normalizeHintEvent(hostile);
     expect(r.ok).toBe(false);
+  });
+
+  it('text fields are neutralised at ingestion: bidi overrides, zero-width and control characters become <U+XXXX> marks', () => {
+    const p = ok({
+      ...NET,
+      EventID: 1,
+      Computer: 'WS\u200b5',
+      Image: 'C:\\Users\\a\\INVOICE\u202Eexe.pdf',
+      ParentImage: 'C:\\x\\rund\u200bll32.exe',
+      CommandLine: 'a\tb\r\nc \u2066<U+202E>\u2069',
+      ParentCommandLine: '\u0085x',
+      OriginalFileName: '\ufeffa.exe',
+      User: 'CORP\u200f\\al\u0000ice',
+    }) as ProcessHintEvent;
+    expect(p.host).toBe('ws<U+200B>5');
+    expect(p.image).toBe('C:\\Users\\a\\INVOICE<U+202E>exe.pdf');
+    expect(p.processName).toBe('invoice<U+202E>exe.pdf'); // lower-cased before marking: the mark stays uppercase
+    expect(p.parentName).toBe('rund<U+200B>ll32.exe');
+    expect(p.commandLine).toBe('a\tb<U+000D><U+000A>c <U+2066><U+003C>U+202E><U+2069>'); // TAB kept, literal "<U+" escaped
+    expect(p.parentCommandLine).toBe('<U+0085>x');
+    expect(p.originalFileName).toBe('<U+FEFF>a.exe');
+    expect([p.userDomain, p.user]).toEqual(['CORP<U+200F>', 'al<U+0000>ice']);
+    const w = ok({ '@timestamp': '2024-05-01T10:00:00Z', winlog: { event_id: 3, computer_name: 'H\u202e' }, process: { executable: 'C:\\a\u0007.exe', pid: 1 }, source: { ip: '10.0.0.1', port: 5 }, user: { name: 'b\u2068ob', domain: 'D\u0000' } });
+    expect([w.host, w.image, w.processName, w.user, w.userDomain]).toEqual(['h<U+202E>', 'C:\\a<U+0007>.exe', 'a<U+0007>.exe', 'b<U+2068>ob', 'D<U+0000>']);
+  });
+
+  it('clean events are unchanged by neutralisation (what policy rules matched before still matches)', () => {
+    const p = ok({ ...NET, EventID: 1, Image: 'C:\\Windows\\System32\\RunDll32.exe', CommandLine: 'rundll32.exe a,b', User: 'CORP\\alice' }) as ProcessHintEvent;
+    expect([p.processName, p.image, p.commandLine, p.user, p.userDomain]).toEqual(['rundll32.exe', 'C:\\Windows\\System32\\RunDll32.exe', 'rundll32.exe a,b', 'alice', 'CORP']);
   });
 });

@@ -28,7 +28,7 @@ describe('parseHintBody', () => {
     if (!r.ok) return;
     expect(r.items).toHaveLength(3);
     expect(r.items[1]).toBeInstanceOf(UnparsableItem);
-    expect((r.items[1] as UnparsableItem).reason).toMatch(/^line 4 is not valid JSON/);
+    expect((r.items[1] as UnparsableItem).reason).toMatch(/^line 4 \(byte offset 154\) is not valid JSON/);
     expect((r.items[2] as Record<string, unknown>)['SourcePort']).toBe(2);
   });
 
@@ -86,7 +86,7 @@ describe('ingestHints', () => {
     expect(r.accepted).toBe(2);
     expect(r.rejected).toBe(4);
     expect(r.errors).toEqual([
-      { index: 1, code: 'HINT_PARSE', reason: expect.stringMatching(/^line 2 is not valid JSON/) as unknown },
+      { index: 1, code: 'HINT_PARSE', reason: expect.stringMatching(/^line 2 \(byte offset \d+\) is not valid JSON/) as unknown },
       { index: 2, code: 'HINT_INVALID', reason: 'SourcePort: out of range 0–65535: number 70000' },
       { index: 3, code: 'HINT_UNSUPPORTED', reason: 'Sysmon Event ID 8 is not used for attribution (only 1, 3 and 22 are)' },
       { index: 4, code: 'HINT_INVALID', reason: 'expected a JSON object, got number 42' },
@@ -96,7 +96,7 @@ describe('ingestHints', () => {
   });
 
   it('lists at most maxErrors rejections and counts the rest; item overflow is a rejection too', () => {
-    const body = Array.from({ length: 30 }, () => 'x').join('\n');
+    const body = Array.from({ length: 30 }, () => '{"EventID": 7}').join('\n');
     const r = sync(ingestHints(body, undefined, fresh(), NOW, { maxErrors: 5 }));
     expect(r).toMatchObject({ accepted: 0, rejected: 30, errorsOmitted: 25 });
     expect(r.errors).toHaveLength(5);
