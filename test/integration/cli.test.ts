@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:net';
+import { createSocket, type Socket } from 'node:dgram';
 import { join } from 'node:path';
 import { runCli, startDaemon, ROOT } from '../helpers/cli.js';
 import { curl, startOrigin, type TestServer } from '../helpers/servers.js';
@@ -105,17 +107,80 @@ describe('egress-inspector CLI', () => {
     expect(rec?.event?.action).toBe('allow');
   });
 
-  it('starts on the embedded defaults with no config (the README quick start)', async () => {
-    const daemon = await startDaemon([], { env: { EGRESS_CONFIG: '' } }).catch((err: Error) => err);
-    if (daemon instanceof Error) throw daemon;
+  // `npm start` (no config) listens on 0.0.0.0:3128, 0.0.0.0:5300 and 127.0.0.1:9180. These tests must pass while such
+  // a quick-start instance runs (issue 11), so none of them needs those ports free: the first proves that the no-config
+  // path picks the defaults by finding them taken, the second runs the embedded defaults on free ports.
+  it('with no config it binds the embedded default addresses (refused cleanly while they are taken)', async () => {
+    const held = await holdDefaultPorts();
     try {
-      expect(daemon.proxyPort).toBe(3128);
-      expect(daemon.adminPort).toBe(9180);
-      const health = await fetch(`http://127.0.0.1:${daemon.adminPort}/readyz`);
-      expect(health.status).toBe(200);
+      const r = await runCli(['start'], { env: { EGRESS_CONFIG: '' } });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/EADDRINUSE\b.*(?:0\.0\.0\.0:3128|0\.0\.0\.0:5300|127\.0\.0\.1:9180)/);
     } finally {
-      daemon.child.kill('SIGTERM');
-      expect(await daemon.exited).toBe(0);
+      await held.release();
+    }
+  });
+
+  it('starts on the embedded defaults (the README quick start), on free ports', async () => {
+    // A file that sets only the listen addresses, placed in the package root: every other key, and every relative path
+    // (policies/, certs/, data/), resolves exactly as the embedded defaults do, since relative paths are relative to the
+    // config file's directory (src/config/load.ts) and the defaults' to the package root (src/main.ts).
+    const file = join(ROOT, `.cli-test-defaults-${process.pid}.yaml`);
+    await writeFile(file, 'proxy: { listen: "127.0.0.1:0" }\ndns: { listen: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:0" }\n');
+    const token = 'cli-test-token-0123456789';
+    try {
+      const daemon = await startDaemon(['--config', file], { env: { EGRESS_CONFIG: '', EGRESS_ADMIN_TOKEN: token } });
+      try {
+        expect(daemon.proxyPort).not.toBe(3128);
+        expect(daemon.stderr()).toMatch(/dns on 127\.0\.0\.1:\d+/);
+        const health = await fetch(`http://127.0.0.1:${daemon.adminPort}/readyz`);
+        expect(health.status).toBe(200);
+        // The shipped policies are the ones in force, as with no config.
+        const policy = (await (await fetch(`http://127.0.0.1:${daemon.adminPort}/v1/policy`, { headers: { authorization: `Bearer ${token}` } })).json()) as { files: string[] };
+        expect(policy.files).toEqual([join(ROOT, 'policies', 'never-bump.yaml'), join(ROOT, 'policies', 'default.yaml')]);
+      } finally {
+        daemon.child.kill('SIGTERM');
+        expect(await daemon.exited).toBe(0);
+      }
+    } finally {
+      await rm(file, { force: true });
     }
   });
 });
+
+/**
+ * Takes the embedded defaults' listen addresses (TCP 0.0.0.0:3128, UDP and TCP 0.0.0.0:5300, TCP 127.0.0.1:9180) for the
+ * duration of a test. One already taken — by a quick-start instance, say — is simply left to its owner: taken is taken.
+ */
+async function holdDefaultPorts(): Promise<{ release(): Promise<void> }> {
+  const servers: Server[] = [];
+  const sockets: Socket[] = [];
+  const tcp = (host: string, port: number): Promise<void> =>
+    new Promise((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve()); // EADDRINUSE: someone else holds it
+      s.listen({ host, port, exclusive: true }, () => {
+        servers.push(s);
+        resolve();
+      });
+    });
+  const udp = (host: string, port: number): Promise<void> =>
+    new Promise((resolve) => {
+      const s = createSocket('udp4');
+      s.once('error', () => {
+        s.close();
+        resolve();
+      });
+      s.bind(port, host, () => {
+        sockets.push(s);
+        resolve();
+      });
+    });
+  await Promise.all([tcp('0.0.0.0', 3128), tcp('0.0.0.0', 5300), udp('0.0.0.0', 5300), tcp('127.0.0.1', 9180)]);
+  return {
+    async release() {
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+      await Promise.all(sockets.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    },
+  };
+}
