@@ -16,14 +16,15 @@ FROM node:24-bookworm-slim
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
+# Where the source lives (set at build time: --build-arg SOURCE=https://…); empty by default.
+ARG SOURCE=
 LABEL org.opencontainers.image.title="egress-inspector" \
       org.opencontainers.image.description="Egress forward proxy that attributes, fingerprints and polices outbound flows (MITRE ATT&CK AN0922)" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.source="https://github.com/egress-inspector/egress-inspector" \
-      org.opencontainers.image.documentation="https://github.com/egress-inspector/egress-inspector/blob/main/docs/deployment.md" \
+      org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
 ENV NODE_ENV=production
 # The listener ports, in one place: the image's config (/app/config/container.yaml) listens on them, EXPOSE

@@ -143,7 +143,7 @@ describe('container image (Dockerfile, deploy/container)', () => {
 
   it('carries the OCI image annotations', () => {
     const labels = stage.filter((i) => i.op === 'LABEL').map((i) => i.args).join(' ');
-    for (const key of ['title', 'description', 'licenses', 'version', 'revision', 'created', 'source', 'documentation']) {
+    for (const key of ['title', 'description', 'licenses', 'version', 'revision', 'created', 'source']) {
       expect(labels).toContain(`org.opencontainers.image.${key}=`);
     }
     expect(labels).toContain('org.opencontainers.image.licenses="Apache-2.0"');
