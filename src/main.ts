@@ -124,6 +124,17 @@ policy
     const { runPolicyCheck } = await import('./cli/policy-check.js');
     process.exitCode = await runPolicyCheck(files, { stdout: process.stdout, stderr: process.stderr });
   });
+policy
+  .command('import-sigma')
+  .description('convert Sigma rules (files or directories) into one policy file; exit 1 when nothing converted (docs/sigma.md)')
+  .argument('<inputs...>', 'Sigma rule files, or directories read recursively for *.yml / *.yaml')
+  .option('-o, --output <file>', 'write the policy to this file instead of stdout')
+  .option('--action <action>', 'action of the imported rules: tag or block', 'tag')
+  .option('--json', 'print a machine summary on stdout (the policy is written only with -o)')
+  .action(async (inputs: string[], opts: { output?: string; action: string; json?: boolean }) => {
+    const { runImportSigma } = await import('./cli/import-sigma.js');
+    process.exitCode = await runImportSigma(inputs, opts, { stdout: process.stdout, stderr: process.stderr });
+  });
 
 program
   .command('fingerprint')
