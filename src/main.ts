@@ -125,6 +125,39 @@ policy
     process.exitCode = await runPolicyCheck(files, { stdout: process.stdout, stderr: process.stderr });
   });
 policy
+  .command('test')
+  .description('run the tests: of policy files; exit 0 when all pass, 1 with file:line:col: message lines')
+  .argument('<files...>', 'policy files, in the order they are loaded')
+  .action(async (files: string[]) => {
+    const { runPolicyTest } = await import('./cli/policy-test.js');
+    process.exitCode = await runPolicyTest(files, { stdout: process.stdout, stderr: process.stderr });
+  });
+policy
+  .command('explain')
+  .description('show rule by rule why a flow gets its decision')
+  .requiredOption('--flow <json>', 'the flow as JSON record fields, e.g. {"process.name":"rundll32.exe","destination.port":4444}')
+  .option('--policy <files...>', 'policy files, in load order (default: policy.files of --config, or of the embedded defaults)')
+  .option('--config <file>', 'take policy.files from this config file')
+  .option('--open <stages>', 'comma-separated stages whose facts may still come (e.g. hint): their absent fields are pending')
+  .option('--json', 'print one JSON object')
+  .action(async (opts: { flow: string; policy?: string[]; config?: string; open?: string; json?: boolean }) => {
+    const [{ runPolicyExplain }, { loadConfig }] = await Promise.all([import('./cli/policy-explain.js'), import('./config/load.js')]);
+    let files = opts.policy;
+    if (files === undefined) {
+      try {
+        const config = await loadConfig(opts.config === undefined ? { baseDir: PACKAGE_ROOT } : { file: opts.config, baseDir: process.cwd() });
+        files = [...config.policy.files];
+      } catch (err) {
+        fail(err);
+      }
+    }
+    const open = opts.open === undefined ? [] : opts.open.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    process.exitCode = await runPolicyExplain(
+      { flow: opts.flow, policy: files, open, ...(opts.json === true ? { json: true } : {}) },
+      { stdout: process.stdout, stderr: process.stderr },
+    );
+  });
+policy
   .command('import-sigma')
   .description('convert Sigma rules (files or directories) into one policy file; exit 1 when nothing converted (docs/sigma.md)')
   .argument('<inputs...>', 'Sigma rule files, or directories read recursively for *.yml / *.yaml')

@@ -1,11 +1,12 @@
 /**
  * `egress-inspector policy check FILE...`: validates policy files exactly as the proxy loads them.
  *
- * Exit 0 with a one-line summary on stdout when valid. Exit 1 when not, with one `file:line:col: message`
+ * Exit 0 with a one-line summary on stdout when valid and the files' `tests:` pass. Exit 1 when not, with one `file:line:col: message`
  * line per error on **stdout** — the errors are the command's output, so `policy check f | head` and editor
  * integrations (compilers print the same format) read them directly — and a count on stderr.
  */
 import { loadPolicy } from '../policy/load.js';
+import { reportPolicyTests } from './policy-test.js';
 
 export interface PolicyCheckIo {
   readonly stdout: NodeJS.WritableStream;
@@ -28,9 +29,17 @@ export async function runPolicyCheck(files: string[], io: PolicyCheckIo): Promis
     return 1;
   }
   const { policy } = result;
+  // The files' `tests:` too: a policy whose own tests fail is not one to deploy (docs/policy.md "Testing a policy").
+  const tests = reportPolicyTests(policy, io);
+  if (tests.failed > 0) {
+    io.stderr.write(`policy check: ${plural(tests.failed, 'test')} failed, ${tests.passed} passed\n`);
+    return 1;
+  }
+  const shadow = policy.shadowRules.length === 0 ? '' : ` (+${policy.shadowRules.length} shadow)`;
+  const testCount = policy.tests.length === 0 ? '' : `, ${plural(policy.tests.length, 'test')} passed`;
   io.stdout.write(
-    `policy ok: ${plural(policy.rules.length, 'rule')}, ${plural(policy.lists.size, 'list')}, ` +
-      `${plural(policy.files.length, 'file')}, sha256 ${policy.sha256}\n`,
+    `policy ok: ${plural(policy.rules.length, 'rule')}${shadow}, ${plural(policy.lists.size, 'list')}, ` +
+      `${plural(policy.files.length, 'file')}${testCount}, sha256 ${policy.sha256}\n`,
   );
   return 0;
 }

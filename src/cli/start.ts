@@ -5,7 +5,7 @@ import { AdminListener, sendJson } from '../listeners/admin.js';
 import { ProxyListener } from '../listeners/proxy.js';
 import { createAddressClassifier } from '../net/address-class.js';
 import { createHttpForwarder } from '../actions/forward-http.js';
-import { createMetrics, initialiseRuleSeries, label, recordPolicyLoad, type Metrics } from '../observe/metrics.js';
+import { createMetrics, initialisePolicyRuleSeries, initialiseRuleSeries, label, recordPolicyLoad, type Metrics } from '../observe/metrics.js';
 import { openFlowLog, type FlowLog } from '../observe/flow-log.js';
 import { createLogger, type Logger } from '../observe/logger.js';
 import { createPolicyStore, type PolicyStore, type ReloadReport, type ReloadTrigger } from '../policy/policy-store.js';
@@ -132,7 +132,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     onReloadStart: (start) => logger.info({ trigger: start.trigger, forced: start.forced, files: start.files, rulesBefore: start.rulesBefore }, 'policy reload started'),
     onReloadEnd: (report) => {
       recordPolicyLoad(metrics, report.outcome, report.sha256);
-      if (report.outcome === 'success') initialiseRuleSeries(metrics, policy.current().rules.map((rule) => rule.id));
+      if (report.outcome === 'success') initialisePolicyRuleSeries(metrics, policy.current());
       logReload(logger, report);
     },
   });
@@ -150,7 +150,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   }
   opened.push(() => policy.close());
   recordPolicyLoad(metrics, 'success', policy.current().sha256);
-  initialiseRuleSeries(metrics, [...policy.current().rules.map((rule) => rule.id), ...BUILTIN_RULE_IDS]);
+  initialisePolicyRuleSeries(metrics, policy.current());
+  initialiseRuleSeries(metrics, BUILTIN_RULE_IDS);
 
   // Follow-up records (late hints) are scored by the detection engine, which is built after telemetry.
   let rescore: (flow: Flow) => void = () => undefined;

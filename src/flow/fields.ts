@@ -198,6 +198,7 @@ export const FIELDS = {
   'destination.as.number': f('number', 'connect', 'Autonomous system number of destination.ip (geoip.asn)'),
   'destination.as.organization.name': f('string', 'connect', 'Autonomous system organization of destination.ip (geoip.asn)'),
   'egress.rules': out('string[]', 'Ids of every matched rule'),
+  'egress.shadow': out('object[]', 'Shadow rules (mode: shadow) that matched, each as {rule, action}: what it would have done; they never decide'),
   'egress.tunnel': out('string', 'What the proxy did with an allowed CONNECT tunnel: `splice` (relayed as is) or `bump` (TLS terminated, inner requests inspected)'),
   'egress.tunnel_reason': out('string', 'Why an allowed tunnel was spliced although a rule said bump (e.g. `pinned client, spliced`)'),
   'egress.tunnel_id': out('string', 'On the record of a request inside a bumped tunnel: event.id of the tunnel\'s record'),

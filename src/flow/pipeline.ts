@@ -11,6 +11,11 @@ export interface PolicyView {
   evaluate(facts: Facts): Decision;
   /** Settle the `tag` rules a final decision deferred, with the facts the flow has at its end. */
   completeDeferred(decision: FinalDecision, facts: Facts): FinalDecision;
+  /**
+   * Evaluate the shadow rules (`mode: shadow`) with the facts the flow ends with: they are recorded in the
+   * decision's `shadow`, never change it otherwise, and so never make a flow wait (src/policy/evaluate.ts).
+   */
+  settleShadow?(decision: Decision, facts: Facts): Decision;
   /** true when the rule names the destination (ip, domain or `egress.destination.internal`) in its `when`. */
   opensInternal(ruleId: string): boolean;
   /** While rules pend: the block that is certain whatever they turn out to be, or null (evaluate.ts). */
@@ -177,8 +182,11 @@ export class Pipeline {
     // The last score first: deferred tag rules (an alert on egress.score) are settled on the final one.
     this.deps.scoring.finish(flow);
     const decision = flow.decision;
-    if (decision !== null && decision.status === 'final' && decision.deferredRuleIds !== undefined) {
-      flow.decision = this.deps.policy().completeDeferred(decision, flow);
+    if (decision !== null) {
+      const policy = this.deps.policy();
+      if (decision.status === 'final' && decision.deferredRuleIds !== undefined) flow.decision = policy.completeDeferred(decision, flow);
+      // Shadow rules are settled here only, on the facts the flow ends with (even a flow that ended undecided).
+      if (policy.settleShadow !== undefined) flow.decision = policy.settleShadow(flow.decision ?? decision, flow);
     }
     this.deps.observe(flow);
   }

@@ -256,7 +256,7 @@ export const RECORD_FIELDS: ReadonlySet<FieldName> = new Set<FieldName>([
   'event.kind', 'event.action', 'event.outcome', 'event.duration', 'event.severity', 'event.category', 'event.type',
   'event.start', 'event.end', 'ecs.version', 'observer.hostname', 'observer.type', 'observer.vendor',
   'observer.product', 'observer.version', 'network.direction', 'network.bytes', 'network.community_id',
-  'related.ip', 'related.hosts', 'related.user', 'related.hash', 'url.full', 'rule.id', 'tags', 'egress.rules',
+  'related.ip', 'related.hosts', 'related.user', 'related.hash', 'url.full', 'rule.id', 'tags', 'egress.rules', 'egress.shadow',
   'egress.explanation', 'egress.pending_rule', 'source.bytes', 'destination.bytes', 'error.code', 'error.message',
 ]);
 
@@ -324,6 +324,8 @@ function finishFields(flow: Flow, endNs: bigint): void {
     if (decision.matchedRuleIds.length > 0) flow.set('egress.rules', decision.matchedRuleIds);
     if (decision.tags.length > 0) flow.set('tags', decision.tags);
     if (decision.reasons.length > 0) flow.set('egress.explanation', decision.reasons);
+    // SPEC "Flow records": egress.shadow = [{rule, action}]; their reasons ("shadow: rule …") are in egress.explanation.
+    if (decision.shadow !== undefined) flow.set('egress.shadow', decision.shadow.map((m) => ({ rule: m.rule, action: m.action })));
   }
   // event.outcome is the proxy's own: a block it enforced is a `success` (ECS categorization guide, firewall
   // example; docs/flow-record.md "Decision fields"); `failure` only when the flow itself failed.

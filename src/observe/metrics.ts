@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { Flow } from '../flow/flow.js';
+import type { Decision, RuleMode } from '../policy/decision.js';
 import { SIGNAL_NAMES, type SignalName } from '../scoring/signals.js';
 
 /**
@@ -54,6 +55,9 @@ export const TLS_VERIFICATION_LABELS = ['ok', 'failed'] as const;
 export type TlsVerificationLabel = (typeof TLS_VERIFICATION_LABELS)[number];
 export const LEAF_LOOKUP_LABELS = ['hit', 'mint'] as const;
 export type LeafLookupLabel = (typeof LEAF_LOOKUP_LABELS)[number];
+/** `live`: the rule decided or tagged the flow; `shadow`: a `mode: shadow` rule matched (it decided nothing). */
+export const RULE_MODE_LABELS = ['live', 'shadow'] as const satisfies readonly RuleMode[];
+export type RuleModeLabel = (typeof RULE_MODE_LABELS)[number];
 export const WORKER_STATE_LABELS = ['starting', 'up', 'stopping', 'restarting', 'abandoned'] as const;
 export type WorkerStateLabel = (typeof WORKER_STATE_LABELS)[number];
 
@@ -96,7 +100,7 @@ const PACKAGE_VERSION = readPackageVersion();
 export interface Metrics {
   readonly registry: Registry;
   readonly flows: Counter<'action' | 'protocol'>;
-  readonly ruleMatches: Counter<'rule'>;
+  readonly ruleMatches: Counter<'rule' | 'mode'>;
   readonly activeFlows: Gauge;
   readonly hints: Counter<'result'>;
   readonly attributedFlows: Counter<'method'>;
@@ -154,7 +158,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const metrics: Metrics = {
     registry,
     flows: new Counter({ name: 'egress_flows_total', help: 'Flows ended, by decision and protocol', labelNames: ['action', 'protocol'], registers }),
-    ruleMatches: new Counter({ name: 'egress_rule_matches_total', help: 'Policy rule matches, by rule id', labelNames: ['rule'], registers }),
+    ruleMatches: new Counter({
+      name: 'egress_rule_matches_total',
+      help: 'Flows a policy rule matched, by rule id and mode (live, or shadow: evaluated and recorded, never deciding)',
+      labelNames: ['rule', 'mode'],
+      registers,
+    }),
     activeFlows: new Gauge({ name: 'egress_active_flows', help: 'Flows in progress', registers }),
     hints: new Counter({ name: 'egress_hints_total', help: 'Endpoint process hint events received, by result', labelNames: ['result'], registers }),
     // One count per flow, at its record, like egress_flows_total: sum over method = sum of egress_flows_total.
@@ -358,8 +367,43 @@ function initialiseSeries(m: Metrics): void {
  * `increase(egress_rule_matches_total{rule=…}[5m]) > 0` then fires on the first match). Ids of rules a reload
  * removed stay: a counter series does not go away while the process lives.
  */
-export function initialiseRuleSeries(m: Metrics, ruleIds: Iterable<string>): void {
-  for (const rule of ruleIds) m.ruleMatches.inc({ rule }, 0);
+export function initialiseRuleSeries(m: Metrics, ruleIds: Iterable<string>, mode: RuleModeLabel = 'live'): void {
+  for (const rule of ruleIds) m.ruleMatches.inc({ rule, mode }, 0);
+}
+
+/** Every rule of a policy just loaded at 0, live rules as `live`, `mode: shadow` rules as `shadow`. */
+export function initialisePolicyRuleSeries(
+  m: Metrics,
+  policy: { readonly rules: readonly { readonly id: string }[]; readonly shadowRules: readonly { readonly id: string }[] },
+): void {
+  initialiseRuleSeries(m, policy.rules.map((rule) => rule.id), 'live');
+  initialiseRuleSeries(m, policy.shadowRules.map((rule) => rule.id), 'shadow');
+}
+
+/**
+ * Counts a finished flow's rule matches in egress_rule_matches_total, once per flow per rule: every matched
+ * live rule, the built-in rule that decided (internal destination, client ACL …: they count like rules so
+ * they show on dashboards) and every matched shadow rule. Children are looked up once per (rule, mode) and
+ * kept — bounded by the rule ids of the policies loaded — since `labels()` hashes the label set on each call.
+ */
+export function createRuleMatchCounter(m: Metrics): (decision: Decision) => void {
+  const live = new Map<string, { inc(): void }>();
+  const shadow = new Map<string, { inc(): void }>();
+  const child = (children: Map<string, { inc(): void }>, rule: string, mode: RuleModeLabel): { inc(): void } => {
+    let counter = children.get(rule);
+    if (counter === undefined) {
+      counter = m.ruleMatches.labels({ rule, mode });
+      children.set(rule, counter);
+    }
+    return counter;
+  };
+  return (decision) => {
+    for (const id of decision.matchedRuleIds) child(live, id, 'live').inc();
+    if (decision.status === 'final' && decision.ruleId !== null && !decision.matchedRuleIds.includes(decision.ruleId)) {
+      child(live, decision.ruleId, 'live').inc();
+    }
+    if (decision.shadow !== undefined) for (const match of decision.shadow) child(shadow, match.rule, 'shadow').inc();
+  };
 }
 
 /**

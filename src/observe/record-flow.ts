@@ -1,6 +1,7 @@
 import type { Flow } from '../flow/flow.js';
 import { serializeEcsRecord } from './ecs.js';
 import type { FlowLog } from './flow-log.js';
+import { createRuleMatchCounter } from './metrics.js';
 import type { AttributionLabel, Metrics, ProtocolLabel, TlsTunnelLabel } from './metrics.js';
 
 const PROTOCOLS: ReadonlySet<string> = new Set<ProtocolLabel>(['http', 'tls', 'dns', 'unknown']);
@@ -27,7 +28,8 @@ export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow)
     const [action, protocol] = key.split('|') as [string, string];
     return metrics.flows.labels({ action, protocol });
   });
-  const ruleCounter = memo((rule) => metrics.ruleMatches.labels({ rule }));
+  // Live and shadow rule matches, and the built-in rule that decided (internal destination, client ACL …).
+  const countRules = createRuleMatchCounter(metrics);
   const attributed = memo((method) => metrics.attributedFlows.labels({ method }));
   const errors = memo((code) => metrics.errors.labels({ code }));
   const bytes = memo((direction) => metrics.bytes.labels({ direction }));
@@ -43,13 +45,7 @@ export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow)
     const protocol = PROTOCOLS.has(raw) ? raw : 'unknown';
     const action = decision !== null && decision.status === 'final' ? decision.verdict : 'block';
     flowCounter(`${action}|${protocol}`).inc();
-    if (decision !== null) {
-      for (const id of decision.matchedRuleIds) ruleCounter(id).inc();
-      // Built-in decisions (internal destination, client ACL …) count like rules so they show on dashboards.
-      if (decision.status === 'final' && decision.ruleId !== null && !decision.matchedRuleIds.includes(decision.ruleId)) {
-        ruleCounter(decision.ruleId).inc();
-      }
-    }
+    if (decision !== null) countRules(decision);
     const attribution = flow.get('egress.attribution');
     if (attribution !== undefined && ATTRIBUTIONS.has(attribution)) attributed(attribution).inc();
     if (flow.errorCode !== null) errors(flow.errorCode).inc();

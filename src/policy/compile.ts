@@ -4,14 +4,15 @@
  * lists, operator/field type mismatches, bad regexes and CIDRs — is found here, with its position, so the
  * evaluator never meets a surprise on a flow.
  */
+import { isIP } from 'node:net';
 import { isSignalName, SIGNAL_NAMES, withOverrides, type SignalName, type Weights } from '../scoring/signals.js';
-import { FIELDS, canonicalFieldName, fieldType, isDerivedField, isFieldName, isMatchableField, isTagOnlyField } from '../flow/fields.js';
-import type { FieldName } from '../flow/fields.js';
-import type { RuleAction, Severity } from './decision.js';
+import { FIELD_ALIASES, FIELDS, canonicalFieldName, fieldType, isDerivedField, isFieldName, isMatchableField, isTagOnlyField } from '../flow/fields.js';
+import type { FieldName, FieldValue } from '../flow/fields.js';
+import type { RuleAction, RuleMode, Severity, Verdict } from './decision.js';
 import { isOperator, MatcherCompileError, MATCHERS, OPERATORS } from './matchers.js';
 import type { ArgItem, CompiledMatcher, MatcherArg, MatcherKey } from './matchers.js';
 import { describeNode, didYouMean, LIST_NAME_PATTERN, PolicyIssue, suggestClosest } from './parse.js';
-import type { Position, WrittenMap, WrittenNode, WrittenPolicyFile, WrittenScalar } from './parse.js';
+import type { Position, WrittenMap, WrittenNode, WrittenPolicyFile, WrittenScalar, WrittenTest } from './parse.js';
 
 /**
  * A compiled condition. `field` nodes hold the matchers of one `when` key (all must hold); `all`/`any`/`not`
@@ -45,15 +46,48 @@ export interface CompiledRule {
   /** Where the rule is written, for `policy check` and logs. */
   readonly file: string;
   readonly line: number;
+  /** `live` rules are in `CompiledPolicy.rules` and decide; `shadow` rules are in `shadowRules` and never do. */
+  readonly mode: RuleMode;
 }
+
+/** A `tests:` entry with its flow type-checked against the field catalogue (src/flow/fields.ts). */
+export interface CompiledTest {
+  readonly name: string;
+  readonly file: string;
+  readonly line: number;
+  readonly col: number;
+  /** The test's flow: canonical field names (aliases resolved), values of the field's type. */
+  readonly flow: ReadonlyMap<FieldName, FieldValue>;
+  readonly expect: {
+    readonly action: Verdict | undefined;
+    /** null: no rule decides (the default allow). */
+    readonly rule: string | null | undefined;
+    /** Every live rule that matched (egress.rules), exactly. */
+    readonly rules: readonly string[] | undefined;
+    readonly tags: readonly string[] | undefined;
+    readonly alert: boolean | undefined;
+    readonly shadow: readonly string[] | undefined;
+  };
+}
+
+/** Ids the proxy gives its own decisions that a test may expect (src/flow/pipeline.ts). */
+export const BUILTIN_TEST_RULE_IDS: readonly string[] = ['builtin:internal-destination'];
 
 export interface CompiledPolicy {
   /** The policy files in load order. */
   readonly files: readonly string[];
   /** SHA-256 (hex) of the files' bytes concatenated in order: the `egress_policy_info{sha256}` label. */
   readonly sha256: string;
-  /** Rules of every file, in file order then written order. */
+  /** The live rules of every file, in file order then written order: the rules that decide. */
   readonly rules: readonly CompiledRule[];
+  /**
+   * The `mode: shadow` rules, in the same order: evaluated when the flow ends (evaluate.ts `settleShadow`),
+   * counted and recorded in egress.shadow, never deciding anything. Kept apart so the per-stage walk over
+   * `rules` does not even look at them.
+   */
+  readonly shadowRules: readonly CompiledRule[];
+  /** The files' `tests:` in file order (run by `policy test` and `policy check`, never by the proxy). */
+  readonly tests: readonly CompiledTest[];
   /** Lists by name; text values lower-cased (comparison ignores case). */
   readonly lists: ReadonlyMap<string, ReadonlySet<string | number | boolean>>;
   /** Union of every rule's fields: enrichers can skip work no rule can see (STYLE 8). */
@@ -97,6 +131,7 @@ export function compilePolicy(files: readonly WrittenPolicyFile[], sha256: strin
 
   const weights = compileWeights(files, issues);
   const rules: CompiledRule[] = [];
+  const shadowRules: CompiledRule[] = [];
   const ruleIds = new Map<string, Position>();
   for (const file of files) {
     for (const written of file.rules) {
@@ -112,7 +147,8 @@ export function compilePolicy(files: readonly WrittenPolicyFile[], sha256: strin
       const fields = new Set<FieldName>();
       const condition = compileWhen(written.when, { lists, issues, fields });
       if (condition === null || written.id === null || written.action === null) continue;
-      if (written.action !== 'tag') {
+      // A shadow rule is settled when the flow ends, so, like a tag rule, it may read facts known only then.
+      if (written.action !== 'tag' && written.mode === 'live') {
         // Never accept what we cannot carry out: a verdict cannot wait for a fact known only at the flow's end.
         const late = [...fields].filter(isTagOnlyField);
         if (late.length > 0) {
@@ -120,7 +156,7 @@ export function compilePolicy(files: readonly WrittenPolicyFile[], sha256: strin
           continue;
         }
       }
-      rules.push({
+      (written.mode === 'shadow' ? shadowRules : rules).push({
         id: written.id,
         action: written.action,
         severity: written.severity,
@@ -131,22 +167,27 @@ export function compilePolicy(files: readonly WrittenPolicyFile[], sha256: strin
         reason: `rule ${written.id}: ${explainCondition(condition)}`,
         file: written.pos.file,
         line: written.pos.line,
+        mode: written.mode,
       });
     }
   }
+  const tests = compileTests(files, { live: new Set(rules.map((r) => r.id)), shadow: new Set(shadowRules.map((r) => r.id)), all: ruleIds }, issues);
   if (issues.length > 0) return { ok: false, errors: sortIssues(issues, files) };
 
   const compiledLists = new Map<string, ReadonlySet<string | number | boolean>>();
   for (const list of lists.values()) {
     compiledLists.set(list.name, new Set(list.items.map((item) => (typeof item.value === 'string' ? item.value.toLowerCase() : (item.value ?? '')))));
   }
-  const byId = new Map(rules.map((rule) => [rule.id, rule]));
+  const byId = new Map([...rules, ...shadowRules].map((rule) => [rule.id, rule]));
   const allFields = new Set<FieldName>();
-  for (const rule of rules) for (const field of rule.fields) allFields.add(field);
+  // Shadow rules' fields too: an enricher whose facts only a shadow rule reads must still run.
+  for (const rule of [...rules, ...shadowRules]) for (const field of rule.fields) allFields.add(field);
   const policy: CompiledPolicy = {
     files: files.map((file) => file.file),
     sha256,
     rules,
+    shadowRules,
+    tests,
     lists: compiledLists,
     fields: allFields,
     weights,
@@ -175,6 +216,160 @@ function compileWeights(files: readonly WrittenPolicyFile[], issues: PolicyIssue
     }
   }
   return withOverrides(overrides);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// tests:
+
+interface KnownRules {
+  readonly live: ReadonlySet<string>;
+  readonly shadow: ReadonlySet<string>;
+  /** Every id written (compiled or not), so a test naming a rule with an error is not reported twice. */
+  readonly all: ReadonlyMap<string, Position>;
+}
+
+/** Field names a test flow may use: every matchable field and its old names. */
+const TEST_FIELD_NAMES: readonly string[] = [...MATCHABLE_FIELDS, ...Object.keys(FIELD_ALIASES)];
+
+function compileTests(files: readonly WrittenPolicyFile[], known: KnownRules, issues: PolicyIssue[]): CompiledTest[] {
+  const out: CompiledTest[] = [];
+  const names = new Map<string, Position>();
+  for (const file of files) {
+    for (const test of file.tests ?? []) {
+      const first = test.name === null ? undefined : names.get(test.name);
+      if (first !== undefined) issues.push(new PolicyIssue(test.pos, `duplicate test name "${test.name ?? ''}" (first at ${formatPosition(first)})`));
+      else if (test.name !== null) names.set(test.name, test.pos);
+      const compiled = compileTest(test, known, issues);
+      if (compiled !== null) out.push(compiled);
+    }
+  }
+  return out;
+}
+
+function compileTest(test: WrittenTest, known: KnownRules, issues: PolicyIssue[]): CompiledTest | null {
+  const before = issues.length;
+  const flow = new Map<FieldName, FieldValue>();
+  const where = new Map<FieldName, Position>();
+  readFlowFields(test.flow, '', { what: 'test flow', skipRecordFields: false }, flow, where, issues);
+  const { expect, name } = test;
+  // A missing name or a malformed expect is reported already; the flow has been checked all the same.
+  if (expect === null || name === null) return null;
+  if (expect.rule !== undefined && expect.rule.id !== null && !known.all.has(expect.rule.id) && !BUILTIN_TEST_RULE_IDS.includes(expect.rule.id)) {
+    const hint = suggestClosest(expect.rule.id, [...known.live, ...BUILTIN_TEST_RULE_IDS]);
+    issues.push(new PolicyIssue(expect.rule.pos, `test "${name}": expect.rule names no rule "${expect.rule.id}"${didYouMean(hint)}`));
+  } else if (expect.rule?.id != null && known.shadow.has(expect.rule.id)) {
+    issues.push(new PolicyIssue(expect.rule.pos, `test "${name}": "${expect.rule.id}" is a shadow rule, which never decides; expect it under shadow: [${expect.rule.id}]`));
+  }
+  for (const id of expect.rules?.ids ?? []) {
+    if (known.live.has(id)) continue;
+    const why = known.shadow.has(id) ? `"${id}" is a shadow rule; expect it under shadow` : `no rule "${id}"${didYouMean(suggestClosest(id, known.live))}`;
+    issues.push(new PolicyIssue(expect.rules?.pos ?? expect.pos, `test "${name}": expect.rules: ${why}`));
+  }
+  for (const id of expect.shadow?.ids ?? []) {
+    if (known.shadow.has(id)) continue;
+    const why = known.all.has(id) ? `"${id}" is not a shadow rule (mode: shadow)` : `no shadow rule "${id}"${didYouMean(suggestClosest(id, known.shadow))}`;
+    issues.push(new PolicyIssue(expect.shadow?.pos ?? expect.pos, `test "${name}": expect.shadow: ${why}`));
+  }
+  if (issues.length > before) return null;
+  return {
+    name,
+    file: test.pos.file,
+    line: test.pos.line,
+    col: test.pos.col,
+    flow,
+    expect: { action: expect.action, rule: expect.rule?.id, rules: expect.rules?.ids, tags: expect.tags, alert: expect.alert, shadow: expect.shadow?.ids },
+  };
+}
+
+export interface FlowReadOptions {
+  /** How messages name the flow: `test flow`, `--flow`. */
+  readonly what: string;
+  /** Leave out fields the decision or the end of the flow writes (a pasted record has them) instead of refusing them. */
+  readonly skipRecordFields: boolean;
+}
+
+/**
+ * A flow given as record fields (a policy test's `flow`, `policy explain --flow`), checked against the catalogue:
+ * the values by canonical field name, or the problems (unknown field with a did-you-mean, wrong type).
+ */
+export function readFlow(map: WrittenMap, opts: FlowReadOptions): { readonly values: Map<FieldName, FieldValue>; readonly issues: PolicyIssue[] } {
+  const values = new Map<FieldName, FieldValue>();
+  const issues: PolicyIssue[] = [];
+  readFlowFields(map, '', opts, values, new Map(), issues);
+  return { values, issues };
+}
+
+/**
+ * A flow: flat dotted names (`process.name: x`), nested maps (`process: { name: x }`) or both. A map is walked
+ * into; anything else must be the value of a known, matchable field, of that field's type.
+ */
+function readFlowFields(map: WrittenMap, prefix: string, opts: FlowReadOptions, out: Map<FieldName, FieldValue>, where: Map<FieldName, Position>, issues: PolicyIssue[]): void {
+  for (const entry of map.entries) {
+    const written = prefix + entry.key;
+    const value = entry.value;
+    if (value.kind === 'invalid') continue;
+    if (value.kind === 'map') {
+      readFlowFields(value, `${written}.`, opts, out, where, issues);
+      continue;
+    }
+    // A record's own field of that name (tls.client.supported_ciphers, IANA names) before the old policy spelling.
+    if (opts.skipRecordFields && isFieldName(written) && !isMatchableField(written)) continue;
+    const name = canonicalFieldName(written);
+    if (!isFieldName(name)) {
+      issues.push(new PolicyIssue(entry.keyPos, `${opts.what}: unknown field "${written}"${didYouMean(suggestClosest(written, TEST_FIELD_NAMES))}`));
+      continue;
+    }
+    if (!isMatchableField(name)) {
+      if (opts.skipRecordFields) continue;
+      issues.push(new PolicyIssue(entry.keyPos, `${opts.what}: "${name}" is written by the decision or the end of the flow, not a fact a rule can read; leave it out (check it with expect)`));
+      continue;
+    }
+    const first = where.get(name);
+    if (first !== undefined) {
+      issues.push(new PolicyIssue(entry.keyPos, `${opts.what}: "${name}" is given twice (first at ${formatPosition(first)})`));
+      continue;
+    }
+    const checked = checkTestValue(name, value);
+    if (typeof checked === 'string') {
+      issues.push(new PolicyIssue(value.pos, `${opts.what}: ${name} ${checked}`));
+      continue;
+    }
+    where.set(name, entry.keyPos);
+    out.set(name, checked.value);
+  }
+}
+
+/** The value in the field's type, or why it is not one (a message that ends the sentence "<field> …"). */
+function checkTestValue(name: FieldName, node: WrittenNode): { readonly value: FieldValue } | string {
+  const type = fieldType(name);
+  if (node.kind === 'scalar' && node.value === null) return 'has no value; leave the field out to test a flow without it';
+  switch (type) {
+    case 'string':
+    case 'ip':
+    case 'number':
+    case 'boolean': {
+      const want = type === 'ip' ? 'string' : type;
+      if (node.kind !== 'scalar' || typeof node.value !== want) {
+        const quote = type === 'string' && node.kind === 'scalar' ? ' (quote it)' : '';
+        return `needs ${type === 'ip' ? 'an IP address' : `a ${type}`}, got ${describeNode(node)}${quote}`;
+      }
+      if (type === 'ip' && isIP(node.value as string) === 0) return `needs an IP address, got ${describeNode(node)}`;
+      return { value: node.value as string | number | boolean };
+    }
+    case 'string[]':
+    case 'number[]': {
+      const item = type === 'string[]' ? 'string' : 'number';
+      if (node.kind !== 'seq') return `needs a list of ${item}s, got ${describeNode(node)}`;
+      const values: (string | number)[] = [];
+      for (const x of node.items) {
+        if (x.kind !== 'scalar' || typeof x.value !== item) return `needs a list of ${item}s, got an item ${describeNode(x)}`;
+        values.push(x.value as string | number);
+      }
+      return { value: values as readonly string[] | readonly number[] };
+    }
+    case 'object[]':
+      return 'cannot be given in a test flow';
+  }
 }
 
 /** File order, then line, then column: the order an operator reads the files in. */

@@ -4,6 +4,21 @@ export type Verdict = 'allow' | 'block';
 export type TunnelMode = 'splice' | 'bump';
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 export type RuleAction = Verdict | 'tag' | TunnelMode;
+/** `live` rules decide; `shadow` rules are only evaluated, counted and recorded (docs/policy.md "Shadow rules"). */
+export type RuleMode = 'live' | 'shadow';
+
+/**
+ * A shadow rule that matched a flow: what it would have done (its own `action`, whatever the live rules
+ * decided), and why in words. Written to the record as `egress.shadow: [{rule, action}]`.
+ */
+export interface ShadowMatch {
+  readonly rule: string;
+  readonly action: RuleAction;
+  readonly severity: Severity | null;
+  readonly tags: readonly string[];
+  /** `shadow: rule <id>: <condition in words>`, as it appears in egress.explanation. */
+  readonly reason: string;
+}
 
 /**
  * A decision is a value (smokescreen's acl.Decision): what to do, which rule said so, and why in words.
@@ -22,6 +37,11 @@ interface DecisionBase {
   readonly tunnel: TunnelMode;
   /** Plain-word explanation of every matched rule (matcher `explain()` output). */
   readonly reasons: readonly string[];
+  /**
+   * Shadow rules that matched, settled when the flow ends (`settleShadow` in evaluate.ts); absent when none did.
+   * They never change anything else in the decision.
+   */
+  readonly shadow?: readonly ShadowMatch[];
 }
 
 export interface FinalDecision extends DecisionBase {

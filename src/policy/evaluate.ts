@@ -12,7 +12,7 @@ import type { Facts } from '../flow/facts.js';
 import { isDerivedField, type FieldName } from '../flow/fields.js';
 import { namesDestination } from './compile.js';
 import type { CompiledCondition, CompiledPolicy, CompiledRule } from './compile.js';
-import type { Decision, FinalDecision, Severity, TunnelMode } from './decision.js';
+import type { Decision, FinalDecision, Severity, ShadowMatch, TunnelMode } from './decision.js';
 import type { Weights } from '../scoring/signals.js';
 
 export const FALSE = 0;
@@ -184,6 +184,34 @@ export function completeDeferred(policy: CompiledPolicy, decision: FinalDecision
 }
 
 /**
+ * The shadow rules (`mode: shadow`) that match these facts, in file order, each with what it would have done:
+ * its own `action` (a shadow `block` is reported as `block` whether or not a live rule decided first: it is
+ * evaluated on every flow, not only on those that reach its place in the file). A rule whose facts are still
+ * pending does not match. null when none matches: no allocation for the usual flow.
+ */
+export function evaluateShadow(policy: CompiledPolicy, facts: Facts): ShadowMatch[] | null {
+  let matches: ShadowMatch[] | null = null;
+  for (const rule of policy.shadowRules) {
+    if (evaluateCondition(rule.condition, facts) !== TRUE) continue;
+    (matches ??= []).push({ rule: rule.id, action: rule.action, severity: rule.severity, tags: rule.tags, reason: `shadow: ${rule.reason}` });
+  }
+  return matches;
+}
+
+/**
+ * Settle the shadow rules when the flow ends (src/flow/pipeline.ts `end`), with every fact the flow got: they
+ * never held it up, and never change its verdict, rule, tags, severity or tunnel mode. Their matches go to
+ * `shadow` (the record's egress.shadow) and their reasons, prefixed `shadow:`, after the decision's own.
+ * Returns the same decision object when no shadow rule matches.
+ */
+export function settleShadow<D extends Decision>(policy: CompiledPolicy, decision: D, facts: Facts): D {
+  if (policy.shadowRules.length === 0) return decision;
+  const matches = evaluateShadow(policy, facts);
+  if (matches === null) return decision;
+  return { ...decision, shadow: matches, reasons: [...decision.reasons, ...matches.map((m) => m.reason)] };
+}
+
+/**
  * While rules are pending, can the flow still end up allowed? Walks the rules as `evaluatePolicy` does, but
  * follows every branch an unknown rule opens: an unknown `allow` is a possible allow (then the walk goes on, for
  * the case it turns out false); a true `allow`/`block` ends the walk. An allow counts only if it would survive
@@ -245,6 +273,7 @@ export function createPolicyView(policy: CompiledPolicy): {
   readonly weights: Weights;
   evaluate(facts: Facts): Decision;
   completeDeferred(decision: FinalDecision, facts: Facts): FinalDecision;
+  settleShadow(decision: Decision, facts: Facts): Decision;
   opensInternal(ruleId: string): boolean;
   certainBlock(facts: Facts, internal: boolean, internalRuleId: string): FinalDecision | null;
 } {
@@ -252,6 +281,7 @@ export function createPolicyView(policy: CompiledPolicy): {
     weights: policy.weights,
     evaluate: (facts) => evaluatePolicy(policy, facts),
     completeDeferred: (decision, facts) => completeDeferred(policy, decision, facts),
+    settleShadow: (decision, facts) => settleShadow(policy, decision, facts),
     certainBlock: (facts, internal, internalRuleId) => certainBlock(policy, facts, internal, internalRuleId),
     opensInternal: (ruleId) => {
       const rule = policy.ruleById(ruleId);

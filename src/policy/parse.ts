@@ -7,7 +7,7 @@
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import type { ErrorCode } from '../errors.js';
-import type { RuleAction, Severity } from './decision.js';
+import type { RuleAction, RuleMode, Severity, Verdict } from './decision.js';
 
 /** A place in a policy file, 1-based like editors and compilers print it. */
 export interface Position {
@@ -86,6 +86,33 @@ export interface WrittenRule {
   readonly action: RuleAction | null;
   readonly severity: Severity | null;
   readonly tags: readonly string[];
+  /** `live` (the default) or `shadow` (docs/policy.md "Shadow rules"). */
+  readonly mode: RuleMode;
+}
+
+/**
+ * What a policy test expects (docs/policy.md "Testing a policy"); a key left out is not checked. `rule: null`
+ * expects that no rule decided (the default allow).
+ */
+export interface WrittenExpect {
+  readonly pos: Position;
+  readonly action: Verdict | undefined;
+  readonly rule: { readonly id: string | null; readonly pos: Position } | undefined;
+  /** Ids of the live rules expected to match (exactly these: the record's egress.rules). */
+  readonly rules: { readonly ids: readonly string[]; readonly pos: Position } | undefined;
+  readonly tags: readonly string[] | undefined;
+  readonly alert: boolean | undefined;
+  /** Ids of the shadow rules expected to match (exactly these). */
+  readonly shadow: { readonly ids: readonly string[]; readonly pos: Position } | undefined;
+}
+
+/** One entry of the top-level `tests:` list. `flow` holds record fields; compile.ts checks their names and types. */
+export interface WrittenTest {
+  readonly pos: Position;
+  /** null when missing or malformed (reported); the flow is still checked so a file reports everything at once. */
+  readonly name: string | null;
+  readonly flow: WrittenMap;
+  readonly expect: WrittenExpect | null;
 }
 
 /** One entry of `scoring.weights`: a signal name and the points it adds at full strength. */
@@ -102,10 +129,16 @@ export interface WrittenPolicyFile {
   readonly rules: readonly WrittenRule[];
   /** `scoring.weights` (docs/scoring.md); empty when the file has none. */
   readonly weights?: readonly WrittenWeight[];
+  /** `tests:`; empty when the file has none. */
+  readonly tests?: readonly WrittenTest[];
 }
 
 export const RULE_ACTIONS: readonly RuleAction[] = ['allow', 'block', 'tag', 'bump', 'splice'];
 export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical'];
+export const RULE_MODES: readonly RuleMode[] = ['live', 'shadow'];
+export const VERDICTS: readonly Verdict[] = ['allow', 'block'];
+export const EXPECT_KEYS = ['action', 'rule', 'rules', 'tags', 'alert', 'shadow'] as const;
+const TEST_KEYS = ['name', 'flow', 'expect'] as const;
 export const RULE_ID_PATTERN = /^[A-Za-z0-9._:-]+$/;
 /** The pipeline names its own decisions `builtin:…` (e.g. the internal-destination default-deny). */
 export const RESERVED_ID_PREFIX = 'builtin:';
@@ -114,9 +147,9 @@ export const LIST_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
 /** Deepest YAML nesting accepted (a rule's `when` sits at level 4). */
 const MAX_DEPTH = 64;
-const TOP_LEVEL_KEYS = ['version', 'lists', 'rules', 'scoring'] as const;
+const TOP_LEVEL_KEYS = ['version', 'lists', 'rules', 'scoring', 'tests'] as const;
 const SCORING_KEYS = ['weights'] as const;
-const RULE_KEYS = ['id', 'description', 'when', 'action', 'severity', 'tags'] as const;
+const RULE_KEYS = ['id', 'description', 'when', 'action', 'severity', 'tags', 'mode'] as const;
 
 /** Words people bring from other proxies' ACLs, mapped to ours for the error hint. */
 const ACTION_ALIASES: Readonly<Record<string, RuleAction>> = {
@@ -276,6 +309,7 @@ export function parsePolicyText(file: string, text: string): ParseResult {
   const lists: WrittenList[] = [];
   const rules: WrittenRule[] = [];
   const weights: WrittenWeight[] = [];
+  const tests: WrittenTest[] = [];
   let sawVersion = false;
   for (const entry of root.entries) {
     switch (entry.key) {
@@ -294,12 +328,15 @@ export function parsePolicyText(file: string, text: string): ParseResult {
       case 'scoring':
         readScoring(entry.value, weights, issues);
         break;
+      case 'tests':
+        readTests(entry.value, tests, issues);
+        break;
       default:
         issues.push(unknownKey(entry, 'at the top level', TOP_LEVEL_KEYS));
     }
   }
   if (!sawVersion) issues.push(new PolicyIssue(root.pos, 'missing "version: 1"'));
-  return { written: { file, lists, rules, weights }, issues };
+  return { written: { file, lists, rules, weights, tests }, issues };
 }
 
 /** `scoring: { weights: { <signal>: <points> } }`; the signal names are checked by the compiler. */
@@ -396,6 +433,7 @@ function readRule(node: WrittenMap, issues: PolicyIssue[]): WrittenRule {
   let when: WrittenMap | null = null;
   let action: RuleAction | null = null;
   let severity: Severity | null = null;
+  let mode: RuleMode = 'live';
   const tags: string[] = [];
   const seen = new Set<string>();
   for (const entry of node.entries) {
@@ -437,6 +475,15 @@ function readRule(node: WrittenMap, issues: PolicyIssue[]): WrittenRule {
         else issues.push(new PolicyIssue(value.pos, `severity must be one of ${SEVERITIES.join(', ')} (got ${describeNode(value)})`));
         break;
       }
+      case 'mode': {
+        const word = value.kind === 'scalar' && typeof value.value === 'string' ? value.value : null;
+        if (word !== null && (RULE_MODES as readonly string[]).includes(word)) mode = word as RuleMode;
+        else {
+          const hint = word === null ? null : suggestClosest(word, RULE_MODES);
+          issues.push(new PolicyIssue(value.pos, `mode must be one of ${RULE_MODES.join(', ')} (got ${describeNode(value)})${didYouMean(hint)}`));
+        }
+        break;
+      }
       case 'tags':
         if (value.kind !== 'seq') {
           issues.push(new PolicyIssue(value.pos, `tags must be a list of strings (got ${describeNode(value)})`));
@@ -455,5 +502,139 @@ function readRule(node: WrittenMap, issues: PolicyIssue[]): WrittenRule {
   for (const required of ['id', 'when', 'action'] as const) {
     if (!seen.has(required)) issues.push(new PolicyIssue(node.pos, `a rule needs "${required}"`));
   }
-  return { pos: node.pos, id, idPos, description, when, action, severity, tags };
+  return { pos: node.pos, id, idPos, description, when, action, severity, tags, mode };
+}
+
+/** `tests:` — a list of `{name, flow, expect}`; a malformed test is reported and left out. */
+function readTests(node: WrittenNode, out: WrittenTest[], issues: PolicyIssue[]): void {
+  if (node.kind === 'invalid' || (node.kind === 'scalar' && node.value === null)) return;
+  if (node.kind !== 'seq') {
+    issues.push(new PolicyIssue(node.pos, `tests must be a list of tests (name, flow, expect), got ${describeNode(node)}`));
+    return;
+  }
+  for (const item of node.items) {
+    if (item.kind === 'invalid') continue;
+    if (item.kind !== 'map') {
+      issues.push(new PolicyIssue(item.pos, `a test must be a map with name, flow and expect, got ${describeNode(item)}`));
+      continue;
+    }
+    const test = readTest(item, issues);
+    if (test !== null) out.push(test);
+  }
+}
+
+function readTest(node: WrittenMap, issues: PolicyIssue[]): WrittenTest | null {
+  let name: string | null = null;
+  let flow: WrittenMap | null = null;
+  let expect: WrittenExpect | null = null;
+  let failed = false;
+  const seen = new Set<string>();
+  for (const entry of node.entries) {
+    seen.add(entry.key);
+    const value = entry.value;
+    if (value.kind === 'invalid') {
+      failed = true;
+      continue;
+    }
+    switch (entry.key) {
+      case 'name':
+        if (value.kind === 'scalar' && typeof value.value === 'string' && value.value.trim() !== '') name = value.value;
+        else issues.push(new PolicyIssue(value.pos, `a test name must be a non-empty string (got ${describeNode(value)})`));
+        break;
+      case 'flow':
+        if (value.kind === 'map') flow = value;
+        else issues.push(new PolicyIssue(value.pos, `flow must be a map of record fields to values (got ${describeNode(value)})`));
+        break;
+      case 'expect':
+        if (value.kind === 'map') expect = readExpect(value, issues);
+        else issues.push(new PolicyIssue(value.pos, `expect must be a map with one or more of ${EXPECT_KEYS.join(', ')} (got ${describeNode(value)})`));
+        break;
+      default:
+        issues.push(unknownKey(entry, 'in a test', TEST_KEYS));
+        failed = true;
+    }
+  }
+  for (const required of TEST_KEYS) {
+    if (!seen.has(required)) issues.push(new PolicyIssue(node.pos, `a test needs "${required}"`));
+  }
+  if (failed || flow === null) return null;
+  return { pos: node.pos, name, flow, expect };
+}
+
+function readExpect(node: WrittenMap, issues: PolicyIssue[]): WrittenExpect | null {
+  let action: Verdict | undefined;
+  let rule: WrittenExpect['rule'];
+  let tags: string[] | undefined;
+  let alert: boolean | undefined;
+  let rules: WrittenExpect['rules'];
+  let shadow: WrittenExpect['shadow'];
+  let failed = false;
+  const bad = (pos: Position, message: string): void => {
+    issues.push(new PolicyIssue(pos, message));
+    failed = true;
+  };
+  for (const entry of node.entries) {
+    const value = entry.value;
+    if (value.kind === 'invalid') {
+      failed = true;
+      continue;
+    }
+    const word = value.kind === 'scalar' && typeof value.value === 'string' ? value.value : null;
+    switch (entry.key) {
+      case 'action':
+        if (word !== null && (VERDICTS as readonly string[]).includes(word)) action = word as Verdict;
+        else bad(value.pos, `expect.action must be allow or block (got ${describeNode(value)})${didYouMean(word === null ? null : (ACTION_ALIASES[word.toLowerCase()] ?? suggestClosest(word, VERDICTS)))}`);
+        break;
+      case 'rule':
+        if (value.kind === 'scalar' && value.value === null) rule = { id: null, pos: value.pos };
+        else if (word !== null && word !== '') rule = { id: word, pos: value.pos };
+        else bad(value.pos, `expect.rule must be a rule id, or null when no rule decides (got ${describeNode(value)})`);
+        break;
+      case 'tags':
+      case 'rules':
+      case 'shadow': {
+        const items = readStrings(value, `expect.${entry.key}`, issues);
+        if (items === null) failed = true;
+        else if (entry.key === 'tags') tags = items;
+        else if (entry.key === 'rules') rules = { ids: items, pos: value.pos };
+        else shadow = { ids: items, pos: value.pos };
+        break;
+      }
+      case 'alert':
+        if (value.kind === 'scalar' && typeof value.value === 'boolean') alert = value.value;
+        else bad(value.pos, `expect.alert must be true or false (got ${describeNode(value)})`);
+        break;
+      default:
+        issues.push(unknownKey(entry, 'in expect', EXPECT_KEYS));
+        failed = true;
+    }
+  }
+  if (failed) return null;
+  if (action === undefined && rule === undefined && rules === undefined && tags === undefined && alert === undefined && shadow === undefined) {
+    issues.push(new PolicyIssue(node.pos, `expect needs at least one of ${EXPECT_KEYS.join(', ')}`));
+    return null;
+  }
+  return { pos: node.pos, action, rule, rules, tags, alert, shadow };
+}
+
+/** A list of non-empty strings (`[]` allowed: "none"); null after reporting when it is not one. */
+function readStrings(node: WrittenNode, what: string, issues: PolicyIssue[]): string[] | null {
+  if (node.kind !== 'seq') {
+    issues.push(new PolicyIssue(node.pos, `${what} must be a list of strings (got ${describeNode(node)})`));
+    return null;
+  }
+  const out: string[] = [];
+  let failed = false;
+  for (const item of node.items) {
+    if (item.kind === 'invalid') {
+      failed = true;
+      continue;
+    }
+    if (item.kind === 'scalar' && typeof item.value === 'string' && item.value !== '') out.push(item.value);
+    else {
+      issues.push(new PolicyIssue(item.pos, `${what}: each item must be a non-empty string (got ${describeNode(item)})`));
+      failed = true;
+    }
+  }
+  return failed ? null : out;
 }

@@ -81,7 +81,7 @@ describe('HTTP forward proxy (curl through the real proxy)', () => {
     expect(field(rec, 'tags')).toEqual(['attack.t1071.001']);
     expect(field(rec, 'egress.rules')).toEqual(['block-c2-path']);
     // A block is decided on the name: the origin never sees the request.
-    expect(await h.metrics()).toMatch(/egress_rule_matches_total\{rule="block-c2-path"\} 1/);
+    expect(await h.metrics()).toMatch(/egress_rule_matches_total\{rule="block-c2-path",mode="live"\} 1/);
   });
 
   it('a blocked name is never resolved (no DNS query leaves the proxy)', async () => {

@@ -80,8 +80,8 @@ describe('metrics hygiene', () => {
     expect(sample(text, 'egress_dns_upstream_seconds_count{transport="udp",outcome="timeout"}')).toBe(0);
     expect(sample(text, 'egress_followup_records_total')).toBe(0);
     // The policy's rule ids and the built-in ones, so the first match of a detection rule shows in increase().
-    expect(sample(text, 'egress_rule_matches_total{rule="block-port-1"}')).toBe(0);
-    expect(sample(text, 'egress_rule_matches_total{rule="builtin:internal-destination"}')).toBe(0);
+    expect(sample(text, 'egress_rule_matches_total{rule="block-port-1",mode="live"}')).toBe(0);
+    expect(sample(text, 'egress_rule_matches_total{rule="builtin:internal-destination",mode="live"}')).toBe(0);
   });
 
   it('says which build runs and whether the last reload applied', () => {

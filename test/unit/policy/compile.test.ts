@@ -93,7 +93,7 @@ describe('inline compile errors', () => {
     ['a top-level list instead of a map', '- a\n', ['inline.yaml:1:1: expected a map with "version: 1", "lists" and "rules", got a list']],
     ['a list holding a map', 'version: 1\nlists:\n  l: [{a: 1}]\n', ['inline.yaml:3:7: list "l" may hold only strings, numbers and booleans, got a map']],
     ['a list referring to a list', 'version: 1\nlists:\n  l: [$m]\n', ['inline.yaml:3:7: list "l" cannot refer to another list ($m)']],
-    ['an unknown top-level key with a suggestion', 'version: 1\nrule: []\n', ['inline.yaml:2:1: unknown key "rule" at the top level (did you mean "rules"?); expected one of version, lists, rules, scoring']],
+    ['an unknown top-level key with a suggestion', 'version: 1\nrule: []\n', ['inline.yaml:2:1: unknown key "rule" at the top level (did you mean "rules"?); expected one of version, lists, rules, scoring, tests']],
     ['a multi-document file', 'version: 1\n---\nversion: 1\n', ['inline.yaml:2:1: YAML syntax error: Source contains multiple documents; please use YAML.parseAllDocuments()']],
   ];
   it.each(cases)('%s', (_intent, text, expected) => {

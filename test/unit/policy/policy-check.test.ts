@@ -24,7 +24,7 @@ describe('policy check', () => {
   it('exits 0 with a one-line summary for a valid policy', async () => {
     const { code, stdout, stderr } = await check(['policies/default.yaml', 'test/fixtures/policy/good/lists-only.yaml']);
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^policy ok: 9 rules, 4 lists, 2 files, sha256 [0-9a-f]{64}\n$/);
+    expect(stdout).toMatch(/^policy ok: 9 rules, 4 lists, 2 files, 27 tests passed, sha256 [0-9a-f]{64}\n$/);
     expect(stderr).toBe('');
   });
 
