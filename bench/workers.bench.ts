@@ -173,7 +173,7 @@ async function flowLogRun(mode: LogMode, count: number, rate: number, dir: strin
   const file = join(dir, `${mode}.jsonl`);
   rmSync(file, { force: true });
   cluster.setupPrimary({ exec: fileURLToPath(import.meta.url), args: [], serialization: 'advanced' });
-  const primaryLog = mode === 'ipc' ? openFlowLog(file, () => undefined, { buffers: true }) : null;
+  const primaryLog = mode === 'ipc' ? openFlowLog(file, () => undefined) : null;
   const cpu0 = process.cpuUsage();
   let workerCpuMs = 0;
   await Promise.all(

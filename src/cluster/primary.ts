@@ -110,7 +110,7 @@ export async function startCluster(config: Config, opts: ClusterOptions = {}): P
   // The workers hold the policy: the aggregate's policy metrics are theirs (min/max over the workers only).
   dropPolicyState(metrics);
   const clusterMetrics = createClusterMetrics(metrics.registry);
-  const flowLog = openFlowLog(config.log.flows, (n) => metrics.flowLogDropped.inc(n), { buffers: true });
+  const flowLog = openFlowLog(config.log.flows, (n) => metrics.flowLogDropped.inc(n));
   // Buffers and hint objects cross the channel without JSON escaping (src/cluster/messages.ts).
   cluster.setupPrimary({ serialization: 'advanced' });
 

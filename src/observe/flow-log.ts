@@ -22,6 +22,14 @@ const FLUSH_EVERY_MS = 200;
  * of peak RSS (issue 9: 4–5 MB/s of backlog in the benchmark; 240 → 157 MB peak with 1 MiB writes).
  */
 const MAX_WRITE_BYTES = 1024 * 1024;
+/**
+ * Records are encoded straight into a slab of this size and handed to sonic-boom as bytes, one slab at a time.
+ * Handed one string at a time, sonic-boom measured the UTF-8 length of the record and of its whole last buffer on
+ * every write (`Buffer.byteLength`, a walk over a growing concatenation): 6–17 % of the proxy's CPU under
+ * keep-alive load once records reached ~2 KB (issue 11); joining the strings first and encoding them with
+ * Buffer.from cost as much again (a fresh 64 KiB ArrayBuffer per call). Encoding into a slab is one pass.
+ */
+const SLAB_BYTES = 256 * 1024;
 
 /** The flow log of a cluster primary: it also takes whole-line batches that workers sent over IPC. */
 export interface FlowLogSink extends FlowLog {
@@ -30,16 +38,15 @@ export interface FlowLogSink extends FlowLog {
 }
 
 /**
- * JSON-lines flow log on sonic-boom (pino's async writer, via `pino.destination`): one line per record, batched writes, a bounded
- * backlog, and a synchronous flush at shutdown.
+ * JSON-lines flow log on sonic-boom (pino's async writer, via `pino.destination`, in `contentMode: 'buffer'`):
+ * one line per record, batched writes, a bounded backlog, and a synchronous flush at shutdown.
  *
- * `buffers: true` (the cluster primary, src/cluster/primary.ts) keeps bytes as bytes: worker batches arrive as Buffers and are
- * written as they are, without a round trip through a JS string (a prototype of bench/workers.bench.ts' flowlog section spent
- * ~4 µs more per record with strings).
- * This process is then the only writer of the file or of stdout, so lines never interleave, whatever the size of a record or
+ * `writeLines` takes whole-line batches as bytes (the cluster primary, src/cluster/primary.ts: worker batches
+ * arrive as Buffers and are written as they are, without a round trip through a JS string). This process is
+ * then the only writer of the file or of stdout, so lines never interleave, whatever the size of a record or
  * PIPE_BUF (POSIX makes only writes of at most PIPE_BUF bytes atomic on a pipe).
  */
-export function openFlowLog(dest: string, onDropped: (n: number) => void, opts: { buffers?: boolean } = {}): FlowLogSink {
+export function openFlowLog(dest: string, onDropped: (n: number) => void): FlowLogSink {
   // Batch records into few large writes (one write syscall per record cost ~10 % of proxy CPU under load),
   // but never hold one back for longer than FLUSH_EVERY_MS.
   const batching = {
@@ -48,27 +55,55 @@ export function openFlowLog(dest: string, onDropped: (n: number) => void, opts: 
     maxWrite: MAX_WRITE_BYTES,
     periodicFlush: FLUSH_EVERY_MS,
     maxLength: MAX_BACKLOG_BYTES,
-    ...(opts.buffers === true ? { contentMode: 'buffer' as const } : {}),
+    contentMode: 'buffer' as const,
   };
   const boom = dest === '-' ? pino.destination({ fd: 1, ...batching }) : pino.destination({ dest, append: true, mkdir: true, ...batching });
   boom.on('drop', (data: string | Uint8Array) => onDropped(countLines(data)));
   boom.on('error', () => onDropped(1));
-  const bytes = opts.buffers === true;
   let closed = false;
+  // Records not yet handed to sonic-boom (encoded in `slab` up to `used`), and the timer that hands them over
+  // when traffic is slow.
+  let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  let used = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const handOff = (): void => {
+    if (timer !== null) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    if (used === 0) return;
+    // sonic-boom keeps the bytes until they are written: the slab is theirs now, the next records get a new one.
+    writeBytes(boom, slab.subarray(0, used));
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    used = 0;
+  };
   return {
     write(line) {
       if (closed) return;
-      if (bytes) writeBytes(boom, Buffer.from(`${line}\n`));
-      else boom.write(`${line}\n`);
+      // A UTF-16 code unit takes at most 3 UTF-8 bytes; a record that could not fit an empty slab goes alone.
+      const worst = line.length * 3 + 1;
+      if (used + worst > SLAB_BYTES) {
+        handOff();
+        if (worst > SLAB_BYTES) {
+          writeBytes(boom, Buffer.from(`${line}\n`));
+          return;
+        }
+      }
+      used += slab.write(line, used, 'utf8');
+      slab[used++] = 0x0a;
+      if (timer === null) {
+        timer = setTimeout(handOff, FLUSH_EVERY_MS);
+        timer.unref();
+      }
     },
     writeLines(batch) {
       if (closed || batch.length === 0) return;
-      // A string log takes the bytes through a string (correct, slower); the primary opens with buffers: true.
-      if (bytes) writeBytes(boom, Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength));
-      else boom.write(Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength).toString('utf8'));
+      handOff(); // in order after the single records before it
+      writeBytes(boom, Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength));
     },
     flush() {
       if (closed) return;
+      handOff();
       // Never while an asynchronous write is in flight: a write to a pipe can be partial, and flushSync would put
       // later records before the rest of that write, cutting a line in two (seen in the workers test with 1 MiB
       // writes to stdout). The write in flight finishes on its own and close() writes what follows, in order.
@@ -81,10 +116,13 @@ export function openFlowLog(dest: string, onDropped: (n: number) => void, opts: 
     },
     reopen() {
       // logrotate (or an operator) renamed the file: queued records go to the old one, the rest to a new one.
-      if (!closed && dest !== '-') boom.reopen();
+      if (closed || dest === '-') return;
+      handOff();
+      boom.reopen();
     },
     close() {
       if (closed) return Promise.resolve();
+      handOff();
       closed = true;
       return new Promise<void>((resolve) => {
         boom.once('close', () => resolve());

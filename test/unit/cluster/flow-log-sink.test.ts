@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openFlowLog } from '../../../src/observe/flow-log.js';
 
-/** The cluster primary's flow log (src/observe/flow-log.ts, `buffers: true`): worker batches written as they came. */
+/** The cluster primary's flow log (src/observe/flow-log.ts, writeLines): worker batches written as they came. */
 describe('flow log of a cluster primary', () => {
   const dirs: string[] = [];
   afterEach(() => {
@@ -20,7 +20,7 @@ describe('flow log of a cluster primary', () => {
 
   it('writes batches of whole lines byte for byte, with single records in between, nothing lost at close', async () => {
     const file = tempFile();
-    const log = openFlowLog(file, () => undefined, { buffers: true });
+    const log = openFlowLog(file, () => undefined);
     log.writeLines(batch(0, 500));
     log.write(JSON.stringify({ n: 500, s: 'é' }));
     log.writeLines(batch(501, 499));
@@ -34,7 +34,7 @@ describe('flow log of a cluster primary', () => {
 
   it('takes a view into a larger buffer (what the IPC deserializer hands over) without the bytes around it', async () => {
     const file = tempFile();
-    const log = openFlowLog(file, () => undefined, { buffers: true });
+    const log = openFlowLog(file, () => undefined);
     const whole = Buffer.from('garbage{"n":1}\n{"n":2}\nmore garbage');
     log.writeLines(whole.subarray(7, 7 + 16));
     log.flush();
@@ -44,7 +44,7 @@ describe('flow log of a cluster primary', () => {
 
   it('reopen() after rotation: earlier batches in the old file, later ones in the new', async () => {
     const file = tempFile();
-    const log = openFlowLog(file, () => undefined, { buffers: true });
+    const log = openFlowLog(file, () => undefined);
     log.writeLines(batch(0, 3));
     for (let i = 0; i < 100 && lines(file).length < 3; i++) {
       log.flush(); // a no-op until the file is open

@@ -1,0 +1,93 @@
+/**
+ * A/B of two builds of egress-inspector on the keep-alive HTTP path: CPU time of the proxy process per request
+ * and req/s, rounds alternating A and B so that whatever else the machine does hits both alike. For "no figure
+ * drops by more than 3 %" checks across a change (issue 11), where two separate core-bench runs minutes apart
+ * differ by more than that on a shared machine.
+ *
+ *   npx tsx bench/ab.bench.ts --a /path/to/old-checkout --b . [--rounds 6] [--seconds 4]
+ *
+ * Each checkout must hold a build (dist/) and node_modules/. The proxy runs pinned to CPU 1 with the shipped
+ * default policy and its flow log to a file; wrk (-t1 -c64, 1 KiB answers) and the origin run on CPU 0.
+ * Prints per-round figures and the medians; exit 0.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startOrigin } from './lib/origin.js';
+import { pinToCpus, readCpuSeconds, which } from './lib/proc.js';
+import { startProxy, type ProxyInstance } from './lib/start-proxy.js';
+import { runWrk } from './lib/wrk.js';
+import { startWatchdog } from './lib/report.js';
+
+const { values } = parseArgs({
+  options: { a: { type: 'string' }, b: { type: 'string', default: '.' }, rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '4' } },
+});
+if (values.a === undefined) throw new Error('--a <checkout> is required');
+const roots = { A: resolve(values.a), B: resolve(values.b) } as const;
+const rounds = Math.min(20, Math.max(1, Number(values.rounds)));
+const seconds = Math.min(30, Math.max(1, Number(values.seconds)));
+const wrk = which('wrk');
+if (wrk === null) throw new Error('wrk is not installed (apt-get install wrk)');
+startWatchdog(rounds * 2 * (seconds + 8) + 60, (text) => process.stderr.write(`${text}\n`));
+
+await pinToCpus(process.pid, '0');
+const dir = mkdtempSync(join(os.tmpdir(), 'egress-ab-'));
+const origin = await startOrigin();
+const target = `http://127.0.0.1:${origin.http.port}/`;
+
+async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
+  const root = roots[label];
+  const proxy = await startProxy({
+    root,
+    dir,
+    name: label,
+    observe: true,
+    policyFiles: [join(root, 'policies', 'never-bump.yaml'), join(root, 'policies', 'default.yaml')],
+    // Builds before network.allow_loopback (issue 11) refuse the key; they treat loopback as external anyway.
+    extraConfig: { network: { internal: ['10.0.0.0/8'], ...(label === 'B' || process.env.AB_A_ALLOW_LOOPBACK === '1' ? { allow_loopback: true } : {}) } },
+  });
+  await pinToCpus((proxy.child.proc.pid ?? 0), '1');
+  return proxy;
+}
+
+const results: Record<'A' | 'B', { cpuUs: number[]; rps: number[] }> = { A: { cpuUs: [], rps: [] }, B: { cpuUs: [], rps: [] } };
+const proxies = { A: await start('A'), B: await start('B') };
+try {
+  for (const label of ['A', 'B'] as const) {
+    const p = proxies[label];
+    await runWrk({ binary: wrk, url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS: 1 });
+  }
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const);
+    for (const label of order) {
+      const p = proxies[label];
+      const before = (await readCpuSeconds((p.child.proc.pid ?? 0))) ?? 0;
+      const r = await runWrk({ binary: wrk, url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS: seconds });
+      const after = (await readCpuSeconds((p.child.proc.pid ?? 0))) ?? 0;
+      results[label].cpuUs.push(((after - before) * 1e6) / Math.max(1, r.requests));
+      results[label].rps.push(r.reqPerSec);
+      process.stderr.write(`round ${round + 1} ${label}: ${r.reqPerSec.toFixed(0)} req/s, ${(((after - before) * 1e6) / Math.max(1, r.requests)).toFixed(1)} µs CPU/req\n`);
+    }
+  }
+} finally {
+  await proxies.A.stop();
+  await proxies.B.stop();
+  await origin.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+};
+const out = {
+  A: { root: roots.A, cpu_us_per_req: median(results.A.cpuUs), req_per_s: median(results.A.rps) },
+  B: { root: roots.B, cpu_us_per_req: median(results.B.cpuUs), req_per_s: median(results.B.rps) },
+};
+process.stdout.write(
+  `A ${out.A.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.A.req_per_s.toFixed(0)} req/s\n` +
+    `B ${out.B.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.B.req_per_s.toFixed(0)} req/s\n` +
+    `B/A CPU per request ${(out.B.cpu_us_per_req / out.A.cpu_us_per_req).toFixed(3)}, req/s ${(out.B.req_per_s / out.A.req_per_s).toFixed(3)}\n` +
+    `${JSON.stringify(out)}\n`,
+);
