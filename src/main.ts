@@ -158,6 +158,18 @@ policy
     );
   });
 policy
+  .command('replay')
+  .description('re-decide recorded flow records under a candidate policy; exit 0 no change, 3 changes, 1 error (docs/replay.md)')
+  .requiredOption('--flows <files...>', 'flow logs (JSON lines, gzip or not; - for stdin)')
+  .requiredOption('--policy <files...>', 'candidate policy files, in load order')
+  .option('--against <files...>', 'compare with these policy files instead of the recorded decisions')
+  .option('--examples <n>', 'example flows per rule and change', '3')
+  .option('--json', 'print one JSON object')
+  .action(async (opts: { flows: string[]; policy: string[]; against?: string[]; examples: string; json?: boolean }) => {
+    const { runPolicyReplay } = await import('./cli/replay.js');
+    process.exitCode = await runPolicyReplay(opts, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+  });
+policy
   .command('import-sigma')
   .description('convert Sigma rules (files or directories) into one policy file; exit 1 when nothing converted (docs/sigma.md)')
   .argument('<inputs...>', 'Sigma rule files, or directories read recursively for *.yml / *.yaml')

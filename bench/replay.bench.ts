@@ -1,0 +1,177 @@
+/**
+ * `policy replay` over a day of flow records (issue 12: ≥ 200,000 records/s on one core with the default policy,
+ * memory flat over 5 million records). Writes synthetic records — real Flow objects decided by the default policy
+ * and written by the proxy's serializer (test/fixtures/replay/synthetic.ts) — to a temp file, plain and gzip, then
+ * replays each in a fresh child process (so peak RSS is that run's own) with the default policy files against a
+ * candidate that adds one block rule.
+ *
+ *   npx tsx bench/replay.bench.ts [--sizes 1000000,5000000] [--formats plain,gzip] [--cap 60] [--keep]
+ *
+ * Prints, per run: records, seconds, records/s, peak RSS (VmHWM of the child), the lines JSON.parse had to read
+ * (the scanner's fallback) and the change count. A run stops at --cap seconds and reports the part it did.
+ * The 5M-record plain file is ~12 GB; by default only the gzip form is written for sizes above 1M.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { loadPolicy } from '../src/policy/load.js';
+import { Replayer, replayFlows } from '../src/replay/replay.js';
+import { syntheticRecords } from '../test/fixtures/replay/synthetic.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const DEFAULT_POLICY = [join(ROOT, 'policies/never-bump.yaml'), join(ROOT, 'policies/default.yaml')];
+const CANDIDATE_RULE = `version: 1
+rules:
+  - id: bench-block-dga
+    description: one added block rule (the replay bench)
+    when:
+      destination.domain: q7x9zk2v.top
+    action: block
+    severity: high
+    tags: [bench]
+`;
+/** Distinct records generated; the file repeats them (generation costs ~100 µs a record, replay a few). */
+const POOL = 20_000;
+
+function peakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m !== null) return Number(m[1]) / 1024;
+  } catch {
+    // not Linux: fall back to the current RSS
+  }
+  return process.memoryUsage().rss / 1024 / 1024;
+}
+
+// ---- the child: one replay, one JSON line on stdout ------------------------------------------------------
+
+async function child(file: string, candidateFile: string, capS: number): Promise<void> {
+  const against = await loadPolicy(DEFAULT_POLICY);
+  const candidate = await loadPolicy([...DEFAULT_POLICY, candidateFile]);
+  if (!against.ok || !candidate.ok) throw new Error('bench policies do not compile');
+  const started = performance.now();
+  let records = 0;
+  let stopped = false;
+  try {
+    const summary = await replayFlows({
+      flows: [file],
+      candidate: candidate.policy,
+      against: null,
+      examples: 3,
+      onProgress: (p) => {
+        records = p.records;
+        if (performance.now() - started > capS * 1000) {
+          stopped = true;
+          throw new Error('capped');
+        }
+      },
+    });
+    records = summary.total;
+    const seconds = (performance.now() - started) / 1000;
+    process.stdout.write(`${JSON.stringify({ records, seconds, changed: summary.changed, invalid: summary.invalid_lines, peakRssMb: peakRssMb(), capped: false })}\n`);
+  } catch (err) {
+    if (!stopped) throw err;
+    const seconds = (performance.now() - started) / 1000;
+    process.stdout.write(`${JSON.stringify({ records, seconds, changed: null, invalid: null, peakRssMb: peakRssMb(), capped: true })}\n`);
+  }
+}
+
+// ---- the parent: files, runs, table ----------------------------------------------------------------------
+
+interface RunResult {
+  readonly records: number;
+  readonly seconds: number;
+  readonly changed: number | null;
+  readonly invalid: number | null;
+  readonly peakRssMb: number;
+  readonly capped: boolean;
+}
+
+function runChild(file: string, candidateFile: string, capS: number): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
+    const proc = spawn(tsx, [fileURLToPath(import.meta.url), '--child', file, '--candidate', candidateFile, '--cap', String(capS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    proc.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    proc.on('close', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        resolvePromise(JSON.parse(line) as RunResult);
+      } catch {
+        reject(new Error(`child exited ${code}: ${out}`));
+      }
+    });
+  });
+}
+
+async function writeRepeated(file: string, block: Buffer, times: number): Promise<void> {
+  const out = createWriteStream(file);
+  for (let i = 0; i < times; i++) {
+    if (!out.write(block)) await new Promise<void>((r) => out.once("drain", () => r()));
+  }
+  await new Promise<void>((r, j) => out.end((err?: Error | null) => (err ? j(err) : r())));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      child: { type: 'string' },
+      candidate: { type: 'string' },
+      cap: { type: 'string', default: '60' },
+      sizes: { type: 'string', default: '1000000,5000000' },
+      formats: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+    },
+  });
+  const capS = Math.max(1, Number(values.cap));
+  if (values.child !== undefined) return child(values.child, values.candidate ?? '', capS);
+
+  const policy = await loadPolicy(DEFAULT_POLICY);
+  if (!policy.ok) throw new Error('default policy does not compile');
+  const tmp = mkdtempSync(join(os.tmpdir(), 'egress-bench-replay-'));
+  const candidateFile = join(tmp, 'candidate.yaml');
+  writeFileSync(candidateFile, CANDIDATE_RULE);
+  process.stderr.write(`generating ${POOL.toLocaleString('en-US')} distinct records…\n`);
+  const lines = syntheticRecords(POOL, { policy: policy.policy });
+  const block = Buffer.from(`${lines.join('\n')}\n`);
+  // A gzip member per block: the file is a multi-member gzip stream, as `cat a.gz b.gz` makes (read as one).
+  const gzBlock = gzipSync(block, { level: 6 });
+  // Sanity: the in-process replayer finds the added rule's flows in the pool, and nothing else changes.
+  const candidate = await loadPolicy([...DEFAULT_POLICY, candidateFile]);
+  if (!candidate.ok) throw new Error('candidate does not compile');
+  const check = new Replayer({ candidate: candidate.policy, against: null, examples: 0 });
+  lines.forEach((line, i) => check.line(line, 'pool', i + 1));
+  const sanity = check.summary();
+  process.stderr.write(
+    `pool: ${(block.length / POOL).toFixed(0)} bytes/record, gzip ${((gzBlock.length / block.length) * 100).toFixed(1)} %, ` +
+      `changes ${JSON.stringify(sanity.changes.map((c) => [c.rule, c.change, c.count]))}, scanner fallbacks ${check.scanStats.slow}\n`,
+  );
+
+  const sizes = (values.sizes ?? '').split(',').map(Number).filter((n) => n > 0);
+  const rows: string[] = [];
+  for (const size of sizes) {
+    const times = Math.ceil(size / POOL);
+    const formats = values.formats?.split(',') ?? (size > 1_000_000 ? ['gzip'] : ['plain', 'gzip']);
+    for (const format of formats) {
+      const file = join(tmp, `flows-${size}.${format === 'gzip' ? 'jsonl.gz' : 'jsonl'}`);
+      process.stderr.write(`writing ${file} (${(times * POOL).toLocaleString('en-US')} records)…\n`);
+      await writeRepeated(file, format === 'gzip' ? gzBlock : block, times);
+      const result = await runChild(file, candidateFile, capS);
+      const rate = result.records / result.seconds;
+      rows.push(
+        `${(times * POOL).toLocaleString('en-US').padStart(10)} ${format.padEnd(5)} ${(statSync(file).size / 1e6).toFixed(0).padStart(7)} MB ` +
+          `${result.records.toLocaleString('en-US').padStart(10)} ${result.seconds.toFixed(1).padStart(6)} s ${Math.round(rate).toLocaleString('en-US').padStart(9)}/s ` +
+          `${result.peakRssMb.toFixed(0).padStart(5)} MB ${result.capped ? 'capped' : `changed ${result.changed ?? 0}`}`,
+      );
+      rmSync(file, { force: true });
+    }
+  }
+  process.stdout.write(`\n    input   fmt      size    records   time    records/s  peakRSS\n${rows.join('\n')}\n`);
+  if (values.keep !== true) rmSync(tmp, { recursive: true, force: true });
+}
+
+await main();
