@@ -1,4 +1,9 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPolicyReplay } from '../../src/cli/replay.js';
 import { field, startHarness, type Harness } from '../helpers/harness.js';
 import { curl, echoHandler, startOrigin, type TestServer } from '../helpers/servers.js';
 
@@ -61,5 +66,37 @@ describe('shadow rules through the real proxy', () => {
     const rec = await h.waitForRecord((x) => field(x, 'url.path') === '/index.html');
     expect(field(rec, 'egress.shadow')).toBeUndefined();
     expect(await h.metrics()).toMatch(/egress_rule_matches_total\{rule="would-block-beacon",mode="shadow"\} 1/);
+  });
+
+  it("a shadow rule's would-be effect is what policy replay predicts for turning it live (issue 12)", async () => {
+    for (const path of ['/beacon', '/beacon', '/other', '/beacon?x=1']) {
+      expect((await curl(['-x', h.proxyUrl, `http://origin.test:${origin.port}${path}`])).status).toBe(200);
+    }
+    await h.waitForRecord((x) => field(x, 'url.path') === '/other');
+    await h.waitForRecord((x) => field(x, 'url.query') === 'x=1');
+    const shadowed = h.records.filter((r) => JSON.stringify(field(r, 'egress.shadow') ?? []).includes('"would-block-beacon"'));
+    expect(shadowed.length).toBe(4); // the /beacon of the test above and three here
+    const metric = /egress_rule_matches_total\{rule="would-block-beacon",mode="shadow"\} (\d+)/.exec(await h.metrics());
+    expect(Number(metric?.[1])).toBe(shadowed.length);
+
+    const dir = await mkdtemp(join(tmpdir(), 'egress-shadow-replay-'));
+    try {
+      const flows = join(dir, 'flows.jsonl');
+      const live = join(dir, 'live.yaml');
+      await writeFile(flows, `${h.records.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      await writeFile(live, POLICY.replace('mode: shadow', 'mode: live'));
+      const stdout = new PassThrough();
+      let out = '';
+      stdout.on('data', (c: Buffer) => (out += c.toString()));
+      const code = await runPolicyReplay({ flows: [flows], policy: [live], json: true, examples: 10 }, { stdin: Readable.from([]), stdout, stderr: new PassThrough() });
+      expect(code).toBe(3);
+      const report = JSON.parse(out) as { changes: { rule: string; change: string; count: number; examples: unknown[] }[] };
+      const blocked = report.changes.find((c) => c.rule === 'would-block-beacon' && c.change === 'newly_blocked');
+      expect(blocked?.count).toBe(shadowed.length);
+      // Nothing else would change: the shadow rule was the only difference.
+      expect(report.changes.filter((c) => c.change === 'newly_allowed')).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
