@@ -28,6 +28,8 @@ export const HINT_RESULT_LABELS = ['accepted', 'rejected'] as const;
 export type HintResultLabel = (typeof HINT_RESULT_LABELS)[number];
 export const ATTRIBUTION_LABELS = ['telemetry', 'header', 'none'] as const;
 export type AttributionLabel = (typeof ATTRIBUTION_LABELS)[number];
+export const SEVERITY_LABELS = ['low', 'medium', 'high', 'critical'] as const;
+export type SeverityLabel = (typeof SEVERITY_LABELS)[number];
 export const DNS_ACTION_LABELS = ['allow', 'block', 'error'] as const;
 export type DnsActionLabel = (typeof DNS_ACTION_LABELS)[number];
 /** `refused`: the files compiled but would have weakened the policy in force (docs/policy.md "Reloading"). */
@@ -100,6 +102,8 @@ const PACKAGE_VERSION = readPackageVersion();
 export interface Metrics {
   readonly registry: Registry;
   readonly flows: Counter<'action' | 'protocol'>;
+  /** Flows whose record is an alert (event.kind: alert), by the highest severity of the live rules that matched. */
+  readonly alerts: Counter<'severity' | 'action'>;
   readonly ruleMatches: Counter<'rule' | 'mode'>;
   readonly activeFlows: Gauge;
   readonly hints: Counter<'result'>;
@@ -158,6 +162,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const metrics: Metrics = {
     registry,
     flows: new Counter({ name: 'egress_flows_total', help: 'Flows ended, by decision and protocol', labelNames: ['action', 'protocol'], registers }),
+    alerts: new Counter({
+      name: 'egress_alerts_total',
+      help: 'Flows whose record is an alert (a matched live rule has a severity), by that severity and the decision',
+      labelNames: ['severity', 'action'],
+      registers,
+    }),
     ruleMatches: new Counter({
       name: 'egress_rule_matches_total',
       help: 'Flows a policy rule matched, by rule id and mode (live, or shadow: evaluated and recorded, never deciding)',
@@ -340,6 +350,7 @@ function pairs<A extends string, B extends string>(as: readonly A[], bs: readonl
  */
 function initialiseSeries(m: Metrics): void {
   for (const [action, protocol] of pairs(ACTION_LABELS, PROTOCOL_LABELS)) m.flows.inc({ action, protocol }, 0);
+  for (const [severity, action] of pairs(SEVERITY_LABELS, ACTION_LABELS)) m.alerts.inc({ severity, action }, 0);
   for (const result of HINT_RESULT_LABELS) m.hints.inc({ result }, 0);
   for (const method of ATTRIBUTION_LABELS) m.attributedFlows.inc({ method }, 0);
   for (const kind of HINT_STORE_KIND_LABELS) m.hintStoreEntries.set({ kind }, 0);

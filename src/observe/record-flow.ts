@@ -7,7 +7,6 @@ import type { AttributionLabel, Metrics, ProtocolLabel, TlsTunnelLabel } from '.
 const PROTOCOLS: ReadonlySet<string> = new Set<ProtocolLabel>(['http', 'tls', 'dns', 'unknown']);
 const ATTRIBUTIONS: ReadonlySet<string> = new Set<AttributionLabel>(['telemetry', 'header', 'none']);
 
-/** The end of every flow: one ECS record to the flow log and its counts in the metrics. */
 /** Labelled metric children looked up once per label value, not hashed again on every flow. */
 function memo<C>(make: (key: string) => C): (key: string) => C {
   // Bounded by the label values the code can produce (enums) and the rule ids of the loaded policies.
@@ -31,6 +30,10 @@ export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow)
   // Live and shadow rule matches, and the built-in rule that decided (internal destination, client ACL …).
   const countRules = createRuleMatchCounter(metrics);
   const attributed = memo((method) => metrics.attributedFlows.labels({ method }));
+  const alerts = memo((key) => {
+    const [severity, action] = key.split('|') as [string, string];
+    return metrics.alerts.labels({ severity, action });
+  });
   const errors = memo((code) => metrics.errors.labels({ code }));
   const bytes = memo((direction) => metrics.bytes.labels({ direction }));
   const duration = memo((protocol) => metrics.flowDuration.labels({ protocol }));
@@ -45,7 +48,10 @@ export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow)
     const protocol = PROTOCOLS.has(raw) ? raw : 'unknown';
     const action = decision !== null && decision.status === 'final' ? decision.verdict : 'block';
     flowCounter(`${action}|${protocol}`).inc();
-    if (decision !== null) countRules(decision);
+    if (decision !== null) {
+      countRules(decision);
+      if (decision.severity !== null) alerts(`${decision.severity}|${action}`).inc();
+    }
     const attribution = flow.get('egress.attribution');
     if (attribution !== undefined && ATTRIBUTIONS.has(attribution)) attributed(attribution).inc();
     if (flow.errorCode !== null) errors(flow.errorCode).inc();
