@@ -1,6 +1,6 @@
 /**
  * Generates deploy/elasticsearch/egress-inspector-template.json, the composable index template for flow records,
- * from the field catalogue (src/flow/fields.ts) and the ECS field list (../shared/ecs/ecs-fields.json):
+ * from the field catalogue (src/flow/fields.ts) and the ECS field list (test/fixtures/ecs/ecs-fields.json, a copy of ../shared/ecs):
  *   npx tsx scripts/gen-es-template.ts
  * Every catalogue field is mapped explicitly: ECS fields with their ECS type, the four SPEC fingerprints as
  * keyword, `egress.*` from its declared type (fractional numbers as float/double: a dynamic mapping would pin
@@ -23,7 +23,7 @@ export interface EcsFieldSpec {
 export const SPEC_FINGERPRINTS: ReadonlySet<string> = new Set(['tls.client.ja4', 'http.request.ja4h', 'tls.server.ja4s', 'tls.server.ja4x']);
 
 export const TEMPLATE_FILE = new URL('../deploy/elasticsearch/egress-inspector-template.json', import.meta.url);
-const ECS_FILE = new URL('../../shared/ecs/ecs-fields.json', import.meta.url);
+const ECS_FILE = new URL('../test/fixtures/ecs/ecs-fields.json', import.meta.url);
 
 export function loadEcsFields(): Readonly<Record<string, EcsFieldSpec>> {
   return JSON.parse(readFileSync(ECS_FILE, 'utf8')) as Record<string, EcsFieldSpec>;

@@ -1,5 +1,5 @@
 /**
- * The rule every flow-record field obeys (issue 11, SPEC "Flow records"): an ECS field (../shared/ecs/ecs-fields.json)
+ * The rule every flow-record field obeys (issue 11, SPEC "Flow records"): an ECS field (test/fixtures/ecs/ecs-fields.json, from ../shared/ecs)
  * with a JSON value of its ECS type and an allowed value where ECS fixes them; or under `egress.*`; or one of the
  * four fingerprint names SPEC keeps. Shared by the unit conformance test and test/integration/ecs-records.test.ts.
  */
