@@ -182,6 +182,18 @@ policy
   });
 
 program
+  .command('coverage')
+  .description('attribution coverage of recorded flows: overall, per client, unmanaged clients, stale telemetry (docs/coverage.md)')
+  .requiredOption('--flows <files...>', 'flow logs (JSON lines, gzip or not; - for stdin)')
+  .option('--json', 'print one JSON object')
+  .option('--stale <minutes>', 'telemetry is stale after this many minutes without an attributed flow', '15')
+  .option('--managed-window <minutes>', 'hints.managed_window, for reading "managed" from the records', '10')
+  .action(async (opts: { flows: string[]; json?: boolean; stale: string; managedWindow: string }) => {
+    const { runCoverage } = await import('./cli/coverage.js');
+    process.exitCode = await runCoverage(opts, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+  });
+
+program
   .command('fingerprint')
   .description('print SNI, ALPN, JA3 and JA4 of ClientHellos (hex records on stdin, one per line, or a pcap)')
   .option('--pcap <file>', 'read ClientHellos from a pcap or pcapng capture')

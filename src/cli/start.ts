@@ -27,6 +27,7 @@ import type { ClusterLink } from '../cluster/worker-link.js';
 import { createIpcFlowLog } from '../cluster/ipc-flow-log.js';
 import { shareDnsMemory, shareHintStore } from '../cluster/share.js';
 import { workerCounts } from '../cluster/supervise.js';
+import { createLiveCoverage } from '../coverage/live.js';
 
 export interface RunningProxy {
   readonly proxyAddress: AddressInfo;
@@ -155,9 +156,12 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
 
   // Follow-up records (late hints) are scored by the detection engine, which is built after telemetry.
   let rescore: (flow: Flow) => void = () => undefined;
+  // Attribution coverage of this process's flows (GET /v1/coverage, docs/coverage.md): bounded, fed beside the
+  // record path; follow-up records reach it through the flow log telemetry writes them to.
+  const coverage = createLiveCoverage();
   const telemetry = await createTelemetry(config, {
     metrics,
-    flowLog,
+    flowLog: coverage.tapFollowUps(flowLog),
     logger,
     policy: () => createPolicyView(policy.current()),
     rescore: (flow) => rescore(flow),
@@ -165,12 +169,17 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     ...(link !== undefined && config.hints.store === 'memory' ? { wrapStore: (store: HintStore) => shareHintStore(store, link) } : {}),
   }).catch(undo);
   opened.push(() => telemetry.close());
+  coverage.watchHints(telemetry.store);
   const { pipeline, resolver, dnsMemory, dnsSignals, detection } = await createPipeline(config, {
     policy,
     hints: telemetry.hints,
     metrics,
     flowLog,
-    afterRecord: (flow) => telemetry.flowEnded(flow),
+    // Coverage first: flowEnded may write the flow's follow-up at once, and the follow-up joins the counted flow.
+    afterRecord: (flow) => {
+      coverage.flowRecorded(flow);
+      telemetry.flowEnded(flow);
+    },
   }).catch(undo);
   opened.push(() => detection.close());
   rescore = (flow) => detection.scoring.score(flow);
@@ -220,6 +229,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     { registry: metrics.registry, isReady: () => ready, logger, ...(link === undefined ? {} : { scrape: () => link.scrape() }) },
   );
   admin.addRoute('POST', '/v1/hints', telemetry.api);
+  admin.addRoute('GET', '/v1/coverage', coverage.api);
   const reloadHere = async (trigger: ReloadTrigger, force = false): Promise<WorkerReload> => {
     // The same path as a file change or SIGHUP: read → validate → compile → swap; a failure keeps the last good.
     const ok = await policy.reload({ trigger, force });
