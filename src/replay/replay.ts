@@ -7,14 +7,13 @@
  * the pipeline's internal-destination default), compare (diff.ts), count (tally.ts). Streaming, one pass, memory
  * bounded by the policies.
  */
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { FieldName } from '../flow/fields.js';
 import type { CompiledPolicy } from '../policy/load.js';
 import { diffOutcomes } from './diff.js';
 import { createDecider, recordedOutcome, skipReason, type Decider, type Outcome, type RecordedDecision } from './outcome.js';
-import { readLines } from './read-lines.js';
+import { readFileLines, readLines, type LineHandler } from './read-lines.js';
 import { buildRecordShape } from './record-fields.js';
 import { RecordScanner } from './scan-record.js';
 import { exampleOf, ReplayTally, type ReplaySummary } from './tally.js';
@@ -147,24 +146,22 @@ export async function replayFlows(options: ReplayerOptions & ReplayInput): Promi
   let sinceProgress = 0;
   const report = options.onProgress;
   for (const file of options.flows) {
-    const input = file === '-' ? options.stdin : createReadStream(file, { highWaterMark: 1024 * 1024 });
-    if (input === undefined) throw new Error('no stdin to read "-" from');
     const name = file === '-' ? '(stdin)' : file;
+    const handler: LineHandler = {
+      line: (text, lineNo) => {
+        replayer.line(text, name, lineNo);
+        if (report !== undefined && ++sinceProgress >= PROGRESS_EVERY) {
+          sinceProgress = 0;
+          report({ bytes, totalBytes, records: replayer.tally.total });
+        }
+      },
+      overlong: (lineNo, n) => replayer.overlong(name, lineNo, n),
+    };
+    const counted = { onBytes: (n: number) => (bytes += n) };
     try {
-      await readLines(
-        input,
-        {
-          line: (text, lineNo) => {
-            replayer.line(text, name, lineNo);
-            if (report !== undefined && ++sinceProgress >= PROGRESS_EVERY) {
-              sinceProgress = 0;
-              report({ bytes, totalBytes, records: replayer.tally.total });
-            }
-          },
-          overlong: (lineNo, bytes) => replayer.overlong(name, lineNo, bytes),
-        },
-        { onBytes: (n) => (bytes += n) },
-      );
+      if (file !== '-') await readFileLines(file, handler, counted);
+      else if (options.stdin === undefined) throw new Error('no stdin to read "-" from');
+      else await readLines(options.stdin, handler, counted);
     } catch (err) {
       throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }

@@ -1,74 +1,71 @@
 /**
  * Reading one flow-log line into the slots of a RecordShape (record-fields.ts): the hot loop of `policy replay`.
  *
- * JSON.parse of a whole record costs ~13 µs for a 2.8 KB TLS record (75k records/s: measured), and replay needs
- * perhaps a tenth of its fields. So a line is first read by a selective scanner: a validating JSON walk
- * (RFC 8259 grammar: §4 objects, §5 arrays, §6 numbers, §7 strings) that descends only into the keys of the
- * shape's tree, skips every other value by its delimiters, and builds values only for the fields it keeps.
- * It is optimistic: anything it does not handle simply — a key with escapes, a dotted key (`"source.ip"`), a key
- * repeated within a record (JSON.parse keeps the last one whole), nesting deeper than MAX_DEPTH, any syntax error
- * — sends the line to the slow path, JSON.parse and a walk over the object, which is the reference: both give
- * the same slots for every line (test/unit/replay/scan-record.fuzz.test.ts checks it on generated input).
+ * JSON.parse of a whole record costs ~13–20 µs for a 2.4 KB record on the dev VM, and replay needs perhaps a tenth
+ * of its fields. So a line is first read by a selective scanner that still validates all of it (RFC 8259: §4
+ * objects, §5 arrays, §6 numbers, §7 strings) — a damaged line must be reported as JSON.parse would, not half-read:
+ * - the members replay does not read are skipped by one native regular-expression match per run of them (the run
+ *   of each object the shape descends into: runPattern), which validates them on the way; this is where the bytes
+ *   are (cipher lists, related.*, observer.*, url.*). A per-character JavaScript walk was ~3x slower (measured);
+ * - only the keys the shape names are looked at in JavaScript, and only their values are built.
+ * It is optimistic: anything it does not handle simply — whitespace between tokens, a key with escapes, a dotted
+ * key (`"source.ip"`) that may name a field read, a key read twice (JSON.parse keeps the last one whole), values
+ * nested deeper than VALUE_DEPTH, any syntax error — sends the line to the slow path, JSON.parse and a walk over
+ * the object, which is the reference: both give the same slots for every line (test/unit/replay/scan-record.test.ts
+ * checks it on generated, real and damaged input).
  */
 import type { FieldName, FieldValue } from '../flow/fields.js';
 import type { Facts } from '../flow/facts.js';
 import { acceptValue, type FieldSlot, type PathNode, type RecordShape } from './record-fields.js';
 
 const BAIL = -1;
-/** Deeper than any record the proxy writes (5 levels); deeper input goes to JSON.parse. */
-const MAX_DEPTH = 32;
-/** A raw control character: never in a JSON string (RFC 8259 §7); a line with one (a tab between tokens is legal) goes to JSON.parse. */
-// eslint-disable-next-line no-control-regex -- control characters are what a JSON string may not hold raw
-const CONTROL = /[\u0000-\u001f]/;
-/** RFC 8259 §6 number. */
-const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-const HEX4 = /[0-9a-fA-F]{4}/y;
 /**
- * Whole values replay does not read, skipped in one native match instead of token by token: most of a record's
- * bytes are lists and small objects replay never looks at (offered cipher suites, related.*, observer.*). The
- * patterns are the RFC 8259 grammar (§6 numbers, §7 strings with their escapes) in the compact spelling the proxy
- * writes, nested two levels deep; raw control characters were ruled out for the whole line first. A value they do
- * not match (spaces, deeper nesting) is scanned token by token, so they only decide how fast, never what.
+ * RFC 8259 §7 string, raw control characters (U+0000–U+001F) excluded, escapes checked; §6 number; the literals.
+ * These are the whole grammar the fast path accepts: what they do not match goes to JSON.parse.
  */
-const STRING = String.raw`"[^"\\]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\]*)*"`;
+const STRING = String.raw`"[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*"`;
 const SCALAR = String.raw`(?:${STRING}|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null)`;
-const FLAT_OBJECT = String.raw`\{(?:${STRING}:${SCALAR}(?:,${STRING}:${SCALAR})*)?\}`;
-const FLAT_ARRAY = String.raw`\[(?:${SCALAR}(?:,${SCALAR})*)?\]`;
-const SHALLOW = `(?:${SCALAR}|${FLAT_ARRAY}|${FLAT_OBJECT})`;
-const SKIP_OBJECT = new RegExp(String.raw`\{(?:${STRING}:${SHALLOW}(?:,${STRING}:${SHALLOW})*)?\}`, 'y');
-const SKIP_ARRAY = new RegExp(String.raw`\[(?:${SHALLOW}(?:,${SHALLOW})*)?\]`, 'y');
+/**
+ * Values nested this deep at most are read by one native match (a record's deepest skipped value, http.request.body,
+ * is 3; the proxy writes 5 levels in all). A deeper value goes to JSON.parse.
+ */
+const VALUE_DEPTH = 5;
+/**
+ * RFC 8259 §4/§5 objects and arrays in the compact spelling the proxy writes (no whitespace), `depth` levels deep.
+ * A comma must be followed by another member (`,(?=")`, `,(?!\])`), so a trailing comma fails; each part has one way
+ * to match, so a failed match backtracks in linear time.
+ */
+function valuePattern(depth: number): string {
+  if (depth === 0) return SCALAR;
+  const inner = valuePattern(depth - 1);
+  return String.raw`(?:${SCALAR}|\{(?:${STRING}:${inner}(?:,(?=")|(?=\})))*\}|\[(?:${inner}(?:,(?!\])|(?=\])))*\])`;
+}
+const VALUE_SOURCE = valuePattern(VALUE_DEPTH);
+/** One whole value, validated and skipped in one native match. */
+const VALUE = new RegExp(VALUE_SOURCE, 'y');
+/** A key without escapes: a key with one goes to JSON.parse (it could spell a field's name). */
+// eslint-disable-next-line no-control-regex -- raw control characters are what a JSON string may not hold (RFC 8259 §7)
+const KEY = /"[^"\\\x00-\x1f]*"/y;
+
+/**
+ * The members of an object that replay does not read, skipped in one native match: every member whose key is not
+ * one of `keys` and does not start with one of them and a dot (a dotted key, `"source.ip"`, that may name a field
+ * read: the walk looks at it). Stops before a member it cannot skip (a key read, whitespace, a deep value); the
+ * walk takes over there. Compiled once per node of the shape (`RecordScanner` constructor).
+ */
+function runPattern(keys: readonly string[]): RegExp {
+  const names = keys.map((k) => k.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')).join('|');
+  const key = names === '' ? STRING : String.raw`"(?!(?:${names})[".])[^"\\\x00-\x1f]*"`;
+  return new RegExp(String.raw`(?:${key}:${VALUE_SOURCE}(?:,(?=")|(?=\})))*`, 'y');
+}
 
 const QUOTE = 34;
-const BACKSLASH = 92;
 const COMMA = 44;
 const COLON = 58;
 const OPEN_BRACE = 123;
 const CLOSE_BRACE = 125;
 const OPEN_BRACKET = 91;
-const CLOSE_BRACKET = 93;
-
-/** `"\/bfnrt` after a backslash (RFC 8259 §7). */
-function isSimpleEscape(c: number): boolean {
-  return c === QUOTE || c === BACKSLASH || c === 47 || c === 98 || c === 102 || c === 110 || c === 114 || c === 116;
-}
-
-/** Every backslash in s[from, end) starts a valid escape (RFC 8259 §7). `s[from]` is a backslash. */
-function validEscapes(s: string, from: number, end: number): boolean {
-  for (let j = from; j < end; j++) {
-    if (s.charCodeAt(j) !== BACKSLASH) continue;
-    const e = s.charCodeAt(j + 1);
-    if (e === 117) {
-      HEX4.lastIndex = j + 2;
-      if (!HEX4.test(s) || j + 6 > end) return false;
-      j += 5;
-    } else if (isSimpleEscape(e) && j + 1 < end) {
-      j += 1;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
+const CARRIAGE_RETURN = 13;
 
 /** The child whose key is s[start, end), compared in place. */
 function childAt(node: PathNode, s: string, start: number, end: number): PathNode | undefined {
@@ -79,15 +76,18 @@ function childAt(node: PathNode, s: string, start: number, end: number): PathNod
   return undefined;
 }
 
-function skipSpace(s: string, i: number): number {
-  // The proxy writes no whitespace: one look, and most calls are over.
-  if (s.charCodeAt(i) > 32) return i;
-  // RFC 8259 §2: insignificant whitespace is space, tab, line feed, carriage return.
-  for (;;) {
-    const c = s.charCodeAt(i);
-    if (c === 32 || c === 10 || c === 13 || c === 9) i++;
-    else return i;
-  }
+/** The index after the value at s[i], or BAIL. */
+function skipValue(s: string, i: number): number {
+  VALUE.lastIndex = i;
+  return VALUE.test(s) ? VALUE.lastIndex : BAIL;
+}
+
+/** The runs of every node with children, compiled once. */
+function compileRuns(node: PathNode, into: Map<PathNode, RegExp>): Map<PathNode, RegExp> {
+  if (node.children.size === 0) return into;
+  into.set(node, runPattern([...node.children.keys()]));
+  for (const child of node.children.values()) compileRuns(child, into);
+  return into;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -108,11 +108,8 @@ export class RecordScanner {
   /** 0 unset, 1 set through an old name, 2 set through the catalogue name. */
   private readonly setBy: Uint8Array;
   private serial = 0;
-  /** Set by scanString: the string had escapes. */
-  private escaped = false;
-  /** Forward-only cursors into the current line: the next backslash and the next dot at or after the last search. */
-  private backslash = -1;
-  private dot = -1;
+  /** The skip pattern of each node with children (runPattern). */
+  private readonly runs: Map<PathNode, RegExp>;
   /** Lines read by the fast path and by JSON.parse (for the bench and tests). */
   fastLines = 0;
   slowLines = 0;
@@ -123,6 +120,7 @@ export class RecordScanner {
     this.shape = shape;
     this.values = new Array<FieldValue | undefined>(shape.slotCount).fill(undefined);
     this.setBy = new Uint8Array(shape.slotCount);
+    this.runs = compileRuns(shape.root, new Map());
     const slots = shape.slots;
     const values = this.values;
     this.facts = {
@@ -142,12 +140,10 @@ export class RecordScanner {
   /** Reads one line (without its newline). */
   read(line: string): LineProblem {
     this.reset();
-    this.backslash = -1;
-    this.dot = -1;
-    const start = skipSpace(line, 0);
-    if (line.charCodeAt(start) === OPEN_BRACE && !CONTROL.test(line)) {
-      const end = this.scanObject(line, start, this.shape.root, 0);
-      if (end !== BAIL && skipSpace(line, end) === line.length) {
+    if (line.charCodeAt(0) === OPEN_BRACE) {
+      const end = this.scanObject(line, 0, this.shape.root);
+      // A `\r` left by a CRLF file is the only thing allowed after the record on the fast path.
+      if (end === line.length || (end !== BAIL && end === line.length - 1 && line.charCodeAt(end) === CARRIAGE_RETURN)) {
         this.fastLines++;
         return null;
       }
@@ -211,128 +207,65 @@ export class RecordScanner {
     this.setBy[index] = value === undefined ? 0 : slot.alias ? 1 : 2;
   }
 
-  // ---- the fast path: a validating scan that builds only the values it keeps -----------------------
+  // ---- the fast path: native matches skip what is not read; the walk reads the rest -----------------
 
-  /** `s[i]` is `{`. Returns the index after the matching `}`, or BAIL. `node` null: skip the whole object. */
-  private scanObject(s: string, i: number, node: PathNode | null, depth: number): number {
-    if (depth > MAX_DEPTH) return BAIL;
-    i = skipSpace(s, i + 1);
+  /** `s[i]` is `{` of an object the shape descends into. Returns the index after its `}`, or BAIL. */
+  private scanObject(s: string, i: number, node: PathNode): number {
+    const run = this.runs.get(node) as RegExp;
+    i++;
     if (s.charCodeAt(i) === CLOSE_BRACE) return i + 1;
     for (;;) {
-      if (s.charCodeAt(i) !== QUOTE) return BAIL;
-      const keyEnd = this.scanString(s, i);
-      if (keyEnd === BAIL) return BAIL;
-      let child: PathNode | undefined;
-      if (node !== null) {
-        if (this.escaped) return BAIL;
-        child = childAt(node, s, i + 1, keyEnd - 1);
-        if (child === undefined) {
-          // A dotted key (`"geo.country_iso_code"`) under a node we read may name one of our fields: JSON.parse decides.
-          if (this.dot <= i) this.dot = this.findFrom(s, 46, i + 1);
-          if (this.dot < keyEnd && node.children.has(s.slice(i + 1, this.dot))) return BAIL;
-        } else {
-          if (child.seen === this.serial) return BAIL;
-          child.seen = this.serial;
-        }
-      }
-      i = skipSpace(s, keyEnd);
-      if (s.charCodeAt(i) !== COLON) return BAIL;
-      i = skipSpace(s, i + 1);
-      if (child === undefined) i = this.skipValue(s, i, depth + 1);
-      else if (child.children.size > 0 && s.charCodeAt(i) === OPEN_BRACE) i = this.scanObject(s, i, child, depth + 1);
-      else if (child.slot !== null) i = this.readLeaf(s, i, child.slot, depth + 1);
-      else i = this.skipValue(s, i, depth + 1);
+      // Members not read, as many as follow one another; a `}` after them closes the object (run never eats a
+      // trailing comma).
+      run.lastIndex = i;
+      if (run.test(s)) i = run.lastIndex;
+      if (s.charCodeAt(i) === CLOSE_BRACE) return i + 1;
+      i = this.member(s, i, node);
       if (i === BAIL) return BAIL;
-      i = skipSpace(s, i);
       const c = s.charCodeAt(i);
-      if (c === COMMA) i = skipSpace(s, i + 1);
-      else if (c === CLOSE_BRACE) return i + 1;
-      else return BAIL;
+      if (c === CLOSE_BRACE) return i + 1;
+      if (c !== COMMA || s.charCodeAt(i + 1) !== QUOTE) return BAIL;
+      i++;
     }
   }
 
-  private scanArray(s: string, i: number, depth: number): number {
-    if (depth > MAX_DEPTH) return BAIL;
-    i = skipSpace(s, i + 1);
-    if (s.charCodeAt(i) === CLOSE_BRACKET) return i + 1;
-    for (;;) {
-      i = this.skipValue(s, i, depth + 1);
-      if (i === BAIL) return BAIL;
-      i = skipSpace(s, i);
-      const c = s.charCodeAt(i);
-      if (c === COMMA) i = skipSpace(s, i + 1);
-      else if (c === CLOSE_BRACKET) return i + 1;
-      else return BAIL;
+  /** One `"key":value` member at s[i] that the run did not skip. Returns the index after the value, or BAIL. */
+  private member(s: string, i: number, node: PathNode): number {
+    if (s.charCodeAt(i) !== QUOTE) return BAIL;
+    KEY.lastIndex = i;
+    if (!KEY.test(s)) return BAIL;
+    const keyEnd = KEY.lastIndex;
+    if (s.charCodeAt(keyEnd) !== COLON) return BAIL;
+    const child = childAt(node, s, i + 1, keyEnd - 1);
+    if (child === undefined) {
+      // A dotted key (`"geo.country_iso_code"`) that may name one of our fields: JSON.parse decides.
+      const dot = s.indexOf('.', i + 1);
+      if (dot !== -1 && dot < keyEnd && node.children.has(s.slice(i + 1, dot))) return BAIL;
+      return skipValue(s, keyEnd + 1);
     }
+    // A key read twice: JSON.parse keeps the last value whole.
+    if (child.seen === this.serial) return BAIL;
+    child.seen = this.serial;
+    const v = keyEnd + 1;
+    if (child.children.size > 0 && s.charCodeAt(v) === OPEN_BRACE) return this.scanObject(s, v, child);
+    if (child.slot !== null) return this.readLeaf(s, v, child.slot);
+    return skipValue(s, v);
   }
 
-  /**
-   * `s[i]` is `"`. Returns the index after the closing quote, or BAIL; sets `escaped`. The closing quote is found by
-   * indexOf (native, no per-character loop in JS); escapes are validated only in strings that have a backslash,
-   * found with a cursor that only moves forward (one pass over the line for all its strings). Raw control
-   * characters were ruled out for the whole line before (`read`).
-   */
-  private scanString(s: string, i: number): number {
-    let from = i + 1;
-    let q: number;
-    for (;;) {
-      q = s.indexOf('"', from);
-      if (q === -1) return BAIL;
-      if (s.charCodeAt(q - 1) !== BACKSLASH) break;
-      // An escaped quote only when an odd number of backslashes precede it.
-      let k = q - 1;
-      while (k > i && s.charCodeAt(k) === BACKSLASH) k--;
-      if ((q - 1 - k) % 2 === 0) break;
-      from = q + 1;
-    }
-    if (this.backslash <= i) this.backslash = this.findFrom(s, 92, i + 1);
-    this.escaped = this.backslash < q;
-    if (this.escaped && !validEscapes(s, this.backslash, q)) return BAIL;
-    return q + 1;
-  }
-
-  /** The next occurrence of `code` at or after `from`, or the line's length when there is none. */
-  private findFrom(s: string, code: number, from: number): number {
-    const at = s.indexOf(String.fromCharCode(code), from);
-    return at === -1 ? s.length : at;
-  }
-
-  private skipValue(s: string, i: number, depth: number): number {
-    const c = s.charCodeAt(i);
-    if (c === QUOTE) return this.scanString(s, i);
-    if (c === OPEN_BRACE) {
-      SKIP_OBJECT.lastIndex = i;
-      return SKIP_OBJECT.test(s) ? SKIP_OBJECT.lastIndex : this.scanObject(s, i, null, depth);
-    }
-    if (c === OPEN_BRACKET) {
-      SKIP_ARRAY.lastIndex = i;
-      return SKIP_ARRAY.test(s) ? SKIP_ARRAY.lastIndex : this.scanArray(s, i, depth);
-    }
-    if (c === 116) return s.startsWith('true', i) ? i + 4 : BAIL;
-    if (c === 102) return s.startsWith('false', i) ? i + 5 : BAIL;
-    if (c === 110) return s.startsWith('null', i) ? i + 4 : BAIL;
-    NUMBER.lastIndex = i;
-    return NUMBER.test(s) && NUMBER.lastIndex > i ? NUMBER.lastIndex : BAIL;
-  }
-
-  private readLeaf(s: string, i: number, slot: FieldSlot, depth: number): number {
-    const c = s.charCodeAt(i);
-    const end = this.skipValue(s, i, depth);
+  private readLeaf(s: string, i: number, slot: FieldSlot): number {
+    const end = skipValue(s, i);
     if (end === BAIL) return BAIL;
+    const c = s.charCodeAt(i);
     let value: unknown;
-    if (c === QUOTE && !this.escaped) value = s.slice(i + 1, end - 1);
-    else if (c === 116) value = true;
+    if (c === QUOTE) {
+      const body = s.slice(i + 1, end - 1);
+      value = body.includes('\\') ? (JSON.parse(s.slice(i, end)) as string) : body;
+    } else if (c === 116) value = true;
     else if (c === 102) value = false;
     else if (c === 110) value = null;
-    else if (c !== QUOTE && c !== OPEN_BRACE && c !== OPEN_BRACKET) value = Number(s.slice(i, end));
-    else {
-      // Escaped strings, lists and objects: rare or small; the scan above has validated the text already.
-      try {
-        value = JSON.parse(s.slice(i, end));
-      } catch {
-        return BAIL;
-      }
-    }
+    // Lists and objects: small (tags, rule ids, ALPN); the match above has validated them.
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) value = JSON.parse(s.slice(i, end)) as unknown;
+    else value = Number(s.slice(i, end));
     this.assign(slot, value);
     return end;
   }

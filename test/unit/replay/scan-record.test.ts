@@ -4,6 +4,12 @@ import type { FieldName } from '../../../src/flow/fields.js';
 import { buildRecordShape, CATALOGUE_FIELDS } from '../../../src/replay/record-fields.js';
 import { RecordScanner } from '../../../src/replay/scan-record.js';
 import { isMatchableField } from '../../../src/flow/fields.js';
+import { loadPolicy } from '../../../src/policy/load.js';
+import { syntheticRecords } from '../../fixtures/replay/synthetic.js';
+
+const loaded = await loadPolicy(['policies/never-bump.yaml', 'policies/default.yaml']);
+if (!loaded.ok) throw new Error('the default policy does not compile');
+const DEFAULT_POLICY = loaded.policy;
 
 const WANTED: FieldName[] = ['destination.port', 'destination.domain', 'egress.destination.internal', 'egress.tls.alpn', 'tls.server.x509.subject.common_name', 'process.name', 'egress.score'];
 
@@ -92,6 +98,13 @@ describe('reading a record into facts', () => {
 // ---- the fast path agrees with the reference (JSON.parse + walk) on every input -------------------------
 
 const MATCHABLE = CATALOGUE_FIELDS.filter(isMatchableField);
+
+let synthetic: string[] | null = null;
+/** Records as the proxy writes them (test/fixtures/replay/synthetic.ts), decided by the default policy. */
+function syntheticLines(): string[] {
+  synthetic ??= syntheticRecords(400, { policy: DEFAULT_POLICY });
+  return synthetic;
+}
 const ALL_WANTED = [...MATCHABLE];
 
 /** What a scanner made of a line: the problem, or every slot's value. */
@@ -153,6 +166,57 @@ describe('the selective scanner agrees with JSON.parse', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('on real records from the proxy serializer: all on the fast path, the same slots', () => {
+    const pool = syntheticLines();
+    const before = fast.fastLines;
+    for (const line of pool) expect(outcome(fast, line)).toEqual(reference(slow, line));
+    expect(fast.fastLines - before).toBe(pool.length);
+  });
+
+  it('on real records, damaged: a character changed, inserted or removed anywhere (identical slots or "invalid")', () => {
+    const pool = syntheticLines();
+    fc.assert(
+      fc.property(fc.nat(pool.length - 1), fc.nat(), fc.constantFrom('', '"', '{', '}', '[', ']', ',', ':', '\\', '.', 'a', '0', ' ', '\t', '\u0001', '\u007f', '\u00e9', '\u2028', '\ud83d\ude00', '-', 'e'), fc.boolean(), (which, where, ch, replace) => {
+        const base = pool[which] as string;
+        const at = where % (base.length + 1);
+        const line = base.slice(0, at) + ch + base.slice(at + (replace ? 1 : 0));
+        expect(outcome(fast, line)).toEqual(reference(slow, line));
+      }),
+      { numRuns: 4000 },
+    );
+  });
+
+  it('on unicode, escapes in keys and values, duplicate and dotted keys, stray whitespace', () => {
+    const keyish = fc.oneof(keyArb, fc.constantFrom('d\\u0065stination', 'port"', 'é', '\ud83d\ude00', 'destination.port', 'egress.score', '__proto__'));
+    const leaf = fc.oneof(fc.string({ maxLength: 8, unit: 'binary' }), fc.constantFrom('\\', '"', '\u0000', '\u001f', '\u2028', 'C:\\x'), fc.integer(), fc.double(), fc.constant(1e308));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(keyish, fc.oneof(leaf, fc.dictionary(keyArb, leaf, { maxKeys: 3 }), fc.array(leaf, { maxLength: 3 }))), { maxLength: 8 }), fc.boolean(), (members, spaced) => {
+        // Written by hand so that keys repeat (an object literal cannot hold a key twice).
+        const sep = spaced ? ' , ' : ',';
+        const line = `{${members.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(sep)}}`;
+        expect(outcome(fast, line)).toEqual(reference(slow, line));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('the duplicate of a key read goes to JSON.parse, the duplicate of a key not read does not matter', () => {
+    const a = '{"destination":{"port":1},"source":{"ip":"a"},"destination":{"port":2}}';
+    const b = '{"source":{"ip":"a"},"source":{"ip":"b"},"destination":{"port":3}}';
+    expect(outcome(fast, a)).toEqual(reference(slow, a));
+    expect(outcome(fast, b)).toEqual(reference(slow, b));
+  });
+
+  it('long damaged lines are rejected in linear time (no regular-expression backtracking blow-up)', () => {
+    const members = Array.from({ length: 20_000 }, (_, i) => `"k${i}":{"a":[1,"x",{"b":[2,{"c":null}]}]}`).join(',');
+    for (const tail of [',}', '}}', ',"', '']) {
+      const line = `{"event":{"action":"allow"},${members}${tail}`;
+      const started = performance.now();
+      expect(outcome(fast, line)).toEqual(reference(slow, line));
+      expect(performance.now() - started).toBeLessThan(2_000);
+    }
   });
 
   it('deep nesting goes to JSON.parse and still gives the answer', () => {
