@@ -1,5 +1,6 @@
 /** Runs the real CLI (src/main.ts through tsx) as a child process. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -62,4 +63,16 @@ export function startDaemon(args: string[], opts: { env?: NodeJS.ProcessEnv; tim
       reject(new Error(`daemon exited with ${code}:\n${stderr}`));
     });
   });
+}
+
+/** A writable that keeps what is written, for CLI functions that take their stdout/stderr as streams. */
+export function capture(): { stream: Writable; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer | string, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  });
+  return { stream, text: () => chunks.join('') };
 }

@@ -1,17 +1,7 @@
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runPolicyExplain, type PolicyExplainOptions } from '../../../src/cli/policy-explain.js';
+import { capture } from '../../helpers/cli.js';
 
-function capture(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
 
 async function explain(opts: Partial<Omit<PolicyExplainOptions, 'flow'>> & { flow: unknown }): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = capture();

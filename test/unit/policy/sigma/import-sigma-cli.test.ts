@@ -1,7 +1,6 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { runImportSigma, type ImportSigmaOptions } from '../../../../src/cli/import-sigma.js';
 import { evaluatePolicy } from '../../../../src/policy/evaluate.js';
@@ -9,19 +8,10 @@ import { loadPolicy } from '../../../../src/policy/load.js';
 import { importSigma } from '../../../../src/policy/sigma/import.js';
 import { parseSigmaText } from '../../../../src/policy/sigma/parse.js';
 import { fakeFacts } from '../policy-kit.js';
+import { capture } from '../../../helpers/cli.js';
 
 const RULES = 'test/fixtures/sigma/rules';
 
-function capture(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
-  return { stream, text: () => chunks.join('') };
-}
 
 async function run(inputs: string[], options: ImportSigmaOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = capture();
