@@ -228,7 +228,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     { host: config.admin.listen.host, port: config.admin.listen.port, token: config.admin.token },
     { registry: metrics.registry, isReady: () => ready, logger, ...(link === undefined ? {} : { scrape: () => link.scrape() }) },
   );
-  admin.addRoute('POST', '/v1/hints', telemetry.api);
+  admin.addRoute('POST', '/v1/hints', telemetry.api, { maxBodyBytes: config.hints.max_body_bytes });
   admin.addRoute('GET', '/v1/coverage', coverage.api);
   const reloadHere = async (trigger: ReloadTrigger, force = false): Promise<WorkerReload> => {
     // The same path as a file change or SIGHUP: read → validate → compile → swap; a failure keeps the last good.

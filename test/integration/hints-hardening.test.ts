@@ -172,6 +172,37 @@ rules:
       expect(((await res.json()) as { code: string }).code).toBe('BODY_TOO_LARGE');
       expect((await post(JSON.stringify(eid3(1, 'C:\\a.exe')))).status).toBe(202);
     });
+
+    /** Send a head with `Expect: 100-continue` and no body; resolve with what the server says first. */
+    const firstAnswer = (headers: string): Promise<string> =>
+      new Promise((resolve) => {
+        const socket = net.connect(adminPort, '127.0.0.1');
+        let got = '';
+        const done = (): void => {
+          socket.destroy();
+          resolve(got);
+        };
+        const timer = setTimeout(done, 3000);
+        socket.on('data', (c: Buffer) => {
+          got += c.toString('latin1');
+          if (got.includes('\r\n\r\n')) {
+            clearTimeout(timer);
+            done();
+          }
+        });
+        socket.on('error', done);
+        socket.write(`POST /v1/hints HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nExpect: 100-continue\r\n${headers}\r\n`);
+      });
+
+    it('Expect: 100-continue: a too-large announced body gets 413 before it is sent, a fitting one gets 100', async () => {
+      const big = await firstAnswer(`Authorization: Bearer ${TOKEN}\r\nContent-Length: ${50 * MB}\r\n`);
+      expect(big).toMatch(/^HTTP\/1\.1 413 /);
+      expect(big).not.toContain('100 Continue');
+      const small = await firstAnswer(`Authorization: Bearer ${TOKEN}\r\nContent-Length: 10\r\n`);
+      expect(small).toMatch(/^HTTP\/1\.1 100 Continue/);
+      const stranger = await firstAnswer(`Content-Length: 10\r\n`);
+      expect(stranger).toMatch(/^HTTP\/1\.1 401 /);
+    });
   });
 
   describe('400 when nothing in the body can be read as an event; 202 when some of it can', () => {
