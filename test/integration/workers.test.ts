@@ -37,7 +37,8 @@ async function startCluster(dir: string, name: string, lines: string[]): Promise
 }
 
 async function status(c: Cluster): Promise<ClusterStatus> {
-  const res = await fetch(`${c.adminUrl}/v1/cluster`, { headers: auth });
+  // Bounded: a connection the primary hands to a worker that is dying or still starting must fail, not hang.
+  const res = await fetch(`${c.adminUrl}/v1/cluster`, { headers: auth, signal: AbortSignal.timeout(5000) });
   expect(res.status).toBe(200);
   return (await res.json()) as ClusterStatus;
 }
