@@ -23,13 +23,13 @@ const FLUSH_EVERY_MS = 200;
  */
 const MAX_WRITE_BYTES = 1024 * 1024;
 /**
- * Records are encoded straight into a slab of this size and handed to sonic-boom as bytes, one slab at a time.
+ * Records are encoded straight into a slab of this size (64 KiB: below glibc's mmap threshold, so slabs come from and return to the malloc arena) and handed to sonic-boom as bytes, one slab at a time.
  * Handed one string at a time, sonic-boom measured the UTF-8 length of the record and of its whole last buffer on
  * every write (`Buffer.byteLength`, a walk over a growing concatenation): 6–17 % of the proxy's CPU under
  * keep-alive load once records reached ~2 KB (issue 11); joining the strings first and encoding them with
  * Buffer.from cost as much again (a fresh 64 KiB ArrayBuffer per call). Encoding into a slab is one pass.
  */
-const SLAB_BYTES = 256 * 1024;
+const SLAB_BYTES = 64 * 1024;
 
 /** The flow log of a cluster primary: it also takes whole-line batches that workers sent over IPC. */
 export interface FlowLogSink extends FlowLog {
