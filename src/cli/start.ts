@@ -262,7 +262,11 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   link?.onCollect(() => metrics.registry.getMetricsAsJSON());
   admin.addRoute('GET', '/v1/policy', (_req, res) => {
     const current = policy.current();
-    sendJson(res, 200, { sha256: current.sha256, files: current.files, rules: current.rules.map((r) => ({ id: r.id, action: r.action, file: r.file, line: r.line })) });
+    // Live and shadow rules in file order (the order they are read in), each with its mode.
+    const rules = [...current.rules, ...current.shadowRules]
+      .sort((a, b) => current.files.indexOf(a.file) - current.files.indexOf(b.file) || a.line - b.line)
+      .map((r) => ({ id: r.id, action: r.action, mode: r.mode, file: r.file, line: r.line }));
+    sendJson(res, 200, { sha256: current.sha256, files: current.files, rules, tests: current.tests.length });
   });
 
   // The DNS forwarder (issue 5): dns.upstream, or the nameservers of /etc/resolv.conf read once, async.

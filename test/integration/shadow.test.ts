@@ -44,6 +44,15 @@ describe('shadow rules through the real proxy', () => {
     expect(await h.metrics()).toMatch(/egress_rule_matches_total\{rule="would-block-beacon",mode="shadow"\} 0/);
   });
 
+  it('GET /v1/policy lists the shadow rule in file order with its mode', async () => {
+    const res = await fetch(`${h.adminUrl}/v1/policy`, { headers: { authorization: 'Bearer test-token' } });
+    const body = (await res.json()) as { rules: { id: string; mode: string; action: string }[] };
+    expect(body.rules.map((r) => [r.id, r.mode, r.action])).toEqual([
+      ['would-block-beacon', 'shadow', 'block'],
+      ['tag-get', 'live', 'tag'],
+    ]);
+  });
+
   it('lets the request through, records egress.shadow and counts the match as shadow', async () => {
     const r = await curl(['-x', h.proxyUrl, `http://origin.test:${origin.port}/beacon`]);
     expect(r.status).toBe(200);
