@@ -32,7 +32,9 @@ export function buildFollowUpRecord(ended: Flow, attribution: Attribution, polic
   for (const stage of STAGES) late.closeStage(stage);
   // The process facts change the features (process category, fit, first seen) and the score the policy reads.
   rescore?.(late);
-  const hypothetical = policy.evaluate(late);
+  // Shadow rules are settled with the late facts too (a shadow rule on process.name sees the late process).
+  const evaluated = policy.evaluate(late);
+  const hypothetical = policy.settleShadow === undefined ? evaluated : policy.settleShadow(evaluated, late);
 
   const original = ended.decision;
   const originalVerdict = original !== null && original.status === 'final' ? original.verdict : 'block';
@@ -76,6 +78,7 @@ export function buildFollowUpRecord(ended: Flow, attribution: Attribution, polic
  * every stage is closed) counts as no rule.
  */
 function lateDecision(verdict: 'allow' | 'block', late: Decision): Decision {
-  if (late.status !== 'final') return { status: 'final', verdict, ruleId: null, matchedRuleIds: [], tags: [], severity: null, tunnel: late.tunnel, reasons: [] };
-  return { status: 'final', verdict, ruleId: late.ruleId, matchedRuleIds: late.matchedRuleIds, tags: late.tags, severity: late.severity, tunnel: late.tunnel, reasons: late.reasons };
+  const shadow = late.shadow === undefined ? {} : { shadow: late.shadow };
+  if (late.status !== 'final') return { status: 'final', verdict, ruleId: null, matchedRuleIds: [], tags: [], severity: null, tunnel: late.tunnel, reasons: [], ...shadow };
+  return { status: 'final', verdict, ruleId: late.ruleId, matchedRuleIds: late.matchedRuleIds, tags: late.tags, severity: late.severity, tunnel: late.tunnel, reasons: late.reasons, ...shadow };
 }

@@ -11,6 +11,8 @@ import { builtinDecision } from '../../../src/policy/decision.js';
 import { catalogueProblems, ECS, recordProblems } from './ecs-rules.js';
 import { field } from '../../helpers/harness.js';
 import { communityId } from '../../../src/observe/community-id.js';
+import { buildPolicy } from '../../../src/policy/load.js';
+import { createPolicyView } from '../../../src/policy/evaluate.js';
 
 const allow = (ruleId: string | null = null): FinalDecision => ({ status: 'final', verdict: 'allow', ruleId, matchedRuleIds: ruleId === null ? [] : [ruleId], tags: [], severity: null, tunnel: 'splice', reasons: [] });
 const block = (ruleId: string): FinalDecision => ({ status: 'final', verdict: 'block', ruleId, matchedRuleIds: [ruleId], tags: ['an0922'], severity: 'high', tunnel: 'splice', reasons: [`rule ${ruleId}: …`] });
@@ -176,6 +178,17 @@ describe('follow-up records', () => {
       related: { user: ['bob'], hosts: ['c2.example', 'ws-2'] },
       egress: { followup_of: ended.id, original_rule: 'allow-web', late_verdict: 'block', late_rule: 'lolbin-egress', rules: ['lolbin-egress'] },
     });
+  });
+
+  it('settles shadow rules with the late process facts: a shadow rule on process.name shows in egress.shadow', () => {
+    const text = 'version: 1\nrules:\n  - id: shadow-regsvr32\n    mode: shadow\n    when: { process.name: regsvr32.exe }\n    action: block\n';
+    const built = buildPolicy([{ file: 'shadow.yaml', bytes: new TextEncoder().encode(text) }]);
+    if (!built.ok) throw new Error(built.errors.map((e) => e.format()).join('\n'));
+    const ended = flowOf('http', HTTP, allow());
+    buildEcsRecord(ended);
+    const late = buildFollowUpRecord(ended, attribution, createPolicyView(built.policy));
+    expect(field(late, 'egress.shadow')).toEqual([{ rule: 'shadow-regsvr32', action: 'block' }]);
+    expect(field(late, 'event.action')).toBe('allow'); // a shadow rule never decides, late or not
   });
 
   it('a late evaluation that matches nothing leaves no rule.id, and the original rule stays named', () => {
