@@ -3,7 +3,7 @@
  *   - HTTP req/s with the shipped default policy and scoring ≥ 0.9× the same build with an empty policy
  *     (and scoring off, the cheapest configuration);
  *   - baseline writes never block the event loop: event-loop delay p99 under wrk with scoring on vs off
- *     (≤ 1 ms added), read from the proxy's own egress_process_nodejs_eventloop_lag_p99_seconds.
+ *     (≤ 1 ms added), read from the proxy's own nodejs_eventloop_lag_p99_seconds.
  * Configurations run in interleaved rounds, in a rotating order, so that drift of the shared machine hits each
  * alike. CPU time per request (user + system of the proxy process, worker threads included) is reported
  * beside req/s: on a shared VM it is the steadier of the two.
@@ -59,7 +59,7 @@ function cpuSeconds(pid: number): number {
 
 async function lagP99Ms(proxy: ProxyInstance): Promise<number> {
   const text = await (await fetch(`http://${proxy.admin.host}:${proxy.admin.port}/metrics`)).text();
-  const m = /^egress_process_nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text);
+  const m = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(text);
   return m === null ? Number.NaN : Number(m[1]) * 1000;
 }
 

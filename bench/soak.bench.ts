@@ -26,7 +26,7 @@
  * is skipped and counted (a proxy too slow for the load shows as skips, not as a queue in this script).
  *
  * Samples every 5 s: VmRSS of the proxy (/proc/<pid>/status), and from its admin /metrics the process's own
- * view (egress_process_process_resident_memory_bytes, egress_process_nodejs_heap_size_used_bytes). At the end:
+ * view (process_resident_memory_bytes, nodejs_heap_size_used_bytes). At the end:
  * VmHWM (the kernel's peak), a table minute → RSS, heap, load done, and the verdict: the slope of RSS over the
  * second half (least squares; flat = |slope| < 1 MB/min) and the peak against issue 9's 150 MB. MB = 10^6 bytes.
  *
@@ -325,8 +325,8 @@ async function scrape(admin: Endpoint): Promise<{ rssMB: number; heapUsedMB: num
     const res = await fetch(`http://${admin.host}:${admin.port}/metrics`, { signal: AbortSignal.timeout(3_000) });
     const text = await res.text();
     return {
-      rssMB: metricValue(text, 'egress_process_process_resident_memory_bytes') / MB,
-      heapUsedMB: metricValue(text, 'egress_process_nodejs_heap_size_used_bytes') / MB,
+      rssMB: metricValue(text, 'process_resident_memory_bytes') / MB,
+      heapUsedMB: metricValue(text, 'nodejs_heap_size_used_bytes') / MB,
     };
   } catch {
     return { rssMB: Number.NaN, heapUsedMB: Number.NaN };

@@ -158,7 +158,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   let rescore: (flow: Flow) => void = () => undefined;
   // Attribution coverage of this process's flows (GET /v1/coverage, docs/coverage.md): bounded, fed beside the
   // record path; follow-up records reach it through the flow log telemetry writes them to.
-  const coverage = createLiveCoverage();
+  // The follow-up join mirrors telemetry's late-hint watch: at most 10,000 flows, for twice hints.window.
+  const coverage = createLiveCoverage({ maxPending: 10_000, pendingTtlMs: 2 * config.hints.window });
   const telemetry = await createTelemetry(config, {
     metrics,
     flowLog: coverage.tapFollowUps(flowLog),

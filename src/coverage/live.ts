@@ -70,7 +70,11 @@ export function createLiveCoverage(options: LiveCoverageOptions = {}): LiveCover
   return {
     tally,
     flowRecorded(flow) {
-      tally.addFlow(flow.id, flow.get('source.ip'), methodOf(flow.get('egress.attribution')), flow.get('host.name'), flow.startedMs);
+      const ip = flow.get('source.ip');
+      // Only a managed client's flow can get a follow-up (telemetry watches for late hints only for those:
+      // src/enrich/attribution.ts flowEnded), so only its id is kept for the join.
+      const awaited = ip !== undefined && isManaged(ip) ? flow.id : undefined;
+      tally.addFlow(awaited, ip, methodOf(flow.get('egress.attribution')), flow.get('host.name'), flow.startedMs);
     },
     tapFollowUps(log) {
       const tapped: FlowLog = {
