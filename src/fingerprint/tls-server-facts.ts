@@ -48,7 +48,7 @@ export type TlsServerFactName = keyof TlsServerFacts;
  * RFC 5289, RFC 7905, RFC 5246 appendix A.5) for the suites servers actually choose today; any other is
  * shown as 0x-hex. Kept small on purpose: it is for reading logs, policies should match on the hex.
  */
-const CIPHER_NAMES: ReadonlyMap<number, string> = new Map([
+export const CIPHER_NAMES: ReadonlyMap<number, string> = new Map([
   [0x1301, 'TLS_AES_128_GCM_SHA256'],
   [0x1302, 'TLS_AES_256_GCM_SHA384'],
   [0x1303, 'TLS_CHACHA20_POLY1305_SHA256'],

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { FIELDS, type FieldName, type FieldValue } from '../flow/fields.js';
 import type { Flow } from '../flow/flow.js';
-import { formatCipherSuite } from '../fingerprint/tls-server-facts.js';
+import { CIPHER_NAMES } from '../fingerprint/tls-server-facts.js';
 import { communityId } from './community-id.js';
 
 const SEVERITY_NUMBER = { low: 1, medium: 2, high: 3, critical: 4 } as const;
@@ -221,14 +221,9 @@ const ABSOLUTE_URL = /^https?:\/\//i;
  * IANA names by 4-digit hex code, from the name table of tls-server-facts.ts (the one `tls.cipher` uses), read
  * once at load: a record's ~15 offered suites then cost one Map lookup each, no parseInt.
  */
-const CIPHER_NAME_BY_CODE: ReadonlyMap<string, string> = (() => {
-  const names = new Map<string, string>();
-  for (let code = 0; code <= 0xffff; code++) {
-    const name = formatCipherSuite(code);
-    if (!name.startsWith('0x')) names.set(code.toString(16).padStart(4, '0'), name);
-  }
-  return names;
-})();
+const CIPHER_NAME_BY_CODE: ReadonlyMap<string, string> = new Map(
+  [...CIPHER_NAMES].map(([code, name]) => [code.toString(16).padStart(4, '0'), name] as const),
+);
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { http: 80, https: 443 };
 
 /** Fingerprints and hashes that go into related.hash (Elastic's Zeek/Suricata integrations put JA3/JA3S there too). */
