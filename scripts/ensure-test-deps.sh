@@ -14,9 +14,10 @@ set -eu
 #   curl, openssl (TLS fixtures, s_server), redis-server (shared hint/baseline store), dnsmasq + dig (real DNS
 #   upstream and client), tshark (independent JA3S oracle), promtool (Prometheus rules and metric lint),
 #   systemd-analyze + logrotate (test/unit/deploy: the shipped unit file and logrotate config), python3 (an
-#   origin that answers any method, test/helpers/any-method-origin.py), pgrep (workers test: finding worker processes).
+#   origin that answers any method, test/helpers/any-method-origin.py), pgrep (workers test: finding worker processes),
+#   chromium (the console's browser tests, driven by playwright-core: test/integration/console-browser.test.ts).
 DEPS="curl:curl openssl:openssl redis-server:redis-server dnsmasq:dnsmasq dig:bind9-dnsutils tshark:tshark
-promtool:prometheus systemd-analyze:systemd logrotate:logrotate python3:python3 pgrep:procps"
+promtool:prometheus systemd-analyze:systemd logrotate:logrotate python3:python3 pgrep:procps chromium:chromium"
 
 if [ "${EGRESS_TEST_DEPS:-}" = skip ]; then exit 0; fi
 

@@ -27,6 +27,8 @@ export async function createPipeline(
     metrics: Metrics;
     flowLog: FlowLog;
     afterRecord?: (flow: Flow) => void;
+    /** Sees every record as written (the operator console). */
+    onRecord?: (flow: Flow, line: string) => void;
   },
 ): Promise<{ pipeline: Pipeline; resolver: DestinationResolver; dnsMemory: DnsMemory; dnsSignals: DnsSignals; detection: Detection }> {
   // The name↔IP memory is fed by the DNS forwarder and by the proxy's own lookups (issue 5); its enricher
@@ -89,7 +91,7 @@ export async function createPipeline(
     enrichers: [dnsMemory.enricher, dnsSignals.enricher],
     destinationEnrichers: detection.destinationEnrichers,
     scoring: detection.scoring,
-    observe: afterRecord(createFlowRecorder(deps.flowLog, deps.metrics), deps.afterRecord),
+    observe: afterRecord(createFlowRecorder(deps.flowLog, deps.metrics, deps.onRecord), deps.afterRecord),
     onOpen: () => deps.metrics.activeFlows.inc(),
     onDecided: (flow) => deps.metrics.decisionLatency.observe(Number(flow.elapsedNs()) / 1e9),
   });

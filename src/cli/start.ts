@@ -28,6 +28,11 @@ import { createIpcFlowLog } from '../cluster/ipc-flow-log.js';
 import { shareDnsMemory, shareHintStore } from '../cluster/share.js';
 import { workerCounts } from '../cluster/supervise.js';
 import { createLiveCoverage } from '../coverage/live.js';
+import { createOperatorConsole, type OperatorConsole } from '../console/console.js';
+import { noFlowHistory, openFlowHistory } from '../console/history.js';
+import { readOrCreateTokenFile } from '../console/token-file.js';
+import { PACKAGE_VERSION } from '../observe/metrics.js';
+import { join } from 'node:path';
 
 export interface RunningProxy {
   readonly proxyAddress: AddressInfo;
@@ -123,6 +128,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   const metrics = createMetrics();
   const onDropped = (n: number): void => metrics.flowLogDropped.inc(n);
   const flowLog = opts.flowLog ?? (link === undefined ? openFlowLog(config.log.flows, onDropped) : createIpcFlowLog(link.sendFlowLines, onDropped));
+  // The operator console (docs/console.md), built once the stores it reads exist; reloads reach it from the start.
+  let operatorConsole: OperatorConsole | null = null;
 
   // Every reload attempt is logged at its start and its end (what asked for it, rules before → after, how long),
   // and counted: docs/policy.md "Reloading", docs/metrics.md.
@@ -134,6 +141,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     onReloadEnd: (report) => {
       recordPolicyLoad(metrics, report.outcome, report.sha256);
       if (report.outcome === 'success') initialisePolicyRuleSeries(metrics, policy.current());
+      operatorConsole?.reloadEnded(report);
       logReload(logger, report);
     },
   });
@@ -171,11 +179,59 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   }).catch(undo);
   opened.push(() => telemetry.close());
   coverage.watchHints(telemetry.store);
+  let ready = false;
+  // Filled in once the listeners listen (the health page reads it).
+  const listening: { name: string; address: string }[] = [];
+  let reloadFromConsole: () => Promise<boolean> = () => Promise.resolve(false);
+  // One console per process: with proxy.workers > 1 each worker would hold its own flows and sessions behind one
+  // port, so the console is not served there (docs/console.md); /v1/coverage and the flow log still are.
+  if (config.console.enabled && link === undefined) {
+    const secret = config.admin.token ?? (await readOrCreateTokenFile(config.console.token_file).catch(undo)).token;
+    const history = config.console.history.store === 'sqlite'
+      ? await openFlowHistory({
+        path: join(config.console.history.dir, 'flows.sqlite'),
+        retentionMs: config.console.history.retention,
+        maxRows: config.console.history.max_rows,
+        maxRate: config.console.history.max_rate,
+      }).catch(undo)
+      : noFlowHistory();
+    operatorConsole = createOperatorConsole(
+      {
+        secret,
+        secureCookie: config.console.secure_cookie,
+        recent: config.console.recent,
+        liveRate: config.console.live_rate,
+        sessionIdleMs: config.console.session_idle,
+        sessionMaxAgeMs: config.console.session_max_age,
+        version: PACKAGE_VERSION,
+        startedMs,
+      },
+      {
+        history,
+        policy,
+        reloadPolicy: () => reloadFromConsole(),
+        metrics,
+        coverage: () => coverage.report(),
+        logger,
+        isReady: () => ready,
+        listeners: () => listening,
+        stores: () => [
+          { name: 'hints', backend: config.hints.store === 'memory' ? 'memory' : 'redis', state: 'ok' },
+          { name: 'baseline', backend: config.baseline.store.startsWith('redis') ? 'redis' : config.baseline.store, state: 'ok' },
+          { name: 'flow log', backend: config.log.flows === '-' ? 'stdout' : config.log.flows, state: 'ok' },
+        ],
+        dnsEnabled: config.dns.listen !== null,
+      },
+    );
+    const consoleRef = operatorConsole;
+    opened.push(() => consoleRef.close());
+  }
   const { pipeline, resolver, dnsMemory, dnsSignals, detection } = await createPipeline(config, {
     policy,
     hints: telemetry.hints,
     metrics,
     flowLog,
+    ...(operatorConsole === null ? {} : { onRecord: operatorConsole.flowRecorded }),
     // Coverage first: flowEnded may write the flow's follow-up at once, and the follow-up joins the counted flow.
     afterRecord: (flow) => {
       coverage.flowRecorded(flow);
@@ -224,7 +280,6 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     },
   );
 
-  let ready = false;
   const admin = new AdminListener(
     { host: config.admin.listen.host, port: config.admin.listen.port, token: config.admin.token },
     { registry: metrics.registry, isReady: () => ready, logger, ...(link === undefined ? {} : { scrape: () => link.scrape() }) },
@@ -260,6 +315,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     sendJson(res, 200, { primaryPid: null, workers: [{ id: 0, pid: process.pid, state: 'up', restarts: 0, startedMs, ...counts }] });
   });
   link?.onReload(() => reloadHere('cluster'));
+  reloadFromConsole = async () => (await reloadHere('api')).ok;
+  if (operatorConsole !== null) admin.mountConsole(operatorConsole.handler);
   link?.onCollect(() => metrics.registry.getMetricsAsJSON());
   admin.addRoute('GET', '/v1/policy', (_req, res) => {
     const current = policy.current();
@@ -315,7 +372,14 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   // Ready only once every listener listens.
   const dnsAddress = dnsListener === null ? null : await dnsListener.listen().catch(undo);
   ready = true;
+  listening.push({ name: 'proxy', address: formatHostPort(proxyAddress) }, { name: 'admin', address: formatHostPort(adminAddress) });
+  if (dnsAddress !== null) listening.push({ name: 'dns', address: formatHostPort(dnsAddress) });
   logger.info({ proxy: formatHostPort(proxyAddress), admin: formatHostPort(adminAddress), dns: dnsAddress === null ? null : formatHostPort(dnsAddress) }, 'egress-inspector listening');
+  if (operatorConsole !== null) {
+    // The token itself is never logged: where to find it is.
+    const signIn = config.admin.token === null ? `sign in with the token in ${config.console.token_file}` : 'sign in with admin.token';
+    logger.info({ console: `http://${formatHostPort(adminAddress)}/ui/` }, `operator console: http://${formatHostPort(adminAddress)}/ui/ (${signIn})`);
+  }
 
   let stopping: Promise<void> | null = null;
   return {
@@ -339,6 +403,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         forwarder.close();
         resolver.close();
         await telemetry.close();
+        await operatorConsole?.close();
         // After the last flow ended: what the baselines learned from it is persisted.
         await detection.close();
         await admin.close();

@@ -147,6 +147,7 @@ function finishConfig(c: ParsedConfig, baseDir: string, token: string | null): C
     },
     baseline: { ...c.baseline, dir: abs(c.baseline.dir) },
     geoip: { city: absOrNull(c.geoip.city), asn: absOrNull(c.geoip.asn) },
+    console: { ...c.console, token_file: abs(c.console.token_file), history: { ...c.console.history, dir: abs(c.console.history.dir) } },
   };
 }
 

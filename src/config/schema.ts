@@ -152,6 +152,32 @@ export interface Config {
     readonly half_life: number;
     readonly max_entries: number;
   };
+  readonly console: {
+    /** Serve the operator console under /ui/ on the admin listener (docs/console.md). */
+    readonly enabled: boolean;
+    /** Flows kept in memory for the live view and the first page. */
+    readonly recent: number;
+    /** The most flows a second streamed to one browser; more are sampled, and the page says so. */
+    readonly live_rate: number;
+    /** The sign-in secret when admin.token is null: read from this file, created (0600) with a random token if absent. Absolute path. */
+    readonly token_file: string;
+    /** Mark the session cookie Secure over plain HTTP (a TLS-terminating reverse proxy in front). */
+    readonly secure_cookie: boolean;
+    /** Milliseconds: a session unused this long is signed out; and a session's whole life. */
+    readonly session_idle: number;
+    readonly session_max_age: number;
+    readonly history: {
+      /** `sqlite`: the last hours in `<dir>/flows.sqlite`; `none`: the console shows only the in-memory flows. */
+      readonly store: 'sqlite' | 'none';
+      /** Absolute path. */
+      readonly dir: string;
+      /** Milliseconds a flow is kept. */
+      readonly retention: number;
+      readonly max_rows: number;
+      /** Allowed flows (no alert) written per second at most; blocks and alerts always are. */
+      readonly max_rate: number;
+    };
+  };
   readonly geoip: {
     /** Absolute paths of MaxMind `.mmdb` files (City or Country; ASN); null: no lookup. */
     readonly city: string | null;
@@ -230,6 +256,16 @@ export const DEFAULTS = {
   },
   baseline: { store: 'sqlite', dir: 'data', learning: '7d', half_life: '14d', max_entries: 500_000 },
   geoip: { city: null, asn: null },
+  console: {
+    enabled: true,
+    recent: 2_000,
+    live_rate: 50,
+    token_file: 'data/console-token',
+    secure_cookie: false,
+    session_idle: '8h',
+    session_max_age: '24h',
+    history: { store: 'sqlite', dir: 'data', retention: '24h', max_rows: 1_000_000, max_rate: 1_000 },
+  },
   identity: {
     users_file: null,
     require_auth: false,
@@ -469,6 +505,22 @@ export const configSchema = z.preprocess(
     geoip: section({
       city: optionalPath.prefault(d.geoip.city),
       asn: optionalPath.prefault(d.geoip.asn),
+    }),
+    console: section({
+      enabled: boolean.prefault(d.console.enabled),
+      recent: integer(0, 100_000).prefault(d.console.recent),
+      live_rate: integer(1, 1_000).prefault(d.console.live_rate),
+      token_file: path().prefault(d.console.token_file),
+      secure_cookie: boolean.prefault(d.console.secure_cookie),
+      session_idle: positiveDuration.prefault(d.console.session_idle),
+      session_max_age: positiveDuration.prefault(d.console.session_max_age),
+      history: section({
+        store: oneOf(['sqlite', 'none'] as const).prefault(d.console.history.store),
+        dir: path('expected a directory path').prefault(d.console.history.dir),
+        retention: positiveDuration.prefault(d.console.history.retention),
+        max_rows: integer(1_000, 100_000_000).prefault(d.console.history.max_rows),
+        max_rate: integer(1, 1_000_000).prefault(d.console.history.max_rate),
+      }),
     }),
     identity: section({
       users_file: leaf(nullable((v): Parsed<string> => (typeof v === 'string' && v !== '' ? { ok: true, value: v } : { ok: false, expected: 'expected null or a file path' }))).prefault(d.identity.users_file),

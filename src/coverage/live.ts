@@ -18,7 +18,7 @@ import type { HintStore } from '../enrich/hint-store.js';
 import { sendJson, type ApiHandler } from '../listeners/admin.js';
 import type { FlowLog } from '../observe/flow-log.js';
 import { readCoverageLine } from './record.js';
-import { CoverageTally, DEFAULT_STALE_MS, type AttributionMethod, type CoverageTallyOptions } from './tally.js';
+import { CoverageTally, DEFAULT_STALE_MS, type AttributionMethod, type CoverageReport, type CoverageTallyOptions } from './tally.js';
 
 export interface LiveCoverage {
   readonly tally: CoverageTally;
@@ -30,6 +30,8 @@ export interface LiveCoverage {
   watchHints(store: Pick<HintStore, 'isManaged' | 'onNetworkEvent'>): () => void;
   /** GET /v1/coverage[?stale=MINUTES][&limit=N]. */
   readonly api: ApiHandler;
+  /** The report as GET /v1/coverage gives it with no query (the console's endpoints page). */
+  report(): CoverageReport;
 }
 
 export interface LiveCoverageOptions extends CoverageTallyOptions {
@@ -94,5 +96,6 @@ export function createLiveCoverage(options: LiveCoverageOptions = {}): LiveCover
       return store.onNetworkEvent((event) => tally.noteHint(event.sourceIp, event.timeMs, now()));
     },
     api,
+    report: () => tally.report({ nowMs: now(), staleMs: DEFAULT_STALE_MS, isManaged, hostLimit: DEFAULT_API_HOST_LIMIT }),
   };
 }

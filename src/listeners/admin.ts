@@ -41,6 +41,7 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
 export class AdminListener {
   readonly server: http.Server;
   private readonly routes = new Map<string, { method: string; handler: ApiHandler; maxBodyBytes: number | null }>();
+  private consoleHandler: ApiHandler | null = null;
   private readonly opts: AdminOptions;
 
   constructor(opts: AdminOptions, deps: AdminDeps) {
@@ -67,6 +68,14 @@ export class AdminListener {
     this.routes.set(path, { method, handler, maxBodyBytes: opts.maxBodyBytes ?? null });
   }
 
+  /**
+   * Serve everything under /ui/ with `handler` (the operator console, src/console/routes.ts), which does its own
+   * sign-in: the bearer token of /v1/* is not asked for there.
+   */
+  mountConsole(handler: ApiHandler): void {
+    this.consoleHandler = handler;
+  }
+
   listen(): Promise<AddressInfo> {
     return listenOn(this.server, this.opts.host, this.opts.port);
   }
@@ -88,6 +97,12 @@ export class AdminListener {
     }
     if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
     if (path === '/readyz') return deps.isReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'not ready' });
+    if (path === '/ui' || path.startsWith('/ui/')) {
+      if (this.consoleHandler === null) return sendJson(res, 404, { error: 'the console is off (console.enabled: false)' });
+      if (expectsContinue) res.writeContinue();
+      await this.consoleHandler(req, res);
+      return;
+    }
     if (path.startsWith('/v1/')) {
       if (this.opts.token === null) {
         return sendJson(res, 403, { error: 'the admin API is disabled: set admin.token or EGRESS_ADMIN_TOKEN' });

@@ -97,7 +97,7 @@ export function buildInfoLabels(env: NodeJS.ProcessEnv = process.env): { version
   return { version: PACKAGE_VERSION, node_version: process.versions.node, commit: commit === undefined || commit === '' ? 'unknown' : commit };
 }
 
-const PACKAGE_VERSION = readPackageVersion();
+export const PACKAGE_VERSION = readPackageVersion();
 
 export interface Metrics {
   readonly registry: Registry;

@@ -21,8 +21,11 @@ function memo<C>(make: (key: string) => C): (key: string) => C {
   };
 }
 
-/** The end of every flow: one ECS record to the flow log and its counts in the metrics. */
-export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow) => void {
+/**
+ * The end of every flow: one ECS record to the flow log and its counts in the metrics. `onRecord` sees each
+ * record as written (the operator console's recent-flow store, src/console/console.ts).
+ */
+export function createFlowRecorder(log: FlowLog, metrics: Metrics, onRecord?: (flow: Flow, line: string) => void): (flow: Flow) => void {
   const flowCounter = memo((key) => {
     const [action, protocol] = key.split('|') as [string, string];
     return metrics.flows.labels({ action, protocol });
@@ -41,7 +44,9 @@ export function createFlowRecorder(log: FlowLog, metrics: Metrics): (flow: Flow)
   const verifications = memo((result) => metrics.tlsVerifications.labels({ result }));
   return (flow) => {
     const endNs = process.hrtime.bigint();
-    log.write(serializeEcsRecord(flow, endNs));
+    const line = serializeEcsRecord(flow, endNs);
+    log.write(line);
+    onRecord?.(flow, line);
 
     const decision = flow.decision;
     const raw = flow.get('network.protocol') ?? 'unknown';

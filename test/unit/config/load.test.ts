@@ -85,6 +85,16 @@ const SPEC_DEFAULTS: Config = {
   },
   baseline: { store: 'sqlite', dir: `${BASE}/data`, learning: 604_800_000, half_life: 1_209_600_000, max_entries: 500_000 },
   geoip: { city: null, asn: null },
+  console: {
+    enabled: true,
+    recent: 2_000,
+    live_rate: 50,
+    token_file: `${BASE}/data/console-token`,
+    secure_cookie: false,
+    session_idle: 28_800_000,
+    session_max_age: 86_400_000,
+    history: { store: 'sqlite', dir: `${BASE}/data`, retention: 86_400_000, max_rows: 1_000_000, max_rate: 1_000 },
+  },
 };
 
 describe('defaults', () => {

@@ -1,0 +1,132 @@
+/**
+ * What the operator console costs the proxy (issue 13: ≤ 3 % req/s with one browser watching live flows).
+ *
+ *   npx tsx bench/console.bench.ts [--rounds 6] [--seconds 5] [--viewer browser|sse]
+ *
+ * Two proxies from this checkout's build run side by side, pinned to CPU 1, with the shipped default policy and
+ * the flow log to a file: OFF has `console.enabled: false`; ON has the console as shipped (ring, alert board,
+ * SQLite history on its own thread). Rounds alternate OFF, ON (nobody watching) and WATCHED (ON with a viewer on
+ * the flows page: Debian's chromium through playwright-core, or a bare SSE reader with --viewer sse), so that
+ * whatever else the machine does hits all three alike. wrk (-t1 -c64, 1 KiB answers), the origin and the browser
+ * run on CPU 0. Prints req/s and proxy CPU µs per request (medians), the ratios to OFF, and what the page's live
+ * status line said under load (the live view samples above console.live_rate and says so).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium, type Browser } from 'playwright-core';
+import { startOrigin } from './lib/origin.js';
+import { pinToCpus, readCpuSeconds, which } from './lib/proc.js';
+import { startProxy, type ProxyInstance } from './lib/start-proxy.js';
+import { runWrk } from './lib/wrk.js';
+import { ROOT, startWatchdog } from './lib/report.js';
+
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '5' }, viewer: { type: 'string', default: 'browser' } },
+});
+const rounds = Math.min(20, Math.max(1, Number(values.rounds)));
+const seconds = Math.min(30, Math.max(1, Number(values.seconds)));
+const viewerKind = values.viewer === 'sse' ? 'sse' : 'browser';
+const wrk = which('wrk');
+if (wrk === null) throw new Error('wrk is not installed (apt-get install wrk)');
+startWatchdog(rounds * 3 * (seconds + 10) + 90, (text) => process.stderr.write(`${text}\n`));
+
+const TOKEN = 'bench-console-token-0001';
+await pinToCpus(process.pid, '0');
+const dir = mkdtempSync(join(os.tmpdir(), 'egress-console-bench-'));
+const origin = await startOrigin();
+const target = `http://127.0.0.1:${origin.http.port}/`;
+
+async function start(name: 'off' | 'on'): Promise<ProxyInstance> {
+  const proxy = await startProxy({
+    root: ROOT,
+    dir,
+    name,
+    observe: true,
+    policyFiles: [join(ROOT, 'policies', 'never-bump.yaml'), join(ROOT, 'policies', 'default.yaml')],
+    extraConfig: {
+      admin: { listen: '127.0.0.1:0', token: TOKEN },
+      console: { enabled: name === 'on', history: { dir: join(dir, `${name}.console`) } },
+    },
+  });
+  await pinToCpus(proxy.child.proc.pid ?? 0, '1');
+  return proxy;
+}
+
+/** A viewer of ON's flows page: returns how to read its live status line, and how to stop watching. */
+async function watch(p: ProxyInstance): Promise<{ status(): Promise<string>; stop(): Promise<void> }> {
+  const base = `http://${p.admin.host}:${p.admin.port}`;
+  const login = await fetch(`${base}/ui/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `token=${TOKEN}` });
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';', 1)[0] ?? '';
+  if (viewerKind === 'sse') {
+    let last = 'live';
+    let events = 0;
+    const req = http.get(`${base}/ui/events`, { headers: { cookie } }, (res) => {
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        events += chunk.split('event: flow').length - 1;
+        const sampling = /event: sampling\ndata: (.*)/.exec(chunk)?.[1];
+        if (sampling !== undefined) last = `sampling ${sampling}`;
+      });
+    });
+    req.on('error', () => undefined);
+    return { status: () => Promise.resolve(`${last}; ${events} flow events received`), stop: async () => void req.destroy() };
+  }
+  const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const context = await browser.newContext();
+  const [name, value] = cookie.split('=') as [string, string];
+  await context.addCookies([{ name, value, domain: p.admin.host, path: '/ui', httpOnly: true, sameSite: 'Strict' }]);
+  const page = await context.newPage();
+  await page.goto(`${base}/ui/flows`);
+  await page.locator('#live-status', { hasText: /^live/ }).waitFor({ timeout: 10_000 });
+  return {
+    status: async () => `${(await page.locator('#live-status').textContent()) ?? ''}; ${await page.locator('#flows tbody tr[data-flow-id]').count()} rows on the page`,
+    stop: () => browser.close(),
+  };
+}
+
+type Mode = 'off' | 'on' | 'watched';
+const results: Record<Mode, { cpuUs: number[]; rps: number[] }> = { off: { cpuUs: [], rps: [] }, on: { cpuUs: [], rps: [] }, watched: { cpuUs: [], rps: [] } };
+const proxies = { off: await start('off'), on: await start('on') };
+let liveStatus = '';
+try {
+  for (const p of [proxies.off, proxies.on]) {
+    await runWrk({ binary: wrk, url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS: 1 });
+  }
+  const modes: Mode[] = ['off', 'on', 'watched'];
+  for (let round = 0; round < rounds; round++) {
+    const order = [...modes.slice(round % 3), ...modes.slice(0, round % 3)];
+    for (const mode of order) {
+      const p = mode === 'off' ? proxies.off : proxies.on;
+      const viewer = mode === 'watched' ? await watch(p) : null;
+      const before = (await readCpuSeconds(p.child.proc.pid ?? 0)) ?? 0;
+      const r = await runWrk({ binary: wrk, url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS: seconds });
+      const after = (await readCpuSeconds(p.child.proc.pid ?? 0)) ?? 0;
+      if (viewer !== null) {
+        liveStatus = await viewer.status();
+        await viewer.stop();
+      }
+      const cpuUs = ((after - before) * 1e6) / Math.max(1, r.requests);
+      results[mode].cpuUs.push(cpuUs);
+      results[mode].rps.push(r.reqPerSec);
+      process.stderr.write(`round ${round + 1} ${mode}: ${r.reqPerSec.toFixed(0)} req/s, ${cpuUs.toFixed(1)} µs CPU/req\n`);
+    }
+  }
+} finally {
+  await proxies.off.stop();
+  await proxies.on.stop();
+  await origin.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s[Math.floor(s.length / 2)] ?? NaN;
+};
+const out = Object.fromEntries((['off', 'on', 'watched'] as const).map((m) => [m, { req_per_s: median(results[m].rps), cpu_us_per_req: median(results[m].cpuUs) }])) as Record<Mode, { req_per_s: number; cpu_us_per_req: number }>;
+for (const m of ['off', 'on', 'watched'] as const) {
+  process.stdout.write(`${m.padEnd(8)} ${out[m].req_per_s.toFixed(0)} req/s  ${out[m].cpu_us_per_req.toFixed(1)} µs CPU/req  req/s vs off ${(out[m].req_per_s / out.off.req_per_s).toFixed(3)}  CPU vs off ${(out[m].cpu_us_per_req / out.off.cpu_us_per_req).toFixed(3)}\n`);
+}
+process.stdout.write(`viewer: ${viewerKind}; live status under load: ${liveStatus}\n${JSON.stringify({ viewer: viewerKind, rounds, seconds, ...out, live_status: liveStatus })}\n`);

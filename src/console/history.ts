@@ -1,0 +1,608 @@
+/**
+ * The console's history store: flows older than the in-memory ring (src/console/recent.ts), in one SQLite file,
+ * for the flows page's older pages and a flow's details by id. The file lists which process talked to which
+ * host, so its directory is created 0700 and the file 0600; WAL journal with synchronous=NORMAL: a crash cannot
+ * corrupt it, a power loss may lose the last second. `PRAGMA application_id` marks it as ours and `user_version`
+ * holds the schema: a foreign file, a newer schema, or a file that is not SQLite is refused at start with an
+ * EgressError that names the path and says what to do (the same checks as src/enrich/baseline/baseline-sqlite.ts).
+ *
+ * ## Cost on the proxy's thread
+ * `add` runs once per flow record: it samples, then stores the flow's reference in a fixed ring (the oldest is
+ * dropped and counted when it is full) — no allocation, no I/O. Blocked flows and alerts are always kept;
+ * allowed flows that are not alerts are kept up to `maxRate` per wall-clock second and counted in `sampledOut`
+ * beyond it: at 5,000 flows/s a history of everything would be mostly repetition, while every block and alert
+ * is what an operator pages back to. Every `flushIntervalMs` the ring goes to the thread as one message of
+ * flat values per MAX_BATCH flows (an array of primitives clones ~4× faster than an object per flow), one
+ * message in flight at a time.
+ *
+ * ## On the store's thread (src/console/history-worker.ts)
+ * Inserts (one transaction, one prepared statement), pruning (after each write, at least every 10 s: rows older
+ * than `retentionMs`, then the oldest beyond `maxRows`) and every query run there, so a slow disk or a big scan
+ * never holds the event loop. A query that has no answer within 5 s is rejected. A failed write counts its
+ * flows in `dropped` and sets `lastError`; a thread that dies is started again by the next flush (at most every
+ * 10 s). Nothing here throws into `add`.
+ *
+ * ## Queries
+ * buildQuerySql turns a FlowQuery into one statement whose answers are compileFilter's (src/console/filter.ts;
+ * test/unit/console/history.test.ts checks this with random flows and filters), newest first.
+ */
+import { constants } from 'node:fs';
+import { access, mkdir, open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { EgressError, type ErrorCode } from '../errors.js';
+import type { ConsoleFlow, FlowFilter, FlowHistory, FlowQuery, HistoryStats } from './model.js';
+import { isSeverity } from './recent.js';
+import { COLUMNS, HISTORY_WORKER_SOURCE, STRIDE, encodeList } from './history-worker.js';
+
+export interface FlowHistoryOptions {
+  /** The SQLite file (its directory is created 0700, the file 0600). */
+  readonly path: string;
+  /** Rows older than this are deleted. */
+  readonly retentionMs: number;
+  /** The oldest rows beyond this many are deleted. */
+  readonly maxRows: number;
+  /** Allowed flows that are not alerts kept per second at most (blocked flows and alerts are always kept). */
+  readonly maxRate: number;
+  /** How often the queue is written (default 1 s). */
+  readonly flushIntervalMs?: number;
+  /** Flows queued at most between writes; beyond, the oldest is dropped and counted (default 20,000). */
+  readonly maxQueue?: number;
+  /** Clock, ms since the epoch (sampling windows and the retention cut); tests pass a fake one. */
+  readonly now?: () => number;
+}
+
+/**
+ * The error code of a history file that cannot be opened. The catalogue (src/errors.ts) has no history code
+ * yet; BASELINE_STORE_FAILED is the same failure (unwritable directory, corrupt or foreign SQLite file) of the
+ * other embedded store.
+ */
+export const HISTORY_ERROR_CODE: ErrorCode = 'BASELINE_STORE_FAILED';
+
+/** Most rows one query returns (FlowQuery.limit is 1–1000). */
+export const MAX_QUERY_ROWS = 1_000;
+/** A query without an answer after this is rejected. */
+export const QUERY_TIMEOUT_MS = 5_000;
+
+const DEFAULT_FLUSH_INTERVAL_MS = 1_000;
+const DEFAULT_MAX_QUEUE = 20_000;
+/** Pruning runs after every write, and at least this often when nothing is written. */
+const PRUNE_INTERVAL_MS = 10_000;
+/** Rows deleted per prune at most (more if the batch was bigger): bounds how long one prune holds the thread. */
+const PRUNE_LIMIT = 10_000;
+/** A write without an answer after this means the thread is stuck: it is stopped and started again. */
+const WRITE_TIMEOUT_MS = 30_000;
+/**
+ * Flows per write message at most. Cloning a message costs the main thread ~6 µs per flow with a 1 KiB record
+ * (measured on the 2-core test machine; the copy of the record is half of it): a whole 20,000-flow queue in one
+ * message held the event loop for ~120 ms, 1,000 flows hold it ~6 ms. Bigger queues go as several messages,
+ * one after the other.
+ */
+export const MAX_BATCH = 1_000;
+/** A thread that failed to start is not tried again sooner than this. */
+const RESTART_BACKOFF_MS = 10_000;
+/** The thread must say it is ready within this. */
+const START_TIMEOUT_MS = 10_000;
+/** The thread holds one batch (≤ maxQueue flows and their records) or one answer (≤ 1,000 rows) at a time. */
+const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 } as const;
+/** "\n" or "\\n" escapes of encodeList, decoded. */
+const ESCAPED = /\\([\s\S])/g;
+
+function historyError(message: string, cause?: unknown): EgressError {
+  return new EgressError(HISTORY_ERROR_CODE, message, cause === undefined ? undefined : { cause });
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+// ---- queries --------------------------------------------------------------------------------------------------
+
+export interface QuerySql {
+  readonly sql: string;
+  readonly params: (string | number)[];
+}
+
+/**
+ * One SELECT for `query`, with compileFilter's semantics: text fields are instr() over the lower-cased copies
+ * (the needle lower-cased the same way; instr has no wildcards), rule is the deciding rule or an exact member
+ * of rules, tag an exact member of tags. Newest first; `beforeMs` exclusive, `sinceMs` inclusive.
+ */
+export function buildQuerySql(query: FlowQuery): QuerySql {
+  const where: string[] = [];
+  const params: (string | number)[] = [];
+  const f: FlowFilter = query.filter;
+  if (f.action !== undefined) {
+    where.push('action = ?');
+    params.push(f.action);
+  }
+  if (f.alert !== undefined) where.push(f.alert ? 'severity IS NOT NULL' : 'severity IS NULL');
+  const text: readonly (readonly [keyof FlowFilter & ('host' | 'user' | 'process' | 'destination'), string])[] = [
+    ['host', 'host_lc'],
+    ['user', 'user_lc'],
+    ['process', 'process_lc'],
+    ['destination', 'destination_lc'],
+  ];
+  for (const [name, column] of text) {
+    const value = f[name];
+    if (value === undefined) continue;
+    // host: the endpoint's name or its address (as written: addresses are lower-case already).
+    if (name === 'host') {
+      where.push(`(instr(${column}, ?) > 0 OR instr(source_ip, ?) > 0)`);
+      params.push(value.toLowerCase(), value.toLowerCase());
+      continue;
+    }
+    where.push(`instr(${column}, ?) > 0`);
+    params.push(value.toLowerCase());
+  }
+  if (f.rule !== undefined) {
+    where.push('(rule = ? OR instr(rules, ?) > 0)');
+    params.push(f.rule, encodeList([f.rule]));
+  }
+  if (f.tag !== undefined) {
+    where.push('instr(tags, ?) > 0');
+    params.push(encodeList([f.tag]));
+  }
+  if (f.minScore !== undefined) {
+    // compileFilter: `score < NaN` is false, so a NaN minimum keeps every scored flow (SQLite binds NaN as NULL).
+    if (Number.isNaN(f.minScore)) where.push('score IS NOT NULL');
+    else {
+      where.push('score >= ?');
+      params.push(f.minScore);
+    }
+  }
+  if (query.beforeMs !== undefined && !Number.isNaN(query.beforeMs)) {
+    where.push('time_ms < ?');
+    params.push(query.beforeMs);
+  }
+  if (query.sinceMs !== undefined && !Number.isNaN(query.sinceMs)) {
+    where.push('time_ms >= ?');
+    params.push(query.sinceMs);
+  }
+  params.push(clampLimit(query.limit));
+  const sql = `SELECT ${COLUMNS} FROM flows${where.length === 0 ? '' : ` WHERE ${where.join(' AND ')}`} ORDER BY time_ms DESC, rowid DESC LIMIT ?`;
+  return { sql, params };
+}
+
+function clampLimit(limit: number): number {
+  if (!Number.isFinite(limit)) return limit > 0 ? MAX_QUERY_ROWS : 1;
+  return Math.min(MAX_QUERY_ROWS, Math.max(1, Math.floor(limit)));
+}
+
+/** The items of an encodeList text. */
+export function decodeList(text: string): string[] {
+  if (text === '') return [];
+  const items = text.slice(1, -1).split('\n');
+  if (!text.includes('\\')) return items;
+  return items.map((item) => (item.includes('\\') ? item.replace(ESCAPED, (_m, c: string) => (c === 'n' ? '\n' : c)) : item));
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : String(v ?? ''));
+const strOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+/** A row of COLUMNS back into a flow (the file is ours, but a hand-edited value must not break the console). */
+function flowOfRow(row: unknown): ConsoleFlow | null {
+  if (!Array.isArray(row) || row.length < STRIDE) return null;
+  const [id, timeMs, action, protocol, severity, sourceIp, user, host, process, rule, rules, tags, destination, score, attribution, record] = row as unknown[];
+  return {
+    id: str(id),
+    timeMs: typeof timeMs === 'number' ? timeMs : Number(timeMs),
+    action: action === 'block' ? 'block' : 'allow',
+    protocol: str(protocol),
+    severity: isSeverity(severity) ? severity : null,
+    sourceIp: str(sourceIp),
+    user: strOrNull(user),
+    host: strOrNull(host),
+    process: strOrNull(process),
+    rule: strOrNull(rule),
+    rules: decodeList(str(rules)),
+    tags: decodeList(str(tags)),
+    destination: str(destination),
+    score: typeof score === 'number' ? score : null,
+    attribution: attribution === 'telemetry' || attribution === 'header' ? attribution : 'none',
+    record: str(record),
+  };
+}
+
+function flowsOfRows(rows: unknown): ConsoleFlow[] {
+  const out: ConsoleFlow[] = [];
+  if (!Array.isArray(rows)) return out;
+  for (const row of rows) {
+    const flow = flowOfRow(row);
+    if (flow !== null) out.push(flow);
+  }
+  return out;
+}
+
+// ---- the queue ------------------------------------------------------------------------------------------------
+
+/** A fixed ring of flow references: push is O(1) and allocates nothing; a full ring overwrites its oldest. */
+class FlowRing {
+  private readonly slots: (ConsoleFlow | undefined)[];
+  private head = 0;
+  size = 0;
+
+  constructor(readonly capacity: number) {
+    this.slots = new Array<ConsoleFlow | undefined>(capacity).fill(undefined);
+  }
+
+  /** false when the oldest flow was overwritten. */
+  push(flow: ConsoleFlow): boolean {
+    if (this.size < this.capacity) {
+      this.slots[(this.head + this.size) % this.capacity] = flow;
+      this.size++;
+      return true;
+    }
+    this.slots[this.head] = flow;
+    this.head = (this.head + 1) % this.capacity;
+    return false;
+  }
+
+  clear(): void {
+    this.slots.fill(undefined);
+    this.head = 0;
+    this.size = 0;
+  }
+
+  /** Takes the oldest `count` flows as a write message's flat values (ITEM_FIELDS order), oldest first. */
+  take(count: number): unknown[] {
+    const n = Math.min(count, this.size);
+    const items = new Array<unknown>(n * STRIDE);
+    let j = 0;
+    for (let i = 0; i < n; i++) {
+      const at = (this.head + i) % this.capacity;
+      const f = this.slots[at] as ConsoleFlow;
+      this.slots[at] = undefined;
+      items[j++] = f.id;
+      items[j++] = f.timeMs;
+      items[j++] = f.action;
+      items[j++] = f.protocol;
+      items[j++] = f.severity;
+      items[j++] = f.sourceIp;
+      items[j++] = f.user;
+      items[j++] = f.host;
+      items[j++] = f.process;
+      items[j++] = f.rule;
+      items[j++] = f.rules;
+      items[j++] = f.tags;
+      items[j++] = f.destination;
+      items[j++] = f.score;
+      items[j++] = f.attribution;
+      items[j++] = f.record;
+    }
+    this.head = (this.head + n) % this.capacity;
+    this.size -= n;
+    return items;
+  }
+}
+
+// ---- the thread -----------------------------------------------------------------------------------------------
+
+type Reply = Record<string, unknown>;
+
+interface StoreThread {
+  call(msg: Record<string, unknown>, timeoutMs: number, timeoutMessage: string): Promise<Reply>;
+  readonly alive: () => boolean;
+  close(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+/** A request the thread did not answer in time. */
+class NoAnswer extends Error {}
+
+class StartRefused extends Error {
+  constructor(
+    readonly kind: string,
+    readonly detail: string,
+  ) {
+    super(`${kind}: ${detail}`);
+  }
+}
+
+function startThread(file: string, onDied: (message: string) => void): Promise<{ thread: StoreThread; rows: number }> {
+  const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(HISTORY_WORKER_SOURCE, { eval: true, workerData: { file, sqlite }, resourceLimits: WORKER_RESOURCE_LIMITS });
+  let nextId = 1;
+  let dead: string | null = null;
+  let closing = false;
+  const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const settle = (id: number): { resolve: (r: Reply) => void; reject: (e: Error) => void } | undefined => {
+    const w = waiting.get(id);
+    if (w === undefined) return undefined;
+    waiting.delete(id);
+    clearTimeout(w.timer);
+    if (waiting.size === 0) worker.unref(); // an idle store does not keep the process alive
+    return w;
+  };
+  const fail = (message: string): void => {
+    if (dead !== null) return;
+    dead = message;
+    for (const id of [...waiting.keys()]) settle(id)?.reject(new Error(message));
+    if (!closing) onDied(message);
+  };
+  let onReady: ((m: Reply) => void) | null = null;
+  const started = new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the history thread did not start')), START_TIMEOUT_MS);
+    timer.unref();
+    onReady = (m) => {
+      clearTimeout(timer);
+      if (typeof m.fatal === 'string') reject(new StartRefused(m.fatal, str(m.detail)));
+      else resolve(typeof m.rows === 'number' ? m.rows : 0);
+    };
+    worker.once('error', (err) => reject(err));
+    worker.once('exit', (code) => reject(new Error(`the history thread exited (${code})`)));
+  });
+  worker.on('message', (m: Reply) => {
+    const id = typeof m.id === 'number' ? m.id : -1;
+    if (id === 0) {
+      onReady?.(m);
+      onReady = null;
+      if (waiting.size === 0) worker.unref();
+      return;
+    }
+    const w = settle(id);
+    if (w === undefined) return; // timed out already
+    if (typeof m.error === 'string') w.reject(new Error(m.error));
+    else w.resolve(m);
+  });
+  worker.on('error', (err) => fail(`the history thread failed: ${err.message}`));
+  worker.on('exit', (code) => fail(`the history thread exited (${code})`));
+  const thread: StoreThread = {
+    call(msg, timeoutMs, timeoutMessage) {
+      if (dead !== null) return Promise.reject(new Error(dead));
+      const id = nextId++;
+      worker.ref(); // a request in flight keeps the process alive
+      return new Promise<Reply>((resolve, reject) => {
+        const timer = setTimeout(() => settle(id)?.reject(new NoAnswer(timeoutMessage)), timeoutMs);
+        waiting.set(id, { resolve, reject, timer });
+        worker.postMessage({ ...msg, id });
+      });
+    },
+    alive: () => dead === null,
+    async close() {
+      closing = true;
+      if (dead !== null) return;
+      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      worker.ref();
+      worker.postMessage({ t: 'close' });
+      const timer = setTimeout(() => void worker.terminate(), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async kill() {
+      closing = true;
+      await worker.terminate();
+    },
+  };
+  return started.then(
+    (rows) => ({ thread, rows }),
+    async (err: unknown) => {
+      closing = true;
+      await worker.terminate();
+      throw err;
+    },
+  );
+}
+
+// ---- the file -------------------------------------------------------------------------------------------------
+
+async function prepareFile(file: string): Promise<void> {
+  const dir = dirname(file);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw historyError(`history: cannot use the directory ${dir} (${messageOf(err)}); it must be a writable directory`, err);
+  }
+  try {
+    // Created 0600 before SQLite opens it (SQLite would use 0644); the -wal and -shm files copy its mode.
+    const fh = await open(file, 'a', 0o600);
+    await fh.close();
+    await access(file, constants.R_OK | constants.W_OK);
+  } catch (err) {
+    throw historyError(`history: cannot open ${file} for reading and writing (${messageOf(err)})`, err);
+  }
+}
+
+function refusal(file: string, err: unknown): EgressError {
+  if (err instanceof StartRefused) {
+    if (err.kind === 'foreign') {
+      return historyError(`history: ${file} belongs to another application (${err.detail}); move it away or choose another history file`, err);
+    }
+    if (err.kind === 'newer') {
+      return historyError(
+        `history: ${file} has schema version ${err.detail}, newer than this egress-inspector reads; run the newer version, or move the file away to start a new history`,
+        err,
+      );
+    }
+    return historyError(`history: ${file} is not a usable history database (${err.detail}); move it away to start a new history`, err);
+  }
+  return historyError(`history: cannot start the history thread for ${file}: ${messageOf(err)}`, err);
+}
+
+// ---- the store ------------------------------------------------------------------------------------------------
+
+/** The history store: resolves once the file is open and checked; rejects with an EgressError if it is not ours. */
+export async function openFlowHistory(options: FlowHistoryOptions): Promise<FlowHistory> {
+  const file = options.path;
+  const now = options.now ?? Date.now;
+  const flushIntervalMs = Math.max(1, options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS);
+  const ring = new FlowRing(Math.max(1, Math.floor(options.maxQueue ?? DEFAULT_MAX_QUEUE)));
+  const maxRate = Math.max(0, options.maxRate);
+  const { retentionMs, maxRows } = options;
+
+  await prepareFile(file);
+
+  let rows = 0;
+  let written = 0;
+  let sampledOut = 0;
+  let dropped = 0;
+  let pruned = 0;
+  let lastError: string | null = null;
+
+  let thread: StoreThread | null = null;
+  let starting: Promise<StoreThread> | null = null;
+  let lastStartFailedAt = -Infinity;
+  const onDied = (message: string): void => {
+    thread = null; // started again by the next flush or query
+    lastError = message;
+  };
+  const begin = async (): Promise<StoreThread> => {
+    const started = await startThread(file, onDied);
+    rows = started.rows;
+    thread = started.thread;
+    return started.thread;
+  };
+  try {
+    await begin();
+  } catch (err) {
+    throw refusal(file, err);
+  }
+
+  /** The running thread, started again if it died (not more often than RESTART_BACKOFF_MS). */
+  const ensureThread = (): Promise<StoreThread> => {
+    if (thread !== null && thread.alive()) return Promise.resolve(thread);
+    if (starting !== null) return starting;
+    if (Date.now() - lastStartFailedAt < RESTART_BACKOFF_MS) {
+      return Promise.reject(new Error(`the history store is not available (${lastError ?? 'restarting'})`));
+    }
+    starting = begin().then(
+      (t) => {
+        starting = null;
+        return t;
+      },
+      (err: unknown) => {
+        starting = null;
+        lastStartFailedAt = Date.now();
+        lastError = refusal(file, err).message;
+        throw new Error(lastError);
+      },
+    );
+    return starting;
+  };
+
+  // ---- writing: one batch in flight at a time ----------------------------------------------------------------
+  let closed = false;
+  let writing: Promise<void> | null = null;
+  let lastPruneAt = Date.now();
+
+  /** Writes the oldest MAX_BATCH queued flows and prunes; false when the thread is not there or the write failed. */
+  const writeBatch = async (): Promise<boolean> => {
+    let t: StoreThread;
+    try {
+      t = await ensureThread();
+    } catch {
+      return false; // the queue stays (bounded); lastError says why
+    }
+    const count = Math.min(ring.size, MAX_BATCH);
+    const items = ring.take(count);
+    lastPruneAt = Date.now();
+    try {
+      const reply = await t.call(
+        { t: 'write', items, cutoff: now() - retentionMs, maxRows, pruneLimit: Math.max(PRUNE_LIMIT, 2 * count) },
+        WRITE_TIMEOUT_MS,
+        `history: writing ${count} flow(s) to ${file} got no answer in ${WRITE_TIMEOUT_MS / 1000} s; the thread is restarted`,
+      );
+      written += typeof reply.written === 'number' ? reply.written : 0;
+      pruned += typeof reply.pruned === 'number' ? reply.pruned : 0;
+      if (typeof reply.rows === 'number') rows = reply.rows;
+      if (typeof reply.pruneError === 'string') lastError = `history: pruning ${file} failed: ${reply.pruneError}`;
+      return true;
+    } catch (err) {
+      dropped += count;
+      lastError = `history: writing ${count} flow(s) to ${file} failed: ${messageOf(err)}`;
+      if (err instanceof NoAnswer) {
+        if (thread === t) thread = null;
+        await t.kill();
+      }
+      return false;
+    }
+  };
+
+  /** Writes batches, one in flight at a time, until the queue is empty (or a write fails: the next tick retries). */
+  const flush = (): Promise<void> => {
+    writing ??= (async () => {
+      while ((await writeBatch()) && ring.size > 0);
+    })().finally(() => {
+      writing = null;
+    });
+    return writing;
+  };
+
+  const timer = setInterval(() => {
+    if (closed || writing !== null) return;
+    if (ring.size > 0 || Date.now() - lastPruneAt >= PRUNE_INTERVAL_MS) void flush();
+  }, flushIntervalMs);
+  timer.unref();
+
+  // ---- sampling: allowed non-alert flows per wall-clock second -----------------------------------------------
+  let windowSecond = -1;
+  let windowCount = 0;
+
+  const ask = async (msg: Record<string, unknown>): Promise<unknown> => {
+    if (closed) throw new Error(`history: ${file} is closed`);
+    const t = await ensureThread();
+    const reply = await t.call(msg, QUERY_TIMEOUT_MS, `history: a query of ${file} got no answer within ${QUERY_TIMEOUT_MS / 1000} s (the store is busy, or the filter scans too many rows)`);
+    return reply.rows;
+  };
+
+  let closing: Promise<void> | null = null;
+
+  return {
+    add(flow) {
+      if (closed) return;
+      if (flow.action === 'allow' && flow.severity === null) {
+        const second = Math.floor(now() / 1000);
+        if (second !== windowSecond) {
+          windowSecond = second;
+          windowCount = 0;
+        }
+        if (windowCount >= maxRate) {
+          sampledOut++;
+          return;
+        }
+        windowCount++;
+      }
+      if (!ring.push(flow)) dropped++;
+    },
+    async query(query) {
+      const { sql, params } = buildQuerySql(query);
+      return flowsOfRows(await ask({ t: 'query', sql, params }));
+    },
+    async get(id) {
+      const found = flowsOfRows(await ask({ t: 'query', sql: `SELECT ${COLUMNS} FROM flows WHERE id = ?`, params: [id] }));
+      return found[0] ?? null;
+    },
+    stats: (): HistoryStats => ({ backend: 'sqlite', path: file, rows, written, sampledOut, dropped, pruned, lastError, retentionMs, maxRows }),
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        clearInterval(timer);
+        while (writing !== null) await writing;
+        if (starting !== null) await starting.catch(() => undefined);
+        if (ring.size > 0) await flush();
+        if (ring.size > 0) {
+          dropped += ring.size; // the thread is not there or failed: these are lost
+          ring.clear();
+        }
+        const t = thread;
+        thread = null;
+        if (t !== null) await t.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** The store when the history is off: nothing is kept, nothing is found. */
+export function noFlowHistory(): FlowHistory {
+  const stats: HistoryStats = { backend: 'none', path: null, rows: 0, written: 0, sampledOut: 0, dropped: 0, pruned: 0, lastError: null, retentionMs: 0, maxRows: 0 };
+  return {
+    add() {},
+    query: () => Promise.resolve([]),
+    get: () => Promise.resolve(null),
+    stats: () => stats,
+    close: () => Promise.resolve(),
+  };
+}

@@ -1,0 +1,184 @@
+/**
+ * The console's live side: the last `capacity` flows in a ring (the flows page's first screen and the row
+ * details), and the live stream's viewers, each with its own filter and a rate cut.
+ *
+ * Cost per flow record (the flow recorder's tap, src/observe/record-flow.ts): `toConsoleFlow` reads a dozen
+ * fields the record just set and builds one small object; the ring overwrites a slot; each viewer's compiled
+ * filter runs, and a flow is serialised only for a viewer that is under its rate. A browser renders a few
+ * dozen rows a second usefully; at 5,000 flows/s the stream sends `liveRate` of them per viewer and says so once a
+ * second (`LiveSampling`), rather than falling behind or buffering without bound.
+ */
+import type { Flow } from '../flow/flow.js';
+import type { Severity } from '../policy/decision.js';
+import { compileFilter } from './filter.js';
+import type { ConsoleAttribution, ConsoleFlow, ConsoleFlowSummary, FlowFilter, LiveSampling } from './model.js';
+
+const SEVERITIES: ReadonlySet<string> = new Set<Severity>(['low', 'medium', 'high', 'critical']);
+const SEVERITY_OF_NUMBER: readonly (Severity | null)[] = [null, 'low', 'medium', 'high', 'critical'];
+
+/** The console's view of a flow whose record was just written as `line` (serializeEcsRecord set the fields). */
+export function toConsoleFlow(flow: Flow, line: string, nowMs: number): ConsoleFlow {
+  const domain = flow.get('destination.domain');
+  const port = flow.get('destination.port');
+  const target = domain ?? flow.get('destination.ip') ?? '';
+  const live = flow.get('egress.rules') ?? [];
+  const shadow = flow.get('egress.shadow') as readonly { readonly rule: string }[] | undefined;
+  const attribution = flow.get('egress.attribution');
+  const severity = flow.get('event.severity');
+  return {
+    id: flow.id,
+    timeMs: nowMs,
+    action: flow.get('event.action') === 'allow' ? 'allow' : 'block',
+    protocol: flow.get('network.protocol') ?? 'unknown',
+    severity: severity === undefined ? null : SEVERITY_OF_NUMBER[severity] ?? null,
+    sourceIp: flow.get('source.ip') ?? '',
+    user: flow.get('user.name') ?? null,
+    host: flow.get('host.name') ?? null,
+    process: flow.get('process.name') ?? null,
+    rule: flow.get('rule.id') ?? null,
+    rules: shadow === undefined || shadow.length === 0 ? live : [...live, ...shadow.map((m) => m.rule)],
+    tags: flow.get('tags') ?? [],
+    destination: port === undefined ? target : target.includes(':') ? `[${target}]:${port}` : `${target}:${port}`,
+    score: flow.get('egress.score') ?? null,
+    attribution: attribution === 'telemetry' || attribution === 'header' ? attribution : ('none' satisfies ConsoleAttribution),
+    record: line,
+  };
+}
+
+export function isSeverity(value: unknown): value is Severity {
+  return typeof value === 'string' && SEVERITIES.has(value);
+}
+
+/** A flow without its record text (what goes to the browser in lists and the live stream). */
+export function summaryOf(flow: ConsoleFlow): ConsoleFlowSummary {
+  const { record: _record, ...summary } = flow;
+  return summary;
+}
+
+export interface LiveViewer {
+  /** A flow to send (already counted against the viewer's rate). */
+  readonly send: (flow: ConsoleFlowSummary) => void;
+  /** Once a second while the rate cut flows in the last second. */
+  readonly sampling: (cut: LiveSampling) => void;
+}
+
+interface Viewer {
+  readonly matches: (flow: ConsoleFlowSummary) => boolean;
+  readonly out: LiveViewer;
+  matched: number;
+  sent: number;
+}
+
+export interface RecentFlowsOptions {
+  /** Flows kept in memory (console.recent). */
+  readonly capacity: number;
+  /** The most flows a second sent to one viewer (console.live_rate). */
+  readonly liveRate: number;
+  /** The most viewers at once (each holds an open response). */
+  readonly maxViewers?: number;
+}
+
+export const DEFAULT_MAX_VIEWERS = 32;
+
+export class RecentFlows {
+  readonly capacity: number;
+  readonly liveRate: number;
+  readonly maxViewers: number;
+  private readonly ring: (ConsoleFlow | undefined)[];
+  /** Index of the next slot to write; the ring holds min(written, capacity) flows. */
+  private next = 0;
+  private written = 0;
+  private readonly viewers = new Set<Viewer>();
+  private tick: NodeJS.Timeout | null = null;
+
+  constructor(options: RecentFlowsOptions) {
+    this.capacity = options.capacity;
+    this.liveRate = options.liveRate;
+    this.maxViewers = options.maxViewers ?? DEFAULT_MAX_VIEWERS;
+    this.ring = new Array<ConsoleFlow | undefined>(options.capacity);
+  }
+
+  get size(): number {
+    return Math.min(this.written, this.capacity);
+  }
+
+  get viewerCount(): number {
+    return this.viewers.size;
+  }
+
+  add(flow: ConsoleFlow): void {
+    if (this.capacity > 0) {
+      this.ring[this.next] = flow;
+      this.next = (this.next + 1) % this.capacity;
+      this.written += 1;
+    }
+    for (const viewer of this.viewers) {
+      if (!viewer.matches(flow)) continue;
+      viewer.matched += 1;
+      if (viewer.sent >= this.liveRate) continue;
+      viewer.sent += 1;
+      viewer.out.send(summaryOf(flow));
+    }
+  }
+
+  /** Newest first: at most `limit` flows that match, written before `beforeMs` when given. */
+  list(filter: FlowFilter, limit: number, beforeMs?: number): ConsoleFlow[] {
+    const matches = compileFilter(filter);
+    const found: ConsoleFlow[] = [];
+    for (let i = 1; i <= this.size && found.length < limit; i += 1) {
+      const flow = this.ring[(this.next - i + this.capacity) % this.capacity];
+      if (flow === undefined) break;
+      if (beforeMs !== undefined && flow.timeMs >= beforeMs) continue;
+      if (matches(flow)) found.push(flow);
+    }
+    return found;
+  }
+
+  /** The oldest flow's time in the ring, or null when empty (older pages come from the history store). */
+  oldestMs(): number | null {
+    if (this.size === 0) return null;
+    const oldest = this.written > this.capacity ? this.ring[this.next] : this.ring[0];
+    return oldest?.timeMs ?? null;
+  }
+
+  get(id: string): ConsoleFlow | undefined {
+    for (let i = 1; i <= this.size; i += 1) {
+      const flow = this.ring[(this.next - i + this.capacity) % this.capacity];
+      if (flow?.id === id) return flow;
+    }
+    return undefined;
+  }
+
+  /** A new viewer of the live stream; returns its unsubscribe function, or null when maxViewers watch already. */
+  watch(filter: FlowFilter, out: LiveViewer): (() => void) | null {
+    if (this.viewers.size >= this.maxViewers) return null;
+    const viewer: Viewer = { matches: compileFilter(filter), out, matched: 0, sent: 0 };
+    this.viewers.add(viewer);
+    if (this.tick === null) {
+      this.tick = setInterval(() => this.everySecond(), 1000);
+      this.tick.unref();
+    }
+    return () => {
+      this.viewers.delete(viewer);
+      if (this.viewers.size === 0 && this.tick !== null) {
+        clearInterval(this.tick);
+        this.tick = null;
+      }
+    };
+  }
+
+  /** Report each viewer's cut of the last second, and open the next second's budget. */
+  everySecond(): void {
+    for (const viewer of this.viewers) {
+      if (viewer.matched > viewer.sent) viewer.out.sampling({ matched: viewer.matched, sent: viewer.sent, limit: this.liveRate });
+      viewer.matched = 0;
+      viewer.sent = 0;
+    }
+  }
+
+  close(): void {
+    if (this.tick !== null) clearInterval(this.tick);
+    this.tick = null;
+    this.viewers.clear();
+  }
+}
