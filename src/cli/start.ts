@@ -317,6 +317,9 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   link?.onReload(() => reloadHere('cluster'));
   reloadFromConsole = async () => (await reloadHere('api')).ok;
   if (operatorConsole !== null) admin.mountConsole(operatorConsole.handler);
+  else if (config.console.enabled) {
+    admin.mountConsole((_req, res) => sendJson(res, 503, { error: 'the operator console is not served with proxy.workers > 1 (each worker holds its own flows); use /v1/coverage, /metrics and the flow log (docs/console.md)' }));
+  }
   link?.onCollect(() => metrics.registry.getMetricsAsJSON());
   admin.addRoute('GET', '/v1/policy', (_req, res) => {
     const current = policy.current();

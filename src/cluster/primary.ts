@@ -383,6 +383,9 @@ export async function startCluster(config: Config, opts: ClusterOptions = {}): P
   if (addresses === null) throw new Error('no worker reported its addresses');
   const { proxy, admin, dns } = addresses;
   logger.info({ workers: slots.length, pids: slots.map((s) => s.pid) }, 'cluster: every worker is up');
+  if (config.console.enabled) {
+    logger.warn({ workers: slots.length }, 'operator console not served with proxy.workers > 1 (each worker holds its own flows); /v1/coverage, /metrics and the flow log are (docs/console.md)');
+  }
 
   return {
     proxyAddress: proxy,

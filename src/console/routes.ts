@@ -154,7 +154,8 @@ export function createConsoleHandler(deps: ConsoleDeps): (req: http.IncomingMess
     }
     throttle.succeeded(client);
     const session = deps.sessions.create();
-    redirect(res, '/ui/flows', sessionCookie(session.id, secure(req)));
+    // SPEC "Operator console": the sign-in redirects to /ui/ (which shows the flows).
+    redirect(res, '/ui/', sessionCookie(session.id, secure(req)));
   };
 
   const flowsPage = async (url: URL, session: Session, res: http.ServerResponse): Promise<void> => {

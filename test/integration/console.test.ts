@@ -142,7 +142,7 @@ describe('operator console (/ui/) over HTTP', () => {
         body: 'token=test-token-console-0001',
       });
       expect(res.status).toBe(303);
-      expect(res.headers.get('location')).toBe('/ui/flows');
+      expect(res.headers.get('location')).toBe('/ui/');
       const cookie = res.headers.get('set-cookie') ?? '';
       expect(cookie).toMatch(/^ei_session=[A-Za-z0-9_-]{40,}; Path=\/ui; HttpOnly; SameSite=Strict$/);
       expect(cookie).not.toContain('test-token');
