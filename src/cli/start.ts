@@ -192,7 +192,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         path: join(config.console.history.dir, 'flows.sqlite'),
         retentionMs: config.console.history.retention,
         maxRows: config.console.history.max_rows,
-        maxRate: config.console.history.max_rate,
+        maxRate: config.console.max_rate,
       }).catch(undo)
       : noFlowHistory();
     operatorConsole = createOperatorConsole(
@@ -201,6 +201,7 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         secureCookie: config.console.secure_cookie,
         recent: config.console.recent,
         liveRate: config.console.live_rate,
+        maxRate: config.console.max_rate,
         sessionIdleMs: config.console.session_idle,
         sessionMaxAgeMs: config.console.session_max_age,
         version: PACKAGE_VERSION,

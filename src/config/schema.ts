@@ -159,6 +159,8 @@ export interface Config {
     readonly recent: number;
     /** The most flows a second streamed to one browser; more are sampled, and the page says so. */
     readonly live_rate: number;
+    /** Allowed, non-alert flows kept (memory and history) per second at most; blocks and alerts always are. */
+    readonly max_rate: number;
     /** The sign-in secret when admin.token is null: read from this file, created (0600) with a random token if absent. Absolute path. */
     readonly token_file: string;
     /** Mark the session cookie Secure over plain HTTP (a TLS-terminating reverse proxy in front). */
@@ -174,8 +176,6 @@ export interface Config {
       /** Milliseconds a flow is kept. */
       readonly retention: number;
       readonly max_rows: number;
-      /** Allowed flows (no alert) written per second at most; blocks and alerts always are. */
-      readonly max_rate: number;
     };
   };
   readonly geoip: {
@@ -260,11 +260,12 @@ export const DEFAULTS = {
     enabled: true,
     recent: 2_000,
     live_rate: 50,
+    max_rate: 100,
     token_file: 'data/console-token',
     secure_cookie: false,
     session_idle: '8h',
     session_max_age: '24h',
-    history: { store: 'sqlite', dir: 'data', retention: '24h', max_rows: 1_000_000, max_rate: 1_000 },
+    history: { store: 'sqlite', dir: 'data', retention: '24h', max_rows: 1_000_000 },
   },
   identity: {
     users_file: null,
@@ -510,6 +511,7 @@ export const configSchema = z.preprocess(
       enabled: boolean.prefault(d.console.enabled),
       recent: integer(0, 100_000).prefault(d.console.recent),
       live_rate: integer(1, 1_000).prefault(d.console.live_rate),
+      max_rate: integer(1, 100_000).prefault(d.console.max_rate),
       token_file: path().prefault(d.console.token_file),
       secure_cookie: boolean.prefault(d.console.secure_cookie),
       session_idle: positiveDuration.prefault(d.console.session_idle),
@@ -519,7 +521,6 @@ export const configSchema = z.preprocess(
         dir: path('expected a directory path').prefault(d.console.history.dir),
         retention: positiveDuration.prefault(d.console.history.retention),
         max_rows: integer(1_000, 100_000_000).prefault(d.console.history.max_rows),
-        max_rate: integer(1, 1_000_000).prefault(d.console.history.max_rate),
       }),
     }),
     identity: section({

@@ -191,7 +191,15 @@ export interface HealthView {
   /** Hint store, baseline store, flow log, history: backend and state. */
   readonly stores: readonly { readonly name: string; readonly backend: string; readonly state: string }[];
   readonly flowLogDropped: number;
-  readonly console: { readonly viewers: number; readonly ringSize: number; readonly ringCapacity: number; readonly history: HistoryStats };
+  readonly console: {
+    readonly viewers: number;
+    readonly ringSize: number;
+    readonly ringCapacity: number;
+    /** Allowed, non-alert flows kept per second at most (console.max_rate), and how many were not kept since start. */
+    readonly maxRate: number;
+    readonly sampledOut: number;
+    readonly history: HistoryStats;
+  };
 }
 
 /** The explanation of one flow, for the expanded row: every rule in file order with its status. */

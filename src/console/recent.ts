@@ -106,8 +106,9 @@ export class RecentFlows {
     return this.viewers.size;
   }
 
-  add(flow: ConsoleFlow): void {
-    if (this.capacity > 0) {
+  /** A new flow: kept in the ring unless `keep` is false (sampled out), and streamed to the viewers it matches. */
+  add(flow: ConsoleFlow, keep = true): void {
+    if (keep && this.capacity > 0) {
       this.ring[this.next] = flow;
       this.next = (this.next + 1) % this.capacity;
       this.written += 1;

@@ -60,6 +60,8 @@ describe('operator console in chromium', () => {
       config: {
         admin: `admin:\n  listen: "127.0.0.1:0"\n  token: ${TOKEN}`,
         policy: 'policy:\n  files: ["POLICY_FILE"]\n  hint_wait: 300ms',
+        // A low live rate, so that a burst of a dozen requests shows the sampling line.
+        console: 'console:\n  live_rate: 3',
       },
     });
     // Some traffic before the operator looks: a managed app, and an unmanaged client (127.0.0.2, no telemetry).
@@ -107,6 +109,12 @@ describe('operator console in chromium', () => {
     expect(Date.now() - requestDone).toBeLessThan(1_000);
     await expect.poll(() => row.first().textContent()).toContain('block');
     await shot('flows');
+  });
+
+  it('says so on the page when the live view samples, then goes back to live', async () => {
+    await Promise.all(Array.from({ length: 12 }, (_, i) => curl(['-x', h.proxyUrl, `http://127.0.0.1:${origin.port}/burst/${i}`])));
+    await expect.poll(() => page.locator('#live-status').textContent(), { timeout: 3_000 }).toMatch(/sampling: showing \d+ of \d+ flows\/s \(limit 3\/s\)/);
+    await expect.poll(() => page.locator('#live-status').textContent(), { timeout: 5_000 }).toMatch(/^live$/);
   });
 
   it('filters the list by process', async () => {

@@ -89,6 +89,7 @@ ${tableOrEmpty(stores, html`<tr><th scope="col">Store</th><th scope="col">Backen
 ${facts([
   ['Live viewers', formatCount(view.console.viewers)],
   ['Recent flows in memory', `${formatCount(view.console.ringSize)} of ${formatCount(view.console.ringCapacity)}`],
+  ['Allowed flows kept', `at most ${formatCount(view.console.maxRate)} a second (blocks and alerts always); ${formatCount(view.console.sampledOut)} not kept since start`],
 ])}
 <h3>History store</h3>
 ${historyFacts(view.console.history)}

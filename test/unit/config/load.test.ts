@@ -89,11 +89,12 @@ const SPEC_DEFAULTS: Config = {
     enabled: true,
     recent: 2_000,
     live_rate: 50,
+    max_rate: 100,
     token_file: `${BASE}/data/console-token`,
     secure_cookie: false,
     session_idle: 28_800_000,
     session_max_age: 86_400_000,
-    history: { store: 'sqlite', dir: `${BASE}/data`, retention: 86_400_000, max_rows: 1_000_000, max_rate: 1_000 },
+    history: { store: 'sqlite', dir: `${BASE}/data`, retention: 86_400_000, max_rows: 1_000_000 },
   },
 };
 

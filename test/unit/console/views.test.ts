@@ -171,6 +171,8 @@ function healthView(over: Partial<HealthView> = {}): HealthView {
       viewers: 2,
       ringSize: 1_000,
       ringCapacity: 5_000,
+      maxRate: 100,
+      sampledOut: 4_000,
       history: { backend: 'sqlite', path: '/var/lib/egress-inspector/flows.sqlite', rows: 120_000, written: 130_000, sampledOut: 9_000, dropped: 0, pruned: 10_000, lastError: null, retentionMs: 24 * 3_600_000, maxRows: 1_000_000 },
     },
     ...over,
