@@ -5,7 +5,13 @@
  * replays each in a fresh child process (so peak RSS is that run's own) with the default policy files against a
  * candidate that adds one block rule.
  *
- *   npx tsx bench/replay.bench.ts [--sizes 1000000,5000000] [--formats plain,gzip] [--cap 60] [--keep]
+ *   npx tsx bench/replay.bench.ts [--sizes 1000000,5000000] [--formats plain,gzip] [--cap 60] [--keep] [--floor]
+ *
+ * `--floor` first measures, in the same run and on the same records, what the platform costs before any replay
+ * logic: reading and splitting the plain file into lines (page cache, no handler work), one validating native
+ * regular-expression match per line (the scanner's grammar, nothing extracted), JSON.parse per line, and the
+ * in-memory replay of the pool (scan + both policies + diff, no I/O). A target below read + validate cannot be
+ * met while every byte of every line is validated.
  *
  * Prints, per run: records, seconds, records/s, peak RSS (VmHWM of the child), the lines JSON.parse had to read
  * (the scanner's fallback) and the change count. A run stops at --cap seconds and reports the part it did.
@@ -20,6 +26,8 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { loadPolicy } from '../src/policy/load.js';
 import { Replayer, replayFlows } from '../src/replay/replay.js';
+import { readFileLines } from '../src/replay/read-lines.js';
+import { validatesWhole } from '../src/replay/scan-record.js';
 import { syntheticRecords } from '../test/fixtures/replay/synthetic.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -108,6 +116,48 @@ function runChild(file: string, candidateFile: string, capS: number): Promise<Ru
   });
 }
 
+/** µs per line of `each` over `passes` passes of the pool, best of three rounds. */
+function perLine(lines: readonly string[], passes: number, each: (line: string) => unknown): number {
+  let best = Infinity;
+  for (let round = 0; round < 3; round++) {
+    const t = performance.now();
+    for (let p = 0; p < passes; p++) for (const line of lines) each(line);
+    best = Math.min(best, ((performance.now() - t) * 1000) / (passes * lines.length));
+  }
+  return best;
+}
+
+/** The platform floor, same run (see the header): µs per record and the records/s each allows. */
+async function floor(lines: readonly string[], block: Buffer, tmp: string, candidate: Parameters<typeof replayFlows>[0]['candidate']): Promise<void> {
+  const file = join(tmp, 'floor.jsonl');
+  await writeRepeated(file, block, 15);
+  let n = 0;
+  let best = Infinity;
+  for (let round = 0; round < 3; round++) {
+    n = 0;
+    const t = performance.now();
+    await readFileLines(file, { line: () => void n++, overlong: () => undefined });
+    best = Math.min(best, ((performance.now() - t) * 1000) / n);
+  }
+  rmSync(file, { force: true });
+  let valid = 0;
+  const validate = perLine(lines, 5, (line) => (validatesWhole(line) ? valid++ : 0));
+  if (valid === 0) throw new Error('the validating match accepts no record: the floor would be wrong');
+  const parse = perLine(lines, 2, (line) => JSON.parse(line));
+  const replayer = new Replayer({ candidate, against: null, examples: 0 });
+  const replay = perLine(lines, 5, (line) => replayer.line(line, 'pool', 1));
+  const row = (what: string, us: number): string => `  ${what.padEnd(58)} ${us.toFixed(2).padStart(6)} µs  ${Math.round(1e6 / us).toLocaleString('en-US').padStart(9)}/s`;
+  process.stdout.write(
+    `\nplatform floor, same run (${lines.length.toLocaleString('en-US')} distinct records of ${(block.length / lines.length).toFixed(0)} bytes):\n` +
+      `${row('read + split the plain file into lines (page cache)', best)}\n` +
+      `${row('one validating native match per line (nothing extracted)', validate)}\n` +
+      `${row('read + split + validate: the floor with every byte checked', best + validate)}\n` +
+      `${row('JSON.parse per line', parse)}\n` +
+      `${row('replay in memory: scan + policies + diff (no I/O)', replay)}\n` +
+      `${row('read + split + replay in memory', best + replay)}\n`,
+  );
+}
+
 async function writeRepeated(file: string, block: Buffer, times: number): Promise<void> {
   const out = createWriteStream(file);
   for (let i = 0; i < times; i++) {
@@ -125,6 +175,7 @@ async function main(): Promise<void> {
       sizes: { type: 'string', default: '1000000,5000000' },
       formats: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      floor: { type: 'boolean', default: false },
     },
   });
   const capS = Math.max(1, Number(values.cap));
@@ -151,6 +202,7 @@ async function main(): Promise<void> {
       `changes ${JSON.stringify(sanity.changes.map((c) => [c.rule, c.change, c.count]))}, scanner fallbacks ${check.scanStats.slow}\n`,
   );
 
+  if (values.floor === true) await floor(lines, block, tmp, candidate.policy);
   const sizes = (values.sizes ?? '').split(',').map(Number).filter((n) => n > 0);
   const rows: string[] = [];
   for (const size of sizes) {

@@ -43,6 +43,15 @@ function valuePattern(depth: number): string {
 const VALUE_SOURCE = valuePattern(VALUE_DEPTH);
 /** One whole value, validated and skipped in one native match. */
 const VALUE = new RegExp(VALUE_SOURCE, 'y');
+
+/**
+ * true when `line` is one whole JSON value in the proxy's compact spelling, by the scanner's own grammar, in one
+ * native match and nothing else: the platform floor of "validate every byte" (bench/replay.bench.ts `--floor`).
+ */
+export function validatesWhole(line: string): boolean {
+  VALUE.lastIndex = 0;
+  return VALUE.test(line) && VALUE.lastIndex === line.length;
+}
 /** A key without escapes: a key with one goes to JSON.parse (it could spell a field's name). */
 // eslint-disable-next-line no-control-regex -- raw control characters are what a JSON string may not hold (RFC 8259 §7)
 const KEY = /"[^"\\\x00-\x1f]*"/y;
