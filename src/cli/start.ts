@@ -168,17 +168,6 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   // record path; follow-up records reach it through the flow log telemetry writes them to.
   // The follow-up join mirrors telemetry's late-hint watch: at most 10,000 flows, for twice hints.window.
   const coverage = createLiveCoverage({ maxPending: 10_000, pendingTtlMs: 2 * config.hints.window });
-  const telemetry = await createTelemetry(config, {
-    metrics,
-    flowLog: coverage.tapFollowUps(flowLog),
-    logger,
-    policy: () => createPolicyView(policy.current()),
-    rescore: (flow) => rescore(flow),
-    // A Redis store is shared by every process already; the memory store is fanned out by the primary.
-    ...(link !== undefined && config.hints.store === 'memory' ? { wrapStore: (store: HintStore) => shareHintStore(store, link) } : {}),
-  }).catch(undo);
-  opened.push(() => telemetry.close());
-  coverage.watchHints(telemetry.store);
   let ready = false;
   // Filled in once the listeners listen (the health page reads it).
   const listening: { name: string; address: string }[] = [];
@@ -227,6 +216,18 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     const consoleRef = operatorConsole;
     opened.push(() => consoleRef.close());
   }
+  const telemetry = await createTelemetry(config, {
+    metrics,
+    // Follow-up records (late attribution) reach the coverage tally and the console's rows through this log.
+    flowLog: operatorConsole === null ? coverage.tapFollowUps(flowLog) : operatorConsole.tapFollowUps(coverage.tapFollowUps(flowLog)),
+    logger,
+    policy: () => createPolicyView(policy.current()),
+    rescore: (flow) => rescore(flow),
+    // A Redis store is shared by every process already; the memory store is fanned out by the primary.
+    ...(link !== undefined && config.hints.store === 'memory' ? { wrapStore: (store: HintStore) => shareHintStore(store, link) } : {}),
+  }).catch(undo);
+  opened.push(() => telemetry.close());
+  coverage.watchHints(telemetry.store);
   const { pipeline, resolver, dnsMemory, dnsSignals, detection } = await createPipeline(config, {
     policy,
     hints: telemetry.hints,

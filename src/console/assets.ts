@@ -58,7 +58,7 @@ function severityClass(severity) {
 }
 
 function rowClass(f) {
-  return 'flow ' + actionClass(f.action) + (f.severity === null || f.severity === undefined ? '' : ' alert ' + severityClass(f.severity));
+  return 'flow ' + actionClass(f.action) + (f.severity === null || f.severity === undefined ? '' : ' alert ' + severityClass(f.severity)) + (typeof f.followupOf === 'string' ? ' followup' : '');
 }
 
 /** One cell, as views/flows.ts renders it. */
@@ -82,6 +82,11 @@ function cellOf(key, cls, f) {
     case 'source':
       if (f.host === null || f.host === undefined) return make('td', [['class', cls]], f.sourceIp);
       return make('td', [['class', cls], ['title', f.sourceIp]], f.host);
+    case 'process': {
+      const cell = make('td', [['class', cls]], f.process);
+      if (typeof f.followupOf === 'string') cell.appendChild(make('span', [['class', 'badge late'], ['title', 'late attribution: completes the record of flow ' + f.followupOf]], 'late'));
+      return cell;
+    }
     case 'tags':
       return make('td', [['class', cls]], (f.tags || []).join(', '));
     case 'score':
@@ -382,6 +387,7 @@ svg.spark { color: #b3261e; vertical-align: middle; }
 .badge.action-block { color: #ffffff; background: #b3261e; }
 .badge.action-allow { color: #0d5223; background: #e6f4ea; border-color: #81c995; }
 .badge.sev-low { color: #1a3f8a; background: #e8f0fe; }
+.badge.late { margin-left: 0.4rem; color: #4a2a7a; background: #f1e8fd; border-color: #b39ddb; }
 .badge.sev-medium { color: #6b4500; background: #fff4d6; border-color: #e3b341; }
 .badge.sev-high { color: #8c1d18; background: #fde3df; border-color: #ee675c; }
 .badge.sev-critical { color: #ffffff; background: #7d1410; }

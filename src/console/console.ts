@@ -17,7 +17,8 @@ import { explainFacts, parseFlowJson } from '../cli/policy-explain.js';
 import type { CoverageReport } from '../coverage/tally.js';
 import { AlertBoard } from './alerts.js';
 import type { ConsoleFlow, FlowDetail, FlowHistory, HealthView, PolicyView, ReloadView } from './model.js';
-import { RecentFlows, toConsoleFlow } from './recent.js';
+import { consoleFlowFromRecord, RecentFlows, summaryOf, toConsoleFlow } from './recent.js';
+import type { FlowLog } from '../observe/flow-log.js';
 import { createConsoleHandler } from './routes.js';
 import { Sessions } from './session.js';
 
@@ -58,6 +59,8 @@ export interface OperatorConsole {
   flowRecorded(flow: Flow, line: string): void;
   /** A policy reload attempt ended. */
   reloadEnded(report: ReloadReport): void;
+  /** The flow log telemetry writes follow-up records to, tapped: they become rows too (late attribution). */
+  tapFollowUps(log: FlowLog): FlowLog;
   readonly handler: ReturnType<typeof createConsoleHandler>;
   readonly recent: RecentFlows;
   close(): Promise<void>;
@@ -79,6 +82,11 @@ class KeepGate {
 
   decide(flow: Flow, nowMs: number): boolean {
     if (flow.get('event.action') !== 'allow' || flow.get('event.severity') !== undefined) return true;
+    return this.allowOne(nowMs);
+  }
+
+  /** One more allowed, non-alert flow this second: true while under maxRate. */
+  allowOne(nowMs: number): boolean {
     const second = Math.floor(nowMs / 1000);
     if (second !== this.second) {
       this.second = second;
@@ -150,9 +158,10 @@ export function createOperatorConsole(options: ConsoleOptions, sources: ConsoleS
       record = flow.record;
     }
     const read = parseFlowJson(flow.record);
-    if (!read.ok) return { flow, record, policySha256: current.sha256, rules: [], explainError: read.errors.join('; ') };
+    const followUps = recent.followUpsOf(flow.id).map(summaryOf);
+    if (!read.ok) return { flow, record, policySha256: current.sha256, rules: [], explainError: read.errors.join('; '), followUps };
     const explained = explainFlow(current, explainFacts(read.values, new Set()), { closed: true });
-    return { flow, record, policySha256: current.sha256, rules: explained.rules, explainError: null };
+    return { flow, record, policySha256: current.sha256, rules: explained.rules, explainError: null, followUps };
   };
 
   const policyView = async (): Promise<PolicyView> => {
@@ -238,6 +247,34 @@ export function createOperatorConsole(options: ConsoleOptions, sources: ConsoleS
       if (!kept) return;
       alerts.add(item);
       history.add(item);
+    },
+    tapFollowUps(log) {
+      const tapped: FlowLog = {
+        write(line) {
+          log.write(line);
+          // Follow-ups are rare (a hint later than the flow's end): parsing the record is affordable here.
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(line);
+          } catch {
+            return;
+          }
+          const nowMs = Date.now();
+          const item = consoleFlowFromRecord(parsed, line, nowMs);
+          if (item === null) return;
+          flows.add(nowMs);
+          // A follow-up is kept like any record: always when it is an alert (a late detection), else within max_rate.
+          const kept = item.severity !== null || item.action === 'block' || keep.allowOne(nowMs);
+          recent.add(item, kept);
+          if (!kept) return;
+          alerts.add(item);
+          history.add(item);
+        },
+        flush: () => log.flush(),
+        close: () => log.close(),
+      };
+      if (log.reopen !== undefined) tapped.reopen = () => log.reopen?.();
+      return tapped;
     },
     reloadEnded(report) {
       reloads.unshift({ atMs: Date.now(), trigger: report.trigger, outcome: report.outcome, sha256: report.sha256, errors: report.errors, reason: report.reason });

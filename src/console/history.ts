@@ -179,6 +179,8 @@ export function decodeList(text: string): string[] {
 }
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : String(v ?? ''));
+/** A follow-up record names the record it completes (egress.followup_of); the file keeps it in the record text. */
+const FOLLOWUP_OF = /"followup_of":"([0-9a-f-]{36})"/;
 const strOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /** A row of COLUMNS back into a flow (the file is ours, but a hand-edited value must not break the console). */
@@ -201,6 +203,7 @@ function flowOfRow(row: unknown): ConsoleFlow | null {
     destination: str(destination),
     score: typeof score === 'number' ? score : null,
     attribution: attribution === 'telemetry' || attribution === 'header' ? attribution : 'none',
+    followupOf: FOLLOWUP_OF.exec(str(record))?.[1] ?? null,
     record: str(record),
   };
 }

@@ -37,6 +37,11 @@ export interface ConsoleFlow {
   readonly destination: string;
   readonly score: number | null;
   readonly attribution: ConsoleAttribution;
+  /**
+   * A follow-up record (docs/flow-record.md "Follow-up records": a hint that came after the flow's record was
+   * written): the event.id of the record it completes; null for a flow's own record.
+   */
+  readonly followupOf: string | null;
   /** The ECS record's JSON text (one flow-log line without its newline). */
   readonly record: string;
 }
@@ -212,6 +217,8 @@ export interface FlowDetail {
   readonly rules: readonly RuleExplanation[];
   /** Why the explanation could not be made (e.g. a field the record lacks), or null. */
   readonly explainError: string | null;
+  /** Follow-up records that completed this flow later (late attribution), from the recent ring. */
+  readonly followUps: readonly ConsoleFlowSummary[];
 }
 
 /** What every page's frame needs. */

@@ -41,6 +41,58 @@ export function toConsoleFlow(flow: Flow, line: string, nowMs: number): ConsoleF
     destination: port === undefined ? target : target.includes(':') ? `[${target}]:${port}` : `${target}:${port}`,
     score: flow.get('egress.score') ?? null,
     attribution: attribution === 'telemetry' || attribution === 'header' ? attribution : ('none' satisfies ConsoleAttribution),
+    followupOf: flow.get('egress.followup_of') ?? null,
+    record: line,
+  };
+}
+
+/** The value at a dotted path of a parsed record, or undefined. */
+function at(record: Record<string, unknown>, path: readonly string[]): unknown {
+  let node: unknown = record;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
+}
+
+const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const texts = (v: unknown): readonly string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+/**
+ * The console's view of a record read back from its JSON (a follow-up record, which telemetry writes straight to
+ * the flow log); null when it is not a flow record (no event.id).
+ */
+export function consoleFlowFromRecord(parsed: unknown, line: string, nowMs: number): ConsoleFlow | null {
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+  const r = parsed as Record<string, unknown>;
+  const id = text(at(r, ['event', 'id']));
+  if (id === null) return null;
+  const severity = at(r, ['event', 'severity']);
+  const domain = text(at(r, ['destination', 'domain']));
+  const target = domain ?? text(at(r, ['destination', 'ip'])) ?? '';
+  const port = at(r, ['destination', 'port']);
+  const shadow = at(r, ['egress', 'shadow']);
+  const shadowRules = Array.isArray(shadow) ? shadow.map((m: unknown) => text(at(m as Record<string, unknown>, ['rule']))).filter((x): x is string => x !== null) : [];
+  const attribution = at(r, ['egress', 'attribution']);
+  const score = at(r, ['egress', 'score']);
+  return {
+    id,
+    timeMs: nowMs,
+    action: at(r, ['event', 'action']) === 'allow' ? 'allow' : 'block',
+    protocol: text(at(r, ['network', 'protocol'])) ?? 'unknown',
+    severity: typeof severity === 'number' ? SEVERITY_OF_NUMBER[severity] ?? null : null,
+    sourceIp: text(at(r, ['source', 'ip'])) ?? '',
+    user: text(at(r, ['user', 'name'])),
+    host: text(at(r, ['host', 'name'])),
+    process: text(at(r, ['process', 'name'])),
+    rule: text(at(r, ['rule', 'id'])),
+    rules: [...texts(at(r, ['egress', 'rules'])), ...shadowRules],
+    tags: texts(at(r, ['tags'])),
+    destination: typeof port === 'number' ? (target.includes(':') ? `[${target}]:${port}` : `${target}:${port}`) : target,
+    score: typeof score === 'number' ? score : null,
+    attribution: attribution === 'telemetry' || attribution === 'header' ? attribution : 'none',
+    followupOf: text(at(r, ['egress', 'followup_of'])),
     record: line,
   };
 }
@@ -140,6 +192,16 @@ export class RecentFlows {
     if (this.size === 0) return null;
     const oldest = this.written > this.capacity ? this.ring[this.next] : this.ring[0];
     return oldest?.timeMs ?? null;
+  }
+
+  /** Follow-up records of the flow `id` still in the ring, newest first. */
+  followUpsOf(id: string): ConsoleFlow[] {
+    const found: ConsoleFlow[] = [];
+    for (let i = 1; i <= this.size; i += 1) {
+      const flow = this.ring[(this.next - i + this.capacity) % this.capacity];
+      if (flow?.followupOf === id) found.push(flow);
+    }
+    return found;
   }
 
   get(id: string): ConsoleFlow | undefined {

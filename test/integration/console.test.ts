@@ -265,6 +265,27 @@ describe('operator console (/ui/) over HTTP', () => {
       expect(html).toContain('sqlite');
     });
 
+    it('a hint later than the flow adds a follow-up row, marked late, linked from the original', async () => {
+      const port = await freeSourcePort();
+      await curl(['-x', h.proxyUrl, '--local-port', String(port), `http://127.0.0.1:${origin.port}/late-c2`]);
+      const first = await h.waitForRecord((r) => field(r, 'url.path') === '/late-c2');
+      expect(field(first, 'process.name')).toBeUndefined();
+      await hint(port, 'C:\\Windows\\System32\\rundll32.exe');
+      await h.waitForRecord((r) => field(r, 'egress.followup_of') === field(first, 'event.id'));
+      const originalId = String(field(first, 'event.id'));
+      const late = (await api('process=rundll32')).find((f) => f.followupOf === originalId);
+      expect(late).toMatchObject({ action: 'allow', severity: 'high', process: 'rundll32.exe', rule: 'lolbin-external' });
+      const page = await get('/ui/flows?process=rundll32');
+      expect(page).toContain('badge late');
+      const original = await get(`/ui/flows/${originalId}/detail`);
+      expect(original).toContain('Late attribution');
+      expect(original).toContain('rundll32.exe');
+      expect(original).toContain(late?.id ?? 'missing');
+      const followUp = await get(`/ui/flows/${late?.id ?? ''}/detail`);
+      expect(followUp).toContain(`the record of flow <code>${originalId}</code>`);
+      expect(followUp).toContain('<strong>block</strong>');
+    });
+
     it('the live stream sends a new blocked flow within a second, filtered', async () => {
       const received: ConsoleFlowSummary[] = [];
       const req = http.get(`${ui}/ui/events?action=block`, { headers: { cookie: s.cookie } });

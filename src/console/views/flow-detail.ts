@@ -8,7 +8,7 @@
  */
 import type { FlowDetail } from '../model.js';
 import type { RuleExplanation } from '../../policy/explain.js';
-import { html, type SafeHtml } from './html.js';
+import { html, type HtmlValue, type SafeHtml } from './html.js';
 import { actionBadge, badge, formatCount, severityBadge, tableOrEmpty } from './layout.js';
 
 /** Strings at `path` in the record, nested (`{"egress":{"reasons":[…]}}`) or dotted (`{"egress.reasons":[…]}`). */
@@ -49,6 +49,25 @@ function prettyRecord(record: unknown): string {
   }
 }
 
+/**
+ * Late attribution (docs/flow-record.md "Follow-up records"): on a follow-up, which record it completes and what
+ * the policy would have decided with the process known; on an original, the follow-ups that completed it.
+ */
+function lateSection(detail: FlowDetail): HtmlValue {
+  const { flow, record } = detail;
+  if (flow.followupOf !== null) {
+    const verdict = recordStrings(record, ['egress', 'late_verdict'])[0];
+    const rule = recordStrings(record, ['egress', 'late_rule'])[0];
+    return html`<h3>Late attribution</h3>
+<p class="late-note">A follow-up record: telemetry named the process after the record of flow <code>${flow.followupOf}</code> was written. The traffic was ${flow.action === 'block' ? 'blocked' : 'allowed'} as that record says; with the process known, the policy would have decided <strong>${verdict ?? 'the same'}</strong>${rule === undefined ? null : html` (rule ${rule})`}.</p>`;
+  }
+  if (detail.followUps.length === 0) return null;
+  const items = detail.followUps.map((f) => html`<li>${f.process ?? 'unknown process'} — ${f.severity === null ? 'no alert' : html`alert ${severityBadge(f.severity)}`}${f.rule === null ? null : html`, rule ${f.rule}`} (follow-up record <code>${f.id}</code>)</li>`);
+  return html`<h3>Late attribution</h3>
+<p class="late-note">Telemetry named the process after this record was written:</p>
+<ul class="late-list">${items}</ul>`;
+}
+
 export function renderFlowDetail(detail: FlowDetail): string {
   const { flow, record } = detail;
   const head = html`<tr><th scope="col">Rule</th><th scope="col">Mode</th><th scope="col">Action</th><th scope="col">Status</th><th scope="col">Why</th><th scope="col">File:line</th></tr>`;
@@ -64,6 +83,7 @@ export function renderFlowDetail(detail: FlowDetail): string {
 <dt>Score reasons</dt><dd>${list(recordStrings(record, ['egress', 'reasons']), 'none')}</dd>
 <dt>Rule explanation</dt><dd>${list(recordStrings(record, ['egress', 'explanation']), 'none')}</dd>
 </dl>
+${lateSection(detail)}
 <h3>Rules, in file order</h3>
 <p class="policy-note">Explained against the policy in force now (sha256 <code>${detail.policySha256.slice(0, 12)}</code>), which may differ from the one that decided this flow.</p>
 ${detail.explainError !== null && html`<p class="error" role="alert">Could not explain this flow: ${detail.explainError}</p>`}

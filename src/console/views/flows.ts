@@ -36,8 +36,9 @@ const KNOWN_SEVERITIES: ReadonlySet<string> = new Set(['low', 'medium', 'high', 
 /** The <tr>'s class: the script computes the same string (rowClass in assets.ts). */
 function rowClass(flow: ConsoleFlowSummary): string {
   const action = flow.action === 'block' ? 'action-block' : 'action-allow';
-  if (flow.severity === null) return `flow ${action}`;
-  return `flow ${action} alert ${KNOWN_SEVERITIES.has(flow.severity) ? `sev-${flow.severity}` : 'sev-other'}`;
+  const late = flow.followupOf === null ? '' : ' followup';
+  if (flow.severity === null) return `flow ${action}${late}`;
+  return `flow ${action} alert ${KNOWN_SEVERITIES.has(flow.severity) ? `sev-${flow.severity}` : 'sev-other'}${late}`;
 }
 
 function cell(key: FlowColumnKey, cls: string, flow: ConsoleFlowSummary): SafeHtml {
@@ -57,8 +58,11 @@ function cell(key: FlowColumnKey, cls: string, flow: ConsoleFlowSummary): SafeHt
       return flow.host === null ? html`<td class="${cls}">${flow.sourceIp}</td>` : html`<td class="${cls}" title="${flow.sourceIp}">${flow.host}</td>`;
     case 'user':
       return html`<td class="${cls}">${flow.user}</td>`;
-    case 'process':
-      return html`<td class="${cls}">${flow.process}</td>`;
+    case 'process': {
+      // A follow-up record (late attribution): the same class and title as the script's row.
+      const late: HtmlValue = flow.followupOf === null ? null : html`<span class="badge late" title="late attribution: completes the record of flow ${flow.followupOf}">late</span>`;
+      return html`<td class="${cls}">${flow.process}${late}</td>`;
+    }
     case 'destination':
       return html`<td class="${cls}">${flow.destination}</td>`;
     case 'rule':

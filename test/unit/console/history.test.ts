@@ -63,6 +63,7 @@ function flow(over: Partial<ConsoleFlow> = {}): ConsoleFlow {
     destination: 'c2-alpha.example:443',
     score: 72.5,
     attribution: 'telemetry',
+    followupOf: null,
     record: `{"event":{"id":"ev-${seq}"}}`,
     ...over,
   };
@@ -128,6 +129,16 @@ describe('SQLite flow history', () => {
     expect(rows).toEqual([c, b, a]);
     expect(rows[2]?.record).toBe(big);
     expect(h.stats()).toMatchObject({ backend: 'sqlite', rows: 3, written: 3, dropped: 0, sampledOut: 0, pruned: 0, lastError: null });
+  });
+
+  it('a follow-up record reads back with followupOf, from its egress.followup_of', async () => {
+    const h = await openAt(join(await tempDir(), 'history.sqlite'));
+    const original = '3f0c9a1e-1b2c-4d5e-8f90-a1b2c3d4e5f6';
+    const late = flow({ followupOf: original, record: `{"event":{"id":"x"},"egress":{"followup_of":"${original}","late_verdict":"block"}}` });
+    await addAll(h, [late, flow()]);
+    expect((await h.get(late.id))?.followupOf).toBe(original);
+    expect((await h.query({ filter: {}, limit: 10 })).map((f) => f.followupOf)).toEqual([null, original]);
+    await h.close();
   });
 
   it('get(id) finds one flow by event.id, null when unknown', async () => {

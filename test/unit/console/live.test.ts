@@ -30,6 +30,7 @@ function flow(over: Partial<ConsoleFlow> = {}): ConsoleFlow {
     destination: 'www.example.com:443',
     score: 5,
     attribution: 'telemetry',
+    followupOf: null,
     record: '{}',
     ...over,
   };

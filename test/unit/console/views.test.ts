@@ -44,6 +44,7 @@ function flow(over: Partial<ConsoleFlow> = {}): ConsoleFlow {
     destination: 'evil.example:8443',
     score: 65,
     attribution: 'telemetry',
+    followupOf: null,
     record: '{}',
   };
   return { ...base, ...over };
@@ -87,6 +88,7 @@ function detail(over: Partial<FlowDetail> = {}): FlowDetail {
       { rule: 'tag-high-port', mode: 'live', action: 'tag', file: 'policies/base.yaml', line: 30, status: 'matched', why: 'destination.port >= 1024', afterDecision: true },
     ],
     explainError: null,
+    followUps: [],
     ...over,
   };
 }
@@ -484,7 +486,7 @@ describe('flows page', () => {
 
 describe('the script builds the same rows as the server', () => {
   it('for sample flows', () => {
-    const flows = [summary(), summary({ action: 'allow', severity: null, host: null, user: null, rule: null, rules: [], tags: [], score: null }), evilFlow, summary({ severity: 'critical', process: 'mshta.exe', timeMs: 1e20 })];
+    const flows = [summary(), summary({ action: 'allow', severity: null, host: null, user: null, rule: null, rules: [], tags: [], score: null }), evilFlow, summary({ severity: 'critical', process: 'mshta.exe', timeMs: 1e20 }), summary({ followupOf: '8d95f88b-3c1e-4d4f-9a51-0c6f2b1e7a10', process: 'regsvr32.exe' })];
     for (const f of flows) expect(clientRowHtml(f)).toBe(flowRowHtml(f));
   });
 
@@ -506,6 +508,7 @@ describe('the script builds the same rows as the server', () => {
       destination: str,
       score: fc.option(fc.double({ noNaN: true, noDefaultInfinity: true })),
       attribution: fc.constantFrom('telemetry' as const, 'header' as const, 'none' as const),
+      followupOf: fc.option(fc.oneof(fc.uuid(), str)),
     });
     fc.assert(
       fc.property(arbFlow, (f) => {
