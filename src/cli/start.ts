@@ -172,6 +172,8 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   // Filled in once the listeners listen (the health page reads it).
   const listening: { name: string; address: string }[] = [];
   let reloadFromConsole: () => Promise<boolean> = () => Promise.resolve(false);
+  let hintsHeld = (): string => 'not started';
+  let baselineHeld = (): string => 'not started';
   // One console per process: with proxy.workers > 1 each worker would hold its own flows and sessions behind one
   // port, so the console is not served there (docs/console.md); /v1/coverage and the flow log still are.
   if (config.console.enabled && link === undefined) {
@@ -205,11 +207,12 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
         logger,
         isReady: () => ready,
         listeners: () => listening,
+        // What each store holds, read when the health page is asked for (the stores are built below).
         stores: () => [
-          { name: 'hints', backend: config.hints.store === 'memory' ? 'memory' : 'redis', state: 'ok' },
-          { name: 'baseline', backend: config.baseline.store.startsWith('redis') ? 'redis' : config.baseline.store, state: 'ok' },
-          { name: 'flow log', backend: config.log.flows === '-' ? 'stdout' : config.log.flows, state: 'ok' },
+          { name: 'hints', backend: config.hints.store === 'memory' ? 'memory' : 'redis', state: 'ok', detail: hintsHeld() },
+          { name: 'baseline', backend: config.baseline.store.startsWith('redis') ? 'redis' : config.baseline.store, state: 'ok', detail: baselineHeld() },
         ],
+        flowLog: config.log.flows === '-' ? 'stdout' : config.log.flows,
         dnsEnabled: config.dns.listen !== null,
       },
     );
@@ -242,6 +245,11 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   }).catch(undo);
   opened.push(() => detection.close());
   rescore = (flow) => detection.scoring.score(flow);
+  hintsHeld = () => {
+    const size = telemetry.store.size();
+    return `${size.network} network, ${size.process} process, ${size.dns} DNS events; ${size.managed} managed clients; ${telemetry.store.evictions()} evicted`;
+  };
+  baselineHeld = () => (detection.baseline === null ? 'off (scoring disabled)' : `${detection.baseline.sizes().entries} entries in memory; learning until ${new Date(detection.baseline.learningUntilMs).toISOString()}`);
   const clients = createAddressClassifier(config.proxy.clients);
   const forwarder = createHttpForwarder({
     connectTimeoutMs: config.proxy.timeouts.connect,

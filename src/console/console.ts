@@ -50,8 +50,10 @@ export interface ConsoleSources {
   readonly isReady: () => boolean;
   /** name → address of each listener, read when the health page is asked for (they listen after the console is built). */
   readonly listeners: () => readonly { readonly name: string; readonly address: string }[];
-  readonly stores: () => readonly { readonly name: string; readonly backend: string; readonly state: string }[];
+  readonly stores: () => readonly { readonly name: string; readonly backend: string; readonly state: string; readonly detail: string }[];
   readonly dnsEnabled: boolean;
+  /** Where flow records go: "stdout" or the file. */
+  readonly flowLog: string;
 }
 
 export interface OperatorConsole {
@@ -183,6 +185,7 @@ export function createOperatorConsole(options: ConsoleOptions, sources: ConsoleS
     const hintValues = await counterValues(metrics.hints);
     const hintsBy = (result: string): number => sum(hintValues.filter((v) => v.labels['result'] === result));
     const dnsValues = await counterValues(metrics.dnsQueries);
+    const dropped = sum(await counterValues(metrics.flowLogDropped));
     return {
       version: options.version,
       startedMs: options.startedMs,
@@ -198,8 +201,12 @@ export function createOperatorConsole(options: ConsoleOptions, sources: ConsoleS
         queries: sum(dnsValues),
         upstreamErrors: sum(dnsValues.filter((v) => v.labels['action'] === 'error')),
       },
-      stores: [...sources.stores(), { name: 'console history', backend: history.stats().backend, state: history.stats().lastError ?? 'ok' }],
-      flowLogDropped: sum(await counterValues(metrics.flowLogDropped)),
+      stores: [
+        ...sources.stores(),
+        { name: 'flow log', backend: sources.flowLog, state: dropped > 0 ? `dropped ${dropped} records` : 'ok', detail: dropped > 0 ? 'the destination was slower than the flows (backlog over 64 MiB)' : 'every record written' },
+        { name: 'console history', backend: history.stats().backend, state: history.stats().lastError ?? 'ok', detail: `${history.stats().rows} flows` },
+      ],
+      flowLogDropped: dropped,
       console: { viewers: recent.viewerCount, ringSize: recent.size, ringCapacity: recent.capacity, maxRate: options.maxRate, sampledOut: keep.sampledOut, history: history.stats() },
     };
   };

@@ -193,8 +193,8 @@ export interface HealthView {
   readonly blocked: number;
   readonly hints: { readonly perSecond: number; readonly accepted: number; readonly rejected: readonly { readonly reason: string; readonly count: number }[] };
   readonly dns: { readonly queries: number; readonly upstreamErrors: number; readonly enabled: boolean };
-  /** Hint store, baseline store, flow log, history: backend and state. */
-  readonly stores: readonly { readonly name: string; readonly backend: string; readonly state: string }[];
+  /** Hint store, baseline store, flow log, history: backend, state (`ok` or what is wrong) and what it holds. */
+  readonly stores: readonly { readonly name: string; readonly backend: string; readonly state: string; readonly detail: string }[];
   readonly flowLogDropped: number;
   readonly console: {
     readonly viewers: number;

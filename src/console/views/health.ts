@@ -40,7 +40,7 @@ function historyFacts(h: HistoryStats): SafeHtml {
 export function renderHealthPage(frame: PageFrame, view: HealthView): string {
   const stores = view.stores.map((s) => {
     const good = GOOD_STATES.has(s.state.toLowerCase());
-    return html`<tr class="${good ? 'state-ok' : 'state-bad'}"><th scope="row">${s.name}</th><td>${s.backend}</td><td>${badge(s.state, good ? 'state-ok' : 'state-bad')}</td></tr>`;
+    return html`<tr class="${good ? 'state-ok' : 'state-bad'}"><th scope="row">${s.name}</th><td>${s.backend}</td><td>${badge(s.state, good ? 'state-ok' : 'state-bad')}</td><td>${s.detail}</td></tr>`;
   });
   const rejected = view.hints.rejected.map((r) => html`<tr><th scope="row">${r.reason}</th><td class="num">${formatCount(r.count)}</td></tr>`);
   const body = html`<section aria-labelledby="process"><h2 id="process">Process</h2>
@@ -83,7 +83,7 @@ ${facts([
 ])}
 </section>
 <section aria-labelledby="stores-h"><h2 id="stores-h">Stores</h2>
-${tableOrEmpty(stores, html`<tr><th scope="col">Store</th><th scope="col">Backend</th><th scope="col">State</th></tr>`, 'No store is configured.', { id: 'stores-table' })}
+${tableOrEmpty(stores, html`<tr><th scope="col">Store</th><th scope="col">Backend</th><th scope="col">State</th><th scope="col">Holds</th></tr>`, 'No store is configured.', { id: 'stores-table' })}
 </section>
 <section aria-labelledby="console-h"><h2 id="console-h">Console</h2>
 ${facts([

@@ -167,7 +167,7 @@ function healthView(over: Partial<HealthView> = {}): HealthView {
     blocked: 321,
     hints: { perSecond: 3.5, accepted: 5_000, rejected: [{ reason: 'bad-signature', count: 2 }] },
     dns: { queries: 1_234, upstreamErrors: 0, enabled: true },
-    stores: [{ name: 'hints', backend: 'redis', state: 'ok' }, { name: 'console history', backend: 'sqlite', state: 'SQLITE_FULL: database or disk is full' }],
+    stores: [{ name: 'hints', backend: 'redis', state: 'ok', detail: '120 network, 40 process' }, { name: 'console history', backend: 'sqlite', state: 'SQLITE_FULL: database or disk is full', detail: '1000 flows' }],
     flowLogDropped: 5,
     console: {
       viewers: 2,
@@ -822,7 +822,7 @@ describe('health page', () => {
     ]) {
       expect(page, text).toContain(text);
     }
-    expect(page).toContain('<tr class="state-ok"><th scope="row">hints</th><td>redis</td><td><span class="badge state-ok">ok</span></td></tr>');
+    expect(page).toContain('<tr class="state-ok"><th scope="row">hints</th><td>redis</td><td><span class="badge state-ok">ok</span></td><td>120 network, 40 process</td></tr>');
     expect(page).toContain('<tr class="state-bad"><th scope="row">console history</th>');
     expectNoLiveMarkup(page);
   });
@@ -834,7 +834,7 @@ describe('health page', () => {
       healthView({
         version: EVIL,
         listeners: [{ name: EVIL, address: EVIL }],
-        stores: [{ name: EVIL, backend: EVIL, state: EVIL }],
+        stores: [{ name: EVIL, backend: EVIL, state: EVIL, detail: EVIL }],
         hints: { perSecond: 0, accepted: 0, rejected: [{ reason: EVIL, count: 1 }] },
         console: { ...base.console, history: { ...base.console.history, path: EVIL, lastError: EVIL } },
       }),
