@@ -10,6 +10,12 @@
  * whatever else the machine does hits all three alike. wrk (-t1 -c64, 1 KiB answers), the origin and the browser
  * run on CPU 0. Prints req/s and proxy CPU µs per request (medians), the ratios to OFF, and what the page's live
  * status line said under load (the live view samples above console.live_rate and says so).
+ *
+ * First, in this process and the same run: the console's own work per flow record (`flowRecorded`: keep gate,
+ * ring, alert board, history queue, live viewers) on 20,000 synthetic records decided by the shipped policy,
+ * with no viewer and with one viewer whose events are serialised as the SSE route does — the proxy-side cost that
+ * the wrk rounds cannot separate from the viewer's own CPU on this 2-core machine. It is reported as a share of
+ * the proxy's CPU per request measured by the wrk rounds (console off).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -22,6 +28,15 @@ import { pinToCpus, readCpuSeconds, which } from './lib/proc.js';
 import { startProxy, type ProxyInstance } from './lib/start-proxy.js';
 import { runWrk } from './lib/wrk.js';
 import { ROOT, startWatchdog } from './lib/report.js';
+import { createOperatorConsole } from '../src/console/console.js';
+import { openFlowHistory } from '../src/console/history.js';
+import { createLiveCoverage } from '../src/coverage/live.js';
+import type { Flow } from '../src/flow/flow.js';
+import { serializeEcsRecord } from '../src/observe/ecs.js';
+import { silentLogger } from '../src/observe/logger.js';
+import { createMetrics } from '../src/observe/metrics.js';
+import { createPolicyStore } from '../src/policy/policy-store.js';
+import { decideFlow, syntheticFlow } from '../test/fixtures/replay/synthetic.js';
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '5' }, viewer: { type: 'string', default: 'browser' } },
@@ -34,6 +49,53 @@ if (wrk === null) throw new Error('wrk is not installed (apt-get install wrk)');
 startWatchdog(rounds * 3 * (seconds + 10) + 90, (text) => process.stderr.write(`${text}\n`));
 
 const TOKEN = 'bench-console-token-0001';
+
+/** µs of console work per flow record, in process: [no viewer, one viewer]. */
+async function consoleWorkPerFlow(): Promise<{ unwatched: number; watched: number; sent: number }> {
+  const files = [join(ROOT, 'policies', 'never-bump.yaml'), join(ROOT, 'policies', 'default.yaml')];
+  const policy = createPolicyStore({ files, watch: false });
+  await policy.start();
+  let seed = 7;
+  const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const flows: { flow: Flow; line: string }[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const flow = syntheticFlow(rand, i);
+    decideFlow(flow, policy.current());
+    flows.push({ flow, line: serializeEcsRecord(flow, flow.startedNs + 2_000_000n) });
+  }
+  const historyDir = mkdtempSync(join(os.tmpdir(), 'egress-console-inproc-'));
+  const history = await openFlowHistory({ path: join(historyDir, 'flows.sqlite'), retentionMs: 86_400_000, maxRows: 1_000_000, maxRate: 100 });
+  const coverage = createLiveCoverage();
+  const operator = createOperatorConsole(
+    { secret: TOKEN, secureCookie: false, recent: 2_000, liveRate: 50, maxRate: 100, sessionIdleMs: 3_600_000, sessionMaxAgeMs: 3_600_000, version: 'bench', startedMs: Date.now() },
+    {
+      history, policy, reloadPolicy: () => Promise.resolve(true), metrics: createMetrics({ defaultMetrics: false }), coverage: () => coverage.report(),
+      logger: silentLogger(), isReady: () => true, listeners: () => [], stores: () => [], flowLog: 'bench', dnsEnabled: false,
+    },
+  );
+  const pass = (): number => {
+    let best = Infinity;
+    for (let round = 0; round < 5; round++) {
+      const t = performance.now();
+      for (const { flow, line } of flows) operator.flowRecorded(flow, line);
+      best = Math.min(best, ((performance.now() - t) * 1000) / flows.length);
+    }
+    return best;
+  };
+  const unwatched = pass();
+  let sent = 0;
+  // One viewer with no filter; each event is serialised as routes.ts writes it (the socket write is left out).
+  const stop = operator.recent.watch({}, { send: (f) => void (sent += `event: flow\ndata: ${JSON.stringify(f)}\n\n`.length > 0 ? 1 : 0), sampling: (c) => void JSON.stringify(c) });
+  const watched = pass();
+  stop?.();
+  await operator.close();
+  policy.close();
+  rmSync(historyDir, { recursive: true, force: true });
+  return { unwatched, watched, sent };
+}
+
+const work = await consoleWorkPerFlow();
+process.stderr.write(`console work per flow, in process: ${work.unwatched.toFixed(2)} µs unwatched, ${work.watched.toFixed(2)} µs with one viewer (${work.sent} events sent)\n`);
 await pinToCpus(process.pid, '0');
 const dir = mkdtempSync(join(os.tmpdir(), 'egress-console-bench-'));
 const origin = await startOrigin();
@@ -129,4 +191,9 @@ const out = Object.fromEntries((['off', 'on', 'watched'] as const).map((m) => [m
 for (const m of ['off', 'on', 'watched'] as const) {
   process.stdout.write(`${m.padEnd(8)} ${out[m].req_per_s.toFixed(0)} req/s  ${out[m].cpu_us_per_req.toFixed(1)} µs CPU/req  req/s vs off ${(out[m].req_per_s / out.off.req_per_s).toFixed(3)}  CPU vs off ${(out[m].cpu_us_per_req / out.off.cpu_us_per_req).toFixed(3)}\n`);
 }
-process.stdout.write(`viewer: ${viewerKind}; live status under load: ${liveStatus}\n${JSON.stringify({ viewer: viewerKind, rounds, seconds, ...out, live_status: liveStatus })}\n`);
+const share = (us: number): string => `${((100 * us) / out.off.cpu_us_per_req).toFixed(2)} %`;
+process.stdout.write(
+  `console work per flow (in process, same run): ${work.unwatched.toFixed(2)} µs unwatched = ${share(work.unwatched)} of the proxy's ${out.off.cpu_us_per_req.toFixed(0)} µs CPU/request; ` +
+    `${work.watched.toFixed(2)} µs with one viewer = ${share(work.watched)}\n`,
+);
+process.stdout.write(`viewer: ${viewerKind}; live status under load: ${liveStatus}\n${JSON.stringify({ viewer: viewerKind, rounds, seconds, ...out, console_us_per_flow: work, live_status: liveStatus })}\n`);
