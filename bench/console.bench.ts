@@ -1,7 +1,7 @@
 /**
  * What the operator console costs the proxy (issue 13: ≤ 3 % req/s with one browser watching live flows).
  *
- *   npx tsx bench/console.bench.ts [--rounds 6] [--seconds 5] [--viewer browser|sse]
+ *   npx tsx bench/console.bench.ts [--rounds 6] [--seconds 5] [--viewer browser|sse] [--history sqlite|none]
  *
  * Two proxies from this checkout's build run side by side, pinned to CPU 1, with the shipped default policy and
  * the flow log to a file: OFF has `console.enabled: false`; ON has the console as shipped (ring, alert board,
@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium, type Browser } from 'playwright-core';
 import { startOrigin } from './lib/origin.js';
-import { pinToCpus, readCpuSeconds, which } from './lib/proc.js';
+import { readFile } from 'node:fs/promises';
+import { descendantPids, pinToCpus, readCpuSeconds, which } from './lib/proc.js';
 import { startProxy, type ProxyInstance } from './lib/start-proxy.js';
 import { runWrk } from './lib/wrk.js';
 import { ROOT, startWatchdog } from './lib/report.js';
@@ -39,7 +40,7 @@ import { createPolicyStore } from '../src/policy/policy-store.js';
 import { decideFlow, syntheticFlow } from '../test/fixtures/replay/synthetic.js';
 
 const { values } = parseArgs({
-  options: { rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '5' }, viewer: { type: 'string', default: 'browser' } },
+  options: { rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '5' }, viewer: { type: 'string', default: 'browser' }, history: { type: 'string', default: 'sqlite' } },
 });
 const rounds = Math.min(20, Math.max(1, Number(values.rounds)));
 const seconds = Math.min(30, Math.max(1, Number(values.seconds)));
@@ -110,7 +111,7 @@ async function start(name: 'off' | 'on'): Promise<ProxyInstance> {
     policyFiles: [join(ROOT, 'policies', 'never-bump.yaml'), join(ROOT, 'policies', 'default.yaml')],
     extraConfig: {
       admin: { listen: '127.0.0.1:0', token: TOKEN },
-      console: { enabled: name === 'on', history: { dir: join(dir, `${name}.console`) } },
+      console: { enabled: name === 'on', history: { store: values.history === 'none' ? 'none' : 'sqlite', dir: join(dir, `${name}.console`) } },
     },
   });
   await pinToCpus(proxy.child.proc.pid ?? 0, '1');
@@ -149,10 +150,22 @@ async function watch(p: ProxyInstance): Promise<{ status(): Promise<string>; sto
   };
 }
 
+/** CPU seconds used so far by the browser's processes (descendants of this bench whose name says chrom…). */
+async function browserCpuSeconds(): Promise<number> {
+  let total = 0;
+  for (const pid of await descendantPids(process.pid)) {
+    const comm = await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '');
+    if (comm.startsWith('chrom')) total += (await readCpuSeconds(pid)) ?? 0;
+  }
+  return total;
+}
+
 type Mode = 'off' | 'on' | 'watched';
 const results: Record<Mode, { cpuUs: number[]; rps: number[] }> = { off: { cpuUs: [], rps: [] }, on: { cpuUs: [], rps: [] }, watched: { cpuUs: [], rps: [] } };
 const proxies = { off: await start('off'), on: await start('on') };
 let liveStatus = '';
+/** Share of a core the viewer itself used during the watched rounds (on CPU 0, with wrk and the origin). */
+const viewerCores: number[] = [];
 try {
   for (const p of [proxies.off, proxies.on]) {
     await runWrk({ binary: wrk, url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS: 1 });
@@ -163,9 +176,12 @@ try {
     for (const mode of order) {
       const p = mode === 'off' ? proxies.off : proxies.on;
       const viewer = mode === 'watched' ? await watch(p) : null;
+      const browserBefore = viewer !== null && viewerKind === 'browser' ? await browserCpuSeconds() : 0;
       const before = (await readCpuSeconds(p.child.proc.pid ?? 0)) ?? 0;
+      const startedMs = performance.now();
       const r = await runWrk({ binary: wrk, url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS: seconds });
       const after = (await readCpuSeconds(p.child.proc.pid ?? 0)) ?? 0;
+      if (viewer !== null && viewerKind === 'browser') viewerCores.push(((await browserCpuSeconds()) - browserBefore) / ((performance.now() - startedMs) / 1000));
       if (viewer !== null) {
         liveStatus = await viewer.status();
         await viewer.stop();
@@ -196,4 +212,5 @@ process.stdout.write(
   `console work per flow (in process, same run): ${work.unwatched.toFixed(2)} µs unwatched = ${share(work.unwatched)} of the proxy's ${out.off.cpu_us_per_req.toFixed(0)} µs CPU/request; ` +
     `${work.watched.toFixed(2)} µs with one viewer = ${share(work.watched)}\n`,
 );
+if (viewerCores.length > 0) process.stdout.write(`the browser itself used ${(median(viewerCores) * 100).toFixed(0)} % of a core (median of the watched rounds), on the load generator's CPU\n`);
 process.stdout.write(`viewer: ${viewerKind}; live status under load: ${liveStatus}\n${JSON.stringify({ viewer: viewerKind, rounds, seconds, ...out, console_us_per_flow: work, live_status: liveStatus })}\n`);

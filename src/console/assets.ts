@@ -195,11 +195,29 @@ function startFlows(table) {
       rows[i].remove();
     }
   }
-  function prepend(f) {
+  // New rows are inserted once per animation frame, together: the stream sends its flows in bursts (up to the live
+  // rate at the start of each second), and one insertion and one trim per burst keeps the browser's layout work
+  // small. A hidden tab gets no frames: its queue stays bounded and is shown when the tab is visible again.
+  let queued = [];
+  let frameAsked = false;
+  function flush() {
+    frameAsked = false;
+    if (queued.length === 0) return;
     const empty = tbody.querySelector('tr.empty');
     if (empty) empty.remove();
-    tbody.insertBefore(buildRow(f), tbody.firstChild);
+    const fragment = document.createDocumentFragment();
+    for (let i = queued.length - 1; i >= 0; i--) fragment.appendChild(buildRow(queued[i]));
+    queued = [];
+    tbody.insertBefore(fragment, tbody.firstChild);
     trim();
+  }
+  function prepend(f) {
+    queued.push(f);
+    if (queued.length > MAX_ROWS) queued.shift();
+    if (!frameAsked) {
+      frameAsked = true;
+      requestAnimationFrame(flush);
+    }
   }
   function onFlow(event) {
     const f = parse(event.data);
