@@ -165,6 +165,12 @@ describe('proxy.workers: 2', () => {
     expect([...served].sort()).toEqual([1, 2]);
   }, 30_000);
 
+  it('the operator console is not served with workers (each holds its own flows): 503 that says why', async () => {
+    const res = await fetch(`${c.adminUrl}/ui/login`, { signal: AbortSignal.timeout(5000) });
+    expect(res.status).toBe(503);
+    expect(await res.text()).toContain('proxy.workers > 1');
+  });
+
   it('a hint posted once attributes flows on either worker', async () => {
     const ports = await Promise.all(Array.from({ length: 6 }, () => freeSourcePort()));
     const body = ports.map((p) => JSON.stringify(eid3(p, 'C:\\Windows\\System32\\rundll32.exe'))).join('\n');
