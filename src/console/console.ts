@@ -18,7 +18,7 @@ import type { CoverageReport } from '../coverage/tally.js';
 import { AlertBoard } from './alerts.js';
 import type { ConsoleFlow, FlowDetail, FlowHistory, HealthView, PolicyView, ReloadView } from './model.js';
 import { consoleFlowFromRecord, RecentFlows, summaryOf, toConsoleFlow } from './recent.js';
-import type { FlowLog } from '../observe/flow-log.js';
+import { tapFlowLog, type FlowLog } from '../observe/flow-log.js';
 import { createConsoleHandler } from './routes.js';
 import { Sessions } from './session.js';
 
@@ -256,32 +256,25 @@ export function createOperatorConsole(options: ConsoleOptions, sources: ConsoleS
       history.add(item);
     },
     tapFollowUps(log) {
-      const tapped: FlowLog = {
-        write(line) {
-          log.write(line);
-          // Follow-ups are rare (a hint later than the flow's end): parsing the record is affordable here.
-          let parsed: unknown;
-          try {
-            parsed = JSON.parse(line);
-          } catch {
-            return;
-          }
-          const nowMs = Date.now();
-          const item = consoleFlowFromRecord(parsed, line, nowMs);
-          if (item === null) return;
-          flows.add(nowMs);
-          // A follow-up is kept like any record: always when it is an alert (a late detection), else within max_rate.
-          const kept = item.severity !== null || item.action === 'block' || keep.allowOne(nowMs);
-          recent.add(item, kept);
-          if (!kept) return;
-          alerts.add(item);
-          history.add(item);
-        },
-        flush: () => log.flush(),
-        close: () => log.close(),
-      };
-      if (log.reopen !== undefined) tapped.reopen = () => log.reopen?.();
-      return tapped;
+      return tapFlowLog(log, (line) => {
+        // Follow-ups are rare (a hint later than the flow's end): parsing the record is affordable here.
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          return;
+        }
+        const nowMs = Date.now();
+        const item = consoleFlowFromRecord(parsed, line, nowMs);
+        if (item === null) return;
+        flows.add(nowMs);
+        // A follow-up is kept like any record: always when it is an alert (a late detection), else within max_rate.
+        const kept = item.severity !== null || item.action === 'block' || keep.allowOne(nowMs);
+        recent.add(item, kept);
+        if (!kept) return;
+        alerts.add(item);
+        history.add(item);
+      });
     },
     reloadEnded(report) {
       reloads.unshift({ atMs: Date.now(), trigger: report.trigger, outcome: report.outcome, sha256: report.sha256, errors: report.errors, reason: report.reason });

@@ -8,6 +8,7 @@
  * dozen rows a second usefully; at 5,000 flows/s the stream sends `liveRate` of them per viewer and says so once a
  * second (`LiveSampling`), rather than falling behind or buffering without bound.
  */
+import { readRecordField } from '../observe/read-record.js';
 import type { Flow } from '../flow/flow.js';
 import type { Severity } from '../policy/decision.js';
 import { compileFilter } from './filter.js';
@@ -46,15 +47,6 @@ export function toConsoleFlow(flow: Flow, line: string, nowMs: number): ConsoleF
   };
 }
 
-/** The value at a dotted path of a parsed record, or undefined. */
-function at(record: Record<string, unknown>, path: readonly string[]): unknown {
-  let node: unknown = record;
-  for (const key of path) {
-    if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
-    node = (node as Record<string, unknown>)[key];
-  }
-  return node;
-}
 
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const texts = (v: unknown): readonly string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
@@ -66,33 +58,33 @@ const texts = (v: unknown): readonly string[] => (Array.isArray(v) ? v.filter((x
 export function consoleFlowFromRecord(parsed: unknown, line: string, nowMs: number): ConsoleFlow | null {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
   const r = parsed as Record<string, unknown>;
-  const id = text(at(r, ['event', 'id']));
+  const id = text(readRecordField(r, 'event.id'));
   if (id === null) return null;
-  const severity = at(r, ['event', 'severity']);
-  const domain = text(at(r, ['destination', 'domain']));
-  const target = domain ?? text(at(r, ['destination', 'ip'])) ?? '';
-  const port = at(r, ['destination', 'port']);
-  const shadow = at(r, ['egress', 'shadow']);
-  const shadowRules = Array.isArray(shadow) ? shadow.map((m: unknown) => text(at(m as Record<string, unknown>, ['rule']))).filter((x): x is string => x !== null) : [];
-  const attribution = at(r, ['egress', 'attribution']);
-  const score = at(r, ['egress', 'score']);
+  const severity = readRecordField(r, 'event.severity');
+  const domain = text(readRecordField(r, 'destination.domain'));
+  const target = domain ?? text(readRecordField(r, 'destination.ip')) ?? '';
+  const port = readRecordField(r, 'destination.port');
+  const shadow = readRecordField(r, 'egress.shadow');
+  const shadowRules = Array.isArray(shadow) ? shadow.map((m: unknown) => (m !== null && typeof m === 'object' && !Array.isArray(m) ? text(readRecordField(m as Record<string, unknown>, 'rule')) : null)).filter((x): x is string => x !== null) : [];
+  const attribution = readRecordField(r, 'egress.attribution');
+  const score = readRecordField(r, 'egress.score');
   return {
     id,
     timeMs: nowMs,
-    action: at(r, ['event', 'action']) === 'allow' ? 'allow' : 'block',
-    protocol: text(at(r, ['network', 'protocol'])) ?? 'unknown',
+    action: readRecordField(r, 'event.action') === 'allow' ? 'allow' : 'block',
+    protocol: text(readRecordField(r, 'network.protocol')) ?? 'unknown',
     severity: typeof severity === 'number' ? SEVERITY_OF_NUMBER[severity] ?? null : null,
-    sourceIp: text(at(r, ['source', 'ip'])) ?? '',
-    user: text(at(r, ['user', 'name'])),
-    host: text(at(r, ['host', 'name'])),
-    process: text(at(r, ['process', 'name'])),
-    rule: text(at(r, ['rule', 'id'])),
-    rules: [...texts(at(r, ['egress', 'rules'])), ...shadowRules],
-    tags: texts(at(r, ['tags'])),
+    sourceIp: text(readRecordField(r, 'source.ip')) ?? '',
+    user: text(readRecordField(r, 'user.name')),
+    host: text(readRecordField(r, 'host.name')),
+    process: text(readRecordField(r, 'process.name')),
+    rule: text(readRecordField(r, 'rule.id')),
+    rules: [...texts(readRecordField(r, 'egress.rules')), ...shadowRules],
+    tags: texts(readRecordField(r, 'tags')),
     destination: typeof port === 'number' ? (target.includes(':') ? `[${target}]:${port}` : `${target}:${port}`) : target,
     score: typeof score === 'number' ? score : null,
     attribution: attribution === 'telemetry' || attribution === 'header' ? attribution : 'none',
-    followupOf: text(at(r, ['egress', 'followup_of'])),
+    followupOf: text(readRecordField(r, 'egress.followup_of')),
     record: line,
   };
 }

@@ -16,7 +16,7 @@ import type http from 'node:http';
 import type { Flow } from '../flow/flow.js';
 import type { HintStore } from '../enrich/hint-store.js';
 import { sendJson, type ApiHandler } from '../listeners/admin.js';
-import type { FlowLog } from '../observe/flow-log.js';
+import { tapFlowLog, type FlowLog } from '../observe/flow-log.js';
 import { readCoverageLine } from './record.js';
 import { CoverageTally, DEFAULT_STALE_MS, type AttributionMethod, type CoverageReport, type CoverageTallyOptions } from './tally.js';
 
@@ -79,17 +79,10 @@ export function createLiveCoverage(options: LiveCoverageOptions = {}): LiveCover
       tally.addFlow(awaited, ip, methodOf(flow.get('egress.attribution')), flow.get('host.name'), flow.startedMs);
     },
     tapFollowUps(log) {
-      const tapped: FlowLog = {
-        write(line) {
-          log.write(line);
-          const read = readCoverageLine(line);
-          if (read.kind === 'followup') tally.addFollowUp(read.originalId);
-        },
-        flush: () => log.flush(),
-        close: () => log.close(),
-      };
-      if (log.reopen !== undefined) tapped.reopen = () => log.reopen?.();
-      return tapped;
+      return tapFlowLog(log, (line) => {
+        const read = readCoverageLine(line);
+        if (read.kind === 'followup') tally.addFollowUp(read.originalId);
+      });
     },
     watchHints(store) {
       isManaged = (ip) => store.isManaged(ip);

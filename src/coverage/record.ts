@@ -7,6 +7,7 @@
  * read too, as `policy replay` reads them. The line is untrusted input: `readCoverageLine` is pure and never
  * throws — every line gives facts or a reason it was skipped.
  */
+import { readRecordField } from '../observe/read-record.js';
 import type { AttributionMethod } from './tally.js';
 
 export type CoverageLine =
@@ -23,20 +24,8 @@ export type CoverageLine =
 
 const METHODS: ReadonlySet<string> = new Set<AttributionMethod>(['telemetry', 'header', 'none']);
 
-/** A dotted field of a nested record, or the same name as one flat key. */
-function fieldOf(record: Record<string, unknown>, path: readonly string[], dotted: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(record, dotted)) return record[dotted];
-  let node: unknown = record;
-  for (const key of path) {
-    if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
-    if (!Object.prototype.hasOwnProperty.call(node, key)) return undefined;
-    node = (node as Record<string, unknown>)[key];
-  }
-  return node;
-}
-
 function text(record: Record<string, unknown>, dotted: string): string | undefined | null {
-  const value = fieldOf(record, dotted.split('.'), dotted);
+  const value = readRecordField(record, dotted);
   if (value === undefined) return undefined;
   return typeof value === 'string' ? value : null;
 }

@@ -32,6 +32,23 @@ const MAX_WRITE_BYTES = 1024 * 1024;
 const SLAB_BYTES = 64 * 1024;
 
 /** The flow log of a cluster primary: it also takes whole-line batches that workers sent over IPC. */
+/**
+ * `log`, with `onLine` told of each line after it is written (the coverage tally and the console watch the
+ * follow-up records telemetry writes: src/coverage/live.ts, src/console/console.ts).
+ */
+export function tapFlowLog(log: FlowLog, onLine: (line: string) => void): FlowLog {
+  const tapped: FlowLog = {
+    write(line) {
+      log.write(line);
+      onLine(line);
+    },
+    flush: () => log.flush(),
+    close: () => log.close(),
+  };
+  if (log.reopen !== undefined) tapped.reopen = () => log.reopen?.();
+  return tapped;
+}
+
 export interface FlowLogSink extends FlowLog {
   /** Append a batch of whole lines (each ending in a newline), as one piece: never split between two writes' lines. */
   writeLines(batch: Uint8Array): void;

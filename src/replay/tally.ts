@@ -3,6 +3,7 @@
  * with at most `examples` example flows each, counts of skipped records, and the first few lines that were not
  * records. Millions of records add counts, never entries.
  */
+import { readRecordField } from '../observe/read-record.js';
 import { CHANGE_KINDS, type Change, type ChangeKind } from './diff.js';
 import { SKIP_REASONS, type Outcome, type SkipReason } from './outcome.js';
 
@@ -128,16 +129,8 @@ export class ReplayTally {
 
 // ---- examples --------------------------------------------------------------------------------------------
 
-function at(record: Record<string, unknown>, path: string): unknown {
-  // A flattened export writes the whole path as one key.
-  if (Object.prototype.hasOwnProperty.call(record, path)) return record[path];
-  let node: unknown = record;
-  for (const key of path.split('.')) {
-    if (node === null || typeof node !== 'object' || Array.isArray(node)) return undefined;
-    node = (node as Record<string, unknown>)[key];
-  }
-  return node;
-}
+/** A field of the record, nested or flattened (an export may write the whole path as one key). */
+const at = readRecordField;
 
 function text(value: unknown): string | null {
   return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : null;
