@@ -26,9 +26,8 @@ export async function createPipeline(
     hints: HintSource;
     metrics: Metrics;
     flowLog: FlowLog;
-    afterRecord?: (flow: Flow) => void;
-    /** Sees every record as written (the operator console). */
-    onRecord?: (flow: Flow, line: string) => void;
+    /** Hears of every record once it is written and counted, with its text. */
+    afterRecord?: (flow: Flow, line: string) => void;
   },
 ): Promise<{ pipeline: Pipeline; resolver: DestinationResolver; dnsMemory: DnsMemory; dnsSignals: DnsSignals; detection: Detection }> {
   // The name↔IP memory is fed by the DNS forwarder and by the proxy's own lookups (issue 5); its enricher
@@ -91,18 +90,10 @@ export async function createPipeline(
     enrichers: [dnsMemory.enricher, dnsSignals.enricher],
     destinationEnrichers: detection.destinationEnrichers,
     scoring: detection.scoring,
-    observe: afterRecord(createFlowRecorder(deps.flowLog, deps.metrics, deps.onRecord), deps.afterRecord),
+    observe: createFlowRecorder(deps.flowLog, deps.metrics, deps.afterRecord),
     onOpen: () => deps.metrics.activeFlows.inc(),
     onDecided: (flow) => deps.metrics.decisionLatency.observe(Number(flow.elapsedNs()) / 1e9),
   });
   return { pipeline, resolver, dnsMemory, dnsSignals, detection };
 }
 
-/** The recorder, then whoever wants to know a record was written (late-hint watch). */
-function afterRecord(record: (flow: Flow) => void, then: ((flow: Flow) => void) | undefined): (flow: Flow) => void {
-  if (then === undefined) return record;
-  return (flow) => {
-    record(flow);
-    then(flow);
-  };
-}

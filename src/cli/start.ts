@@ -20,6 +20,7 @@ import { createPolicyView } from '../policy/evaluate.js';
 import { identifyRequest, loadUsersFile, ProxyAuthenticator, type IdentityOutcome } from '../enrich/identity.js';
 import type { Flow } from '../flow/flow.js';
 import type { HintStore } from '../enrich/hint-store.js';
+import type { Baseline } from '../enrich/baseline/baseline.js';
 import type { WorkerReload } from '../cluster/messages.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { EgressError } from '../errors.js';
@@ -104,6 +105,18 @@ function logReload(logger: Logger, report: ReloadReport): void {
   else logger.error({ ...fields, errors: report.errors }, 'policy reload failed; keeping the last good policy');
 }
 
+/** What the hint store holds, for the console's health page. */
+function hintsHeld(store: HintStore): string {
+  const size = store.size();
+  return `${size.network} network, ${size.process} process, ${size.dns} DNS events; ${size.managed} managed clients; ${store.evictions()} evicted`;
+}
+
+/** What the baseline holds, for the console's health page. */
+function baselineHeld(baseline: Baseline | null): string {
+  if (baseline === null) return 'off (scoring disabled)';
+  return `${baseline.sizes().entries} entries in memory; learning until ${new Date(baseline.learningUntilMs).toISOString()}`;
+}
+
 export function formatHostPort(a: HostPort | AddressInfo): string {
   const host = 'address' in a ? a.address : a.host;
   return host.includes(':') ? `[${host}]:${a.port}` : `${host}:${a.port}`;
@@ -171,9 +184,6 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
   let ready = false;
   // Filled in once the listeners listen (the health page reads it).
   const listening: { name: string; address: string }[] = [];
-  let reloadFromConsole: () => Promise<boolean> = () => Promise.resolve(false);
-  let hintsHeld = (): string => 'not started';
-  let baselineHeld = (): string => 'not started';
   // One console per process: with proxy.workers > 1 each worker would hold its own flows and sessions behind one
   // port, so the console is not served there (docs/console.md); /v1/coverage and the flow log still are.
   if (config.console.enabled && link === undefined) {
@@ -201,16 +211,16 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
       {
         history,
         policy,
-        reloadPolicy: () => reloadFromConsole(),
+        // Called from a page, so after start-up: reloadHere, telemetry and detection exist by then.
+        reloadPolicy: async () => (await reloadHere('api')).ok,
         metrics,
         coverage: () => coverage.report(),
         logger,
         isReady: () => ready,
         listeners: () => listening,
-        // What each store holds, read when the health page is asked for (the stores are built below).
         stores: () => [
-          { name: 'hints', backend: config.hints.store === 'memory' ? 'memory' : 'redis', state: 'ok', detail: hintsHeld() },
-          { name: 'baseline', backend: config.baseline.store.startsWith('redis') ? 'redis' : config.baseline.store, state: 'ok', detail: baselineHeld() },
+          { name: 'hints', backend: config.hints.store === 'memory' ? 'memory' : 'redis', state: 'ok', detail: hintsHeld(telemetry.store) },
+          { name: 'baseline', backend: config.baseline.store.startsWith('redis') ? 'redis' : config.baseline.store, state: 'ok', detail: baselineHeld(detection.baseline) },
         ],
         flowLog: config.log.flows === '-' ? 'stdout' : config.log.flows,
         dnsEnabled: config.dns.listen !== null,
@@ -236,20 +246,16 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     hints: telemetry.hints,
     metrics,
     flowLog,
-    ...(operatorConsole === null ? {} : { onRecord: operatorConsole.flowRecorded }),
-    // Coverage first: flowEnded may write the flow's follow-up at once, and the follow-up joins the counted flow.
-    afterRecord: (flow) => {
+    // Coverage and the console first: flowEnded may write the flow's follow-up at once, and the follow-up joins
+    // the counted flow (and follows its row).
+    afterRecord: (flow, line) => {
       coverage.flowRecorded(flow);
+      operatorConsole?.flowRecorded(flow, line);
       telemetry.flowEnded(flow);
     },
   }).catch(undo);
   opened.push(() => detection.close());
   rescore = (flow) => detection.scoring.score(flow);
-  hintsHeld = () => {
-    const size = telemetry.store.size();
-    return `${size.network} network, ${size.process} process, ${size.dns} DNS events; ${size.managed} managed clients; ${telemetry.store.evictions()} evicted`;
-  };
-  baselineHeld = () => (detection.baseline === null ? 'off (scoring disabled)' : `${detection.baseline.sizes().entries} entries in memory; learning until ${new Date(detection.baseline.learningUntilMs).toISOString()}`);
   const clients = createAddressClassifier(config.proxy.clients);
   const forwarder = createHttpForwarder({
     connectTimeoutMs: config.proxy.timeouts.connect,
@@ -325,7 +331,6 @@ export async function startProxy(config: Config, opts: { logger?: Logger; flowLo
     sendJson(res, 200, { primaryPid: null, workers: [{ id: 0, pid: process.pid, state: 'up', restarts: 0, startedMs, ...counts }] });
   });
   link?.onReload(() => reloadHere('cluster'));
-  reloadFromConsole = async () => (await reloadHere('api')).ok;
   if (operatorConsole !== null) admin.mountConsole(operatorConsole.handler);
   else if (config.console.enabled) {
     admin.mountConsole((_req, res) => sendJson(res, 503, { error: 'the operator console is not served with proxy.workers > 1 (each worker holds its own flows); use /v1/coverage, /metrics and the flow log (docs/console.md)' }));

@@ -26,11 +26,11 @@
  * buildQuerySql turns a FlowQuery into one statement whose answers are compileFilter's (src/console/filter.ts;
  * test/unit/console/history.test.ts checks this with random flows and filters), newest first.
  */
+import { NoAnswer, startStoreThread, type StoreThread } from '../store-thread.js';
 import { constants } from 'node:fs';
 import { access, mkdir, open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { EgressError, type ErrorCode } from '../errors.js';
 import type { ConsoleFlow, FlowFilter, FlowHistory, FlowQuery, HistoryStats } from './model.js';
 import { isSeverity } from './recent.js';
@@ -282,18 +282,6 @@ class FlowRing {
 
 // ---- the thread -----------------------------------------------------------------------------------------------
 
-type Reply = Record<string, unknown>;
-
-interface StoreThread {
-  call(msg: Record<string, unknown>, timeoutMs: number, timeoutMessage: string): Promise<Reply>;
-  readonly alive: () => boolean;
-  close(): Promise<void>;
-  kill(): Promise<void>;
-}
-
-/** A request the thread did not answer in time. */
-class NoAnswer extends Error {}
-
 class StartRefused extends Error {
   constructor(
     readonly kind: string,
@@ -303,89 +291,23 @@ class StartRefused extends Error {
   }
 }
 
-function startThread(file: string, onDied: (message: string) => void): Promise<{ thread: StoreThread; rows: number }> {
+/** The history thread, started; `rows` is what the file held (its ready message), or StartRefused. */
+async function startThread(file: string, onDied: (message: string) => void): Promise<{ thread: StoreThread; rows: number }> {
   const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(HISTORY_WORKER_SOURCE, { eval: true, workerData: { file, sqlite }, resourceLimits: WORKER_RESOURCE_LIMITS });
-  let nextId = 1;
-  let dead: string | null = null;
-  let closing = false;
-  const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  const settle = (id: number): { resolve: (r: Reply) => void; reject: (e: Error) => void } | undefined => {
-    const w = waiting.get(id);
-    if (w === undefined) return undefined;
-    waiting.delete(id);
-    clearTimeout(w.timer);
-    if (waiting.size === 0) worker.unref(); // an idle store does not keep the process alive
-    return w;
-  };
-  const fail = (message: string): void => {
-    if (dead !== null) return;
-    dead = message;
-    for (const id of [...waiting.keys()]) settle(id)?.reject(new Error(message));
-    if (!closing) onDied(message);
-  };
-  let onReady: ((m: Reply) => void) | null = null;
-  const started = new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the history thread did not start')), START_TIMEOUT_MS);
-    timer.unref();
-    onReady = (m) => {
-      clearTimeout(timer);
-      if (typeof m.fatal === 'string') reject(new StartRefused(m.fatal, str(m.detail)));
-      else resolve(typeof m.rows === 'number' ? m.rows : 0);
-    };
-    worker.once('error', (err) => reject(err));
-    worker.once('exit', (code) => reject(new Error(`the history thread exited (${code})`)));
+  const { thread, ready } = startStoreThread({
+    source: HISTORY_WORKER_SOURCE,
+    workerData: { file, sqlite },
+    resourceLimits: WORKER_RESOURCE_LIMITS,
+    name: 'history thread',
+    startTimeoutMs: START_TIMEOUT_MS,
+    onDied,
   });
-  worker.on('message', (m: Reply) => {
-    const id = typeof m.id === 'number' ? m.id : -1;
-    if (id === 0) {
-      onReady?.(m);
-      onReady = null;
-      if (waiting.size === 0) worker.unref();
-      return;
-    }
-    const w = settle(id);
-    if (w === undefined) return; // timed out already
-    if (typeof m.error === 'string') w.reject(new Error(m.error));
-    else w.resolve(m);
-  });
-  worker.on('error', (err) => fail(`the history thread failed: ${err.message}`));
-  worker.on('exit', (code) => fail(`the history thread exited (${code})`));
-  const thread: StoreThread = {
-    call(msg, timeoutMs, timeoutMessage) {
-      if (dead !== null) return Promise.reject(new Error(dead));
-      const id = nextId++;
-      worker.ref(); // a request in flight keeps the process alive
-      return new Promise<Reply>((resolve, reject) => {
-        const timer = setTimeout(() => settle(id)?.reject(new NoAnswer(timeoutMessage)), timeoutMs);
-        waiting.set(id, { resolve, reject, timer });
-        worker.postMessage({ ...msg, id });
-      });
-    },
-    alive: () => dead === null,
-    async close() {
-      closing = true;
-      if (dead !== null) return;
-      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      worker.ref();
-      worker.postMessage({ t: 'close' });
-      const timer = setTimeout(() => void worker.terminate(), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
-    async kill() {
-      closing = true;
-      await worker.terminate();
-    },
-  };
-  return started.then(
-    (rows) => ({ thread, rows }),
-    async (err: unknown) => {
-      closing = true;
-      await worker.terminate();
-      throw err;
-    },
-  );
+  const m = await ready;
+  if (typeof m.fatal === 'string') {
+    await thread.kill();
+    throw new StartRefused(m.fatal, str(m.detail));
+  }
+  return { thread, rows: typeof m.rows === 'number' ? m.rows : 0 };
 }
 
 // ---- the file -------------------------------------------------------------------------------------------------
@@ -504,8 +426,7 @@ export async function openFlowHistory(options: FlowHistoryOptions): Promise<Flow
     try {
       const reply = await t.call(
         { t: 'write', items, cutoff: now() - retentionMs, maxRows, pruneLimit: Math.max(PRUNE_LIMIT, 2 * count) },
-        WRITE_TIMEOUT_MS,
-        `history: writing ${count} flow(s) to ${file} got no answer in ${WRITE_TIMEOUT_MS / 1000} s; the thread is restarted`,
+        { ms: WRITE_TIMEOUT_MS, message: `history: writing ${count} flow(s) to ${file} got no answer in ${WRITE_TIMEOUT_MS / 1000} s; the thread is restarted` },
       );
       written += typeof reply.written === 'number' ? reply.written : 0;
       pruned += typeof reply.pruned === 'number' ? reply.pruned : 0;
@@ -546,7 +467,7 @@ export async function openFlowHistory(options: FlowHistoryOptions): Promise<Flow
   const ask = async (msg: Record<string, unknown>): Promise<unknown> => {
     if (closed) throw new Error(`history: ${file} is closed`);
     const t = await ensureThread();
-    const reply = await t.call(msg, QUERY_TIMEOUT_MS, `history: a query of ${file} got no answer within ${QUERY_TIMEOUT_MS / 1000} s (the store is busy, or the filter scans too many rows)`);
+    const reply = await t.call(msg, { ms: QUERY_TIMEOUT_MS, message: `history: a query of ${file} got no answer within ${QUERY_TIMEOUT_MS / 1000} s (the store is busy, or the filter scans too many rows)` });
     return reply.rows;
   };
 
@@ -591,7 +512,7 @@ export async function openFlowHistory(options: FlowHistoryOptions): Promise<Flow
         }
         const t = thread;
         thread = null;
-        if (t !== null) await t.close();
+        if (t !== null) await t.close({ t: 'close' });
       })();
       return closing;
     },

@@ -2,7 +2,7 @@
  * The console's live side: the last `capacity` flows in a ring (the flows page's first screen and the row
  * details), and the live stream's viewers, each with its own filter and a rate cut.
  *
- * Cost per flow record (the flow recorder's tap, src/observe/record-flow.ts): `toConsoleFlow` reads a dozen
+ * Cost per flow record (the flow recorder's afterRecord hook, src/cli/start.ts): `toConsoleFlow` reads a dozen
  * fields the record just set and builds one small object; the ring overwrites a slot; each viewer's compiled
  * filter runs, and a flow is serialised only for a viewer that is under its rate. A browser renders a few
  * dozen rows a second usefully; at 5,000 flows/s the stream sends `liveRate` of them per viewer and says so once a
@@ -10,6 +10,7 @@
  */
 import { readRecordField } from '../observe/read-record.js';
 import type { Flow } from '../flow/flow.js';
+import type { FieldName } from '../flow/fields.js';
 import type { Severity } from '../policy/decision.js';
 import { compileFilter } from './filter.js';
 import type { ConsoleAttribution, ConsoleFlow, ConsoleFlowSummary, FlowFilter, LiveSampling } from './model.js';
@@ -17,76 +18,58 @@ import type { ConsoleAttribution, ConsoleFlow, ConsoleFlowSummary, FlowFilter, L
 const SEVERITIES: ReadonlySet<string> = new Set<Severity>(['low', 'medium', 'high', 'critical']);
 const SEVERITY_OF_NUMBER: readonly (Severity | null)[] = [null, 'low', 'medium', 'high', 'critical'];
 
-/** The console's view of a flow whose record was just written as `line` (serializeEcsRecord set the fields). */
-export function toConsoleFlow(flow: Flow, line: string, nowMs: number): ConsoleFlow {
-  const domain = flow.get('destination.domain');
-  const port = flow.get('destination.port');
-  const target = domain ?? flow.get('destination.ip') ?? '';
-  const live = flow.get('egress.rules') ?? [];
-  const shadow = flow.get('egress.shadow') as readonly { readonly rule: string }[] | undefined;
-  const attribution = flow.get('egress.attribution');
-  const severity = flow.get('event.severity');
+const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+const texts = (v: unknown): readonly string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * A console flow from a record's fields, read through `get` (dotted ECS names): the same for a live flow (its
+ * fields, just set by the serializer) and a record read back from its JSON. Every value is type-checked, so a
+ * record with unexpected shapes gives empty fields, never a throw.
+ */
+function consoleFlowOf(get: (name: string) => unknown, id: string, line: string, nowMs: number): ConsoleFlow {
+  const target = text(get('destination.domain')) ?? text(get('destination.ip')) ?? '';
+  const port = get('destination.port');
+  const shadow = get('egress.shadow');
+  const shadowRules = Array.isArray(shadow) ? shadow.map((m: unknown) => (isObject(m) ? text(m['rule']) : null)).filter((x): x is string => x !== null) : [];
+  const rules = texts(get('egress.rules'));
+  const severity = get('event.severity');
+  const score = get('egress.score');
+  const attribution = get('egress.attribution');
   return {
-    id: flow.id,
+    id,
     timeMs: nowMs,
-    action: flow.get('event.action') === 'allow' ? 'allow' : 'block',
-    protocol: flow.get('network.protocol') ?? 'unknown',
-    severity: severity === undefined ? null : SEVERITY_OF_NUMBER[severity] ?? null,
-    sourceIp: flow.get('source.ip') ?? '',
-    user: flow.get('user.name') ?? null,
-    host: flow.get('host.name') ?? null,
-    process: flow.get('process.name') ?? null,
-    rule: flow.get('rule.id') ?? null,
-    rules: shadow === undefined || shadow.length === 0 ? live : [...live, ...shadow.map((m) => m.rule)],
-    tags: flow.get('tags') ?? [],
-    destination: port === undefined ? target : target.includes(':') ? `[${target}]:${port}` : `${target}:${port}`,
-    score: flow.get('egress.score') ?? null,
+    action: get('event.action') === 'allow' ? 'allow' : 'block',
+    protocol: text(get('network.protocol')) ?? 'unknown',
+    severity: typeof severity === 'number' ? SEVERITY_OF_NUMBER[severity] ?? null : null,
+    sourceIp: text(get('source.ip')) ?? '',
+    user: text(get('user.name')),
+    host: text(get('host.name')),
+    process: text(get('process.name')),
+    rule: text(get('rule.id')),
+    rules: shadowRules.length === 0 ? rules : [...rules, ...shadowRules],
+    tags: texts(get('tags')),
+    destination: typeof port !== 'number' ? target : target.includes(':') ? `[${target}]:${port}` : `${target}:${port}`,
+    score: typeof score === 'number' ? score : null,
     attribution: attribution === 'telemetry' || attribution === 'header' ? attribution : ('none' satisfies ConsoleAttribution),
-    followupOf: flow.get('egress.followup_of') ?? null,
+    followupOf: text(get('egress.followup_of')),
     record: line,
   };
 }
 
-
-const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
-const texts = (v: unknown): readonly string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+/** The console's view of a flow whose record was just written as `line` (serializeEcsRecord set the fields). */
+export function toConsoleFlow(flow: Flow, line: string, nowMs: number): ConsoleFlow {
+  return consoleFlowOf((name) => flow.get(name as FieldName), flow.id, line, nowMs);
+}
 
 /**
  * The console's view of a record read back from its JSON (a follow-up record, which telemetry writes straight to
  * the flow log); null when it is not a flow record (no event.id).
  */
 export function consoleFlowFromRecord(parsed: unknown, line: string, nowMs: number): ConsoleFlow | null {
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
-  const r = parsed as Record<string, unknown>;
-  const id = text(readRecordField(r, 'event.id'));
-  if (id === null) return null;
-  const severity = readRecordField(r, 'event.severity');
-  const domain = text(readRecordField(r, 'destination.domain'));
-  const target = domain ?? text(readRecordField(r, 'destination.ip')) ?? '';
-  const port = readRecordField(r, 'destination.port');
-  const shadow = readRecordField(r, 'egress.shadow');
-  const shadowRules = Array.isArray(shadow) ? shadow.map((m: unknown) => (m !== null && typeof m === 'object' && !Array.isArray(m) ? text(readRecordField(m as Record<string, unknown>, 'rule')) : null)).filter((x): x is string => x !== null) : [];
-  const attribution = readRecordField(r, 'egress.attribution');
-  const score = readRecordField(r, 'egress.score');
-  return {
-    id,
-    timeMs: nowMs,
-    action: readRecordField(r, 'event.action') === 'allow' ? 'allow' : 'block',
-    protocol: text(readRecordField(r, 'network.protocol')) ?? 'unknown',
-    severity: typeof severity === 'number' ? SEVERITY_OF_NUMBER[severity] ?? null : null,
-    sourceIp: text(readRecordField(r, 'source.ip')) ?? '',
-    user: text(readRecordField(r, 'user.name')),
-    host: text(readRecordField(r, 'host.name')),
-    process: text(readRecordField(r, 'process.name')),
-    rule: text(readRecordField(r, 'rule.id')),
-    rules: [...texts(readRecordField(r, 'egress.rules')), ...shadowRules],
-    tags: texts(readRecordField(r, 'tags')),
-    destination: typeof port === 'number' ? (target.includes(':') ? `[${target}]:${port}` : `${target}:${port}`) : target,
-    score: typeof score === 'number' ? score : null,
-    attribution: attribution === 'telemetry' || attribution === 'header' ? attribution : 'none',
-    followupOf: text(readRecordField(r, 'egress.followup_of')),
-    record: line,
-  };
+  if (!isObject(parsed)) return null;
+  const id = text(readRecordField(parsed, 'event.id'));
+  return id === null ? null : consoleFlowOf((name) => readRecordField(parsed, name), id, line, nowMs);
 }
 
 export function isSeverity(value: unknown): value is Severity {

@@ -39,6 +39,12 @@ const MAX_UNSENT_BYTES = 256 * 1024;
 const DETAIL_PATH = /^\/ui\/flows\/([0-9a-f-]{36})\/detail$/;
 const BEFORE_QUERY = /^\d{1,15}$/;
 
+/** `?before=` (ms since the epoch: the next, older page), or undefined when absent or not a time. */
+function beforeOf(url: URL): number | undefined {
+  const before = url.searchParams.get('before');
+  return before !== null && BEFORE_QUERY.test(before) ? Number(before) : undefined;
+}
+
 export interface ConsoleDeps {
   /** The admin token the sign-in form takes. */
   readonly secret: string;
@@ -160,8 +166,7 @@ export function createConsoleHandler(deps: ConsoleDeps): (req: http.IncomingMess
 
   const flowsPage = async (url: URL, session: Session, res: http.ServerResponse): Promise<void> => {
     const { filter, errors } = parseFilter(url.searchParams);
-    const before = url.searchParams.get('before');
-    const beforeMs = before !== null && BEFORE_QUERY.test(before) ? Number(before) : undefined;
+    const beforeMs = beforeOf(url);
     const fromHistory = beforeMs !== undefined && deps.history.stats().backend !== 'none';
     const rows = fromHistory
       ? await deps.history.query({ filter, limit: PAGE_ROWS, beforeMs })
@@ -184,10 +189,9 @@ export function createConsoleHandler(deps: ConsoleDeps): (req: http.IncomingMess
   const flowsApi = async (url: URL, res: http.ServerResponse): Promise<void> => {
     const { filter, errors } = parseFilter(url.searchParams);
     if (errors.length > 0) return sendText(res, 400, 'application/json', `${JSON.stringify({ errors })}\n`);
-    const before = url.searchParams.get('before');
     const limitText = url.searchParams.get('limit') ?? String(PAGE_ROWS);
     const limit = Math.min(1_000, Math.max(1, Number.parseInt(limitText, 10) || PAGE_ROWS));
-    const beforeMs = before !== null && BEFORE_QUERY.test(before) ? Number(before) : undefined;
+    const beforeMs = beforeOf(url);
     const useHistory = url.searchParams.get('source') === 'history' && deps.history.stats().backend !== 'none';
     const rows = useHistory
       ? await deps.history.query({ filter, limit, ...(beforeMs === undefined ? {} : { beforeMs }) })

@@ -2,7 +2,7 @@
  * Coverage of the flows this process has seen, for GET /v1/coverage: a CoverageTally fed beside the record path,
  * never in it.
  *
- * - `flowRecorded` runs after each record is written (the pipeline's afterRecord hook, src/cli/compose.ts): it
+ * - `flowRecorded` runs after each record is written (the flow recorder.s afterRecord hook, src/cli/start.ts): it
  *   reads four fields the flow already holds and does a few Map operations; nothing is allocated once the client
  *   is known (an unattributed flow adds one entry to the bounded follow-up table).
  * - Follow-up records (late hints) are written by telemetry straight to the flow log (src/cli/telemetry.ts), so

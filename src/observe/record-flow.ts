@@ -22,10 +22,10 @@ function memo<C>(make: (key: string) => C): (key: string) => C {
 }
 
 /**
- * The end of every flow: one ECS record to the flow log and its counts in the metrics. `onRecord` sees each
- * record as written (the operator console's recent-flow store, src/console/console.ts).
+ * The end of every flow: one ECS record to the flow log and its counts in the metrics; then `afterRecord` hears
+ * of it with the record's text (coverage, the console, the late-hint watch: src/cli/start.ts).
  */
-export function createFlowRecorder(log: FlowLog, metrics: Metrics, onRecord?: (flow: Flow, line: string) => void): (flow: Flow) => void {
+export function createFlowRecorder(log: FlowLog, metrics: Metrics, afterRecord?: (flow: Flow, line: string) => void): (flow: Flow) => void {
   const flowCounter = memo((key) => {
     const [action, protocol] = key.split('|') as [string, string];
     return metrics.flows.labels({ action, protocol });
@@ -46,7 +46,6 @@ export function createFlowRecorder(log: FlowLog, metrics: Metrics, onRecord?: (f
     const endNs = process.hrtime.bigint();
     const line = serializeEcsRecord(flow, endNs);
     log.write(line);
-    onRecord?.(flow, line);
 
     const decision = flow.decision;
     const raw = flow.get('network.protocol') ?? 'unknown';
@@ -70,6 +69,7 @@ export function createFlowRecorder(log: FlowLog, metrics: Metrics, onRecord?: (f
       if (verification === 'ok' || verification === 'failed') verifications(verification).inc();
     }
     metrics.activeFlows.dec();
+    afterRecord?.(flow, line);
   };
 }
 

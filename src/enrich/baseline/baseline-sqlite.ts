@@ -42,7 +42,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { startStoreThread, type ThreadReply } from '../../store-thread.js';
 import Database from 'better-sqlite3';
 import { isEgressError } from '../../errors.js';
 import {
@@ -281,82 +281,24 @@ parentPort.on('message', (m) => {
 parentPort.postMessage({ id: 0, ready: true });
 `;
 
-type Reply = Record<string, unknown>;
-
 /** The writer thread with one request in flight at a time (callers serialise). */
 interface Writer {
-  call(msg: Record<string, unknown>): Promise<Reply>;
+  call(msg: Record<string, unknown>): Promise<ThreadReply>;
   close(): Promise<void>;
 }
 
-function startWriter(file: string, halfLifeMs: number, onDied: (message: string) => void): Promise<Writer> {
+async function startWriter(file: string, halfLifeMs: number, onDied: (message: string) => void): Promise<Writer> {
   const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(WRITER_SOURCE, { eval: true, workerData: { file, halfLifeMs, sqlite }, resourceLimits: WRITER_RESOURCE_LIMITS });
-  let nextId = 1;
-  let dead: string | null = null;
-  let closing = false;
-  const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
-  const fail = (message: string): void => {
-    if (dead !== null) return;
-    dead = message;
-    for (const w of waiting.values()) w.reject(new Error(message));
-    waiting.clear();
-    if (!closing) onDied(message);
-  };
-  let ready: (() => void) | null = null;
-  const started = new Promise<void>((resolve, reject) => {
-    ready = resolve;
-    const timer = setTimeout(() => reject(new Error('the writer thread did not start')), WRITER_START_TIMEOUT_MS);
-    timer.unref();
-    worker.once('error', (err) => reject(err));
-    worker.once('exit', (code) => reject(new Error(`the writer thread exited (${code})`)));
+  const { thread, ready } = startStoreThread({
+    source: WRITER_SOURCE,
+    workerData: { file, halfLifeMs, sqlite },
+    resourceLimits: WRITER_RESOURCE_LIMITS,
+    name: 'writer thread',
+    startTimeoutMs: WRITER_START_TIMEOUT_MS,
+    onDied,
   });
-  worker.on('message', (m: Reply) => {
-    const id = typeof m.id === 'number' ? m.id : -1;
-    if (id === 0 && m.ready === true) {
-      if (waiting.size === 0) worker.unref(); // an idle writer does not keep the process alive
-      ready?.();
-      return;
-    }
-    const w = waiting.get(id);
-    if (w === undefined) return;
-    waiting.delete(id);
-    if (waiting.size === 0) worker.unref();
-    if (typeof m.error === 'string') w.reject(new Error(m.error));
-    else w.resolve(m);
-  });
-  worker.on('error', (err) => fail(`the writer thread failed: ${err.message}`));
-  worker.on('exit', (code) => fail(`the writer thread exited (${code})`));
-  const writer: Writer = {
-    call(msg) {
-      if (dead !== null) return Promise.reject(new Error(dead));
-      const id = nextId++;
-      worker.ref(); // a request in flight keeps the process alive
-
-      return new Promise<Reply>((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        worker.postMessage({ ...msg, id });
-      });
-    },
-    async close() {
-      closing = true;
-      if (dead !== null) return;
-      const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-      worker.ref();
-      worker.postMessage({ type: 'close' });
-      const timer = setTimeout(() => void worker.terminate(), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-  return started.then(
-    () => writer,
-    async (err: unknown) => {
-      closing = true;
-      await worker.terminate();
-      throw err;
-    },
-  );
+  await ready;
+  return { call: (msg) => thread.call(msg), close: () => thread.close({ type: 'close' }) };
 }
 
 /** Checks a reply's flat arrays: [string, number, number, number]* and [string, number, number]*. */
@@ -428,7 +370,7 @@ export async function openSqliteBaseline(dir: string, opts: SqliteBaselineOption
     if (items.length === 0) return null;
     const message: unknown[] = [];
     for (const it of items) message.push(it.entry.key, it.c, it.t, it.f, it.entry.distinctKey);
-    let reply: Reply;
+    let reply: ThreadReply;
     inFlight = items.length;
     try {
       reply = await (await ensureWriter()).call({ type: 'write', items: message });
