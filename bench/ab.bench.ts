@@ -1,10 +1,11 @@
 /**
- * A/B of two builds of egress-inspector on the keep-alive HTTP path: CPU time of the proxy process per request
- * and req/s, rounds alternating A and B so that whatever else the machine does hits both alike. For "no figure
+ * A/B of two builds of egress-inspector on the keep-alive HTTP path (or, with `--load tunnels`, on new CONNECT
+ * tunnels: 16 loops of CONNECT + ClientHello + one byte back + close, as the core bench's tunnel section): CPU
+ * time of the proxy process per request (tunnel) and req/s (tunnels/s), rounds alternating A and B so that whatever else the machine does hits both alike. For "no figure
  * drops by more than 3 %" checks across a change (issue 11), where two separate core-bench runs minutes apart
  * differ by more than that on a shared machine.
  *
- *   npx tsx bench/ab.bench.ts --a /path/to/old-checkout --b . [--rounds 6] [--seconds 4]
+ *   npx tsx bench/ab.bench.ts --a /path/to/old-checkout --b . [--rounds 6] [--seconds 4] [--load http|tunnels]
  *
  * Each checkout must hold a build (dist/) and node_modules/. The proxy runs pinned to CPU 1 with the shipped
  * default policy and its flow log to a file; wrk (-t1 -c64, 1 KiB answers) and the origin run on CPU 0.
@@ -18,17 +19,25 @@ import { startOrigin } from './lib/origin.js';
 import { pinToCpus, readCpuSeconds, which } from './lib/proc.js';
 import { startProxy, type ProxyInstance } from './lib/start-proxy.js';
 import { runWrk } from './lib/wrk.js';
+import { captureClientHello, tunnelRate } from './lib/tunnel-client.js';
 import { startWatchdog } from './lib/report.js';
 
 const { values } = parseArgs({
-  options: { a: { type: 'string' }, b: { type: 'string', default: '.' }, rounds: { type: 'string', default: '6' }, seconds: { type: 'string', default: '4' } },
+  options: {
+    a: { type: 'string' },
+    b: { type: 'string', default: '.' },
+    rounds: { type: 'string', default: '6' },
+    seconds: { type: 'string', default: '4' },
+    load: { type: 'string', default: 'http' },
+  },
 });
+if (values.load !== 'http' && values.load !== 'tunnels') throw new Error(`--load must be http or tunnels (got ${values.load})`);
 if (values.a === undefined) throw new Error('--a <checkout> is required');
 const roots = { A: resolve(values.a), B: resolve(values.b) } as const;
 const rounds = Math.min(20, Math.max(1, Number(values.rounds)));
 const seconds = Math.min(30, Math.max(1, Number(values.seconds)));
 const wrk = which('wrk');
-if (wrk === null) throw new Error('wrk is not installed (apt-get install wrk)');
+if (wrk === null && values.load === 'http') throw new Error('wrk is not installed (apt-get install wrk)');
 startWatchdog(rounds * 2 * (seconds + 8) + 60, (text) => process.stderr.write(`${text}\n`));
 
 await pinToCpus(process.pid, '0');
@@ -53,21 +62,28 @@ async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
 
 const results: Record<'A' | 'B', { cpuUs: number[]; rps: number[] }> = { A: { cpuUs: [], rps: [] }, B: { cpuUs: [], rps: [] } };
 const proxies = { A: await start('A'), B: await start('B') };
-try {
-  for (const label of ['A', 'B'] as const) {
-    const p = proxies[label];
-    await runWrk({ binary: wrk, url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS: 1 });
+const hello = await captureClientHello('bench.example');
+/** One measured load: the count of requests (tunnels) done and their rate. */
+async function load(p: ProxyInstance, durationS: number): Promise<{ n: number; perSec: number }> {
+  if (values.load === 'tunnels') {
+    const r = await tunnelRate({ via: p.proxy, echo: origin.echo, hello, concurrency: 16, durationMs: durationS * 1000, maxTunnels: 20_000 * durationS });
+    return { n: r.tunnels, perSec: r.perSec };
   }
+  const r = await runWrk({ binary: wrk ?? 'wrk', url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS });
+  return { n: r.requests, perSec: r.reqPerSec };
+}
+try {
+  for (const label of ['A', 'B'] as const) await load(proxies[label], 1);
   for (let round = 0; round < rounds; round++) {
     const order = round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const);
     for (const label of order) {
       const p = proxies[label];
       const before = (await readCpuSeconds((p.child.proc.pid ?? 0))) ?? 0;
-      const r = await runWrk({ binary: wrk, url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS: seconds });
+      const r = await load(p, seconds);
       const after = (await readCpuSeconds((p.child.proc.pid ?? 0))) ?? 0;
-      results[label].cpuUs.push(((after - before) * 1e6) / Math.max(1, r.requests));
-      results[label].rps.push(r.reqPerSec);
-      process.stderr.write(`round ${round + 1} ${label}: ${r.reqPerSec.toFixed(0)} req/s, ${(((after - before) * 1e6) / Math.max(1, r.requests)).toFixed(1)} µs CPU/req\n`);
+      results[label].cpuUs.push(((after - before) * 1e6) / Math.max(1, r.n));
+      results[label].rps.push(r.perSec);
+      process.stderr.write(`round ${round + 1} ${label}: ${r.perSec.toFixed(0)} ${values.load === 'tunnels' ? 'tunnels' : 'req'}/s, ${(((after - before) * 1e6) / Math.max(1, r.n)).toFixed(1)} µs CPU each\n`);
     }
   }
 } finally {

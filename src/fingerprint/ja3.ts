@@ -7,7 +7,7 @@
  */
 import type { ClientHello } from '../parsers/client-hello.js';
 import { isGrease16 } from './grease.js';
-import { hashHex } from './ja4.js';
+import { md5Memo } from './ja4.js';
 
 export interface Ja3 {
   /** The JA3 string before hashing, e.g. `771,4865-4866-…,0-23-…,29-23-24,0`. */
@@ -50,5 +50,5 @@ export function computeJa3(hello: ClientHello): Ja3 {
   const ja3Full = formatJa3(hello);
   // MD5 is what the JA3 definition specifies; it is an identifier here, not a security control.
   // ja3Full is ASCII (digits, "-" and ","), so the string encoding the hash uses does not matter.
-  return { ja3Full, ja3: hashHex('md5', ja3Full) };
+  return { ja3Full, ja3: md5Memo.get(ja3Full) };
 }

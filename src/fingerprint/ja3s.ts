@@ -10,7 +10,7 @@
  * - a hello without extensions keeps the trailing comma (`771,49199,`): ja3s.py appends an empty field.
  */
 import type { ServerHello } from '../parsers/server-hello.js';
-import { hashHex } from './ja4.js';
+import { md5Memo } from './ja4.js';
 
 export interface Ja3s {
   /** The JA3S string before hashing, e.g. `771,4865,43-51`. */
@@ -33,5 +33,5 @@ export function formatJa3s(hello: ServerHello): string {
 export function computeJa3s(hello: ServerHello): Ja3s {
   const ja3sFull = formatJa3s(hello);
   // MD5 is what JA3S specifies; it is an identifier here, not a security control.
-  return { ja3sFull, ja3s: hashHex('md5', ja3sFull) };
+  return { ja3sFull, ja3s: md5Memo.get(ja3sFull) };
 }

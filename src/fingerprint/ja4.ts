@@ -11,6 +11,7 @@ import * as crypto from 'node:crypto';
 import { EXT } from '../parsers/client-hello.js';
 import type { ClientHello } from '../parsers/client-hello.js';
 import { isGrease16 } from './grease.js';
+import { HashMemo } from './hash-memo.js';
 
 export type Ja4Transport = 'tcp' | 'quic' | 'dtls';
 
@@ -104,10 +105,16 @@ export const hashHex: (algorithm: 'md5' | 'sha256', data: string) => string =
     ? (algorithm, data) => crypto.hash(algorithm, data, 'hex')
     : (algorithm, data) => crypto.createHash(algorithm).update(data, 'latin1').digest('hex');
 
-function sha256Prefix12(s: string): string {
-  // All inputs are ASCII (hex digits, commas, underscores), so UTF-8 and Latin-1 encodings agree.
-  return hashHex('sha256', s).slice(0, 12);
+// All inputs are ASCII (hex digits, commas, underscores), so UTF-8 and Latin-1 encodings agree.
+const sha256Prefix12Memo = new HashMemo((s) => hashHex('sha256', s).slice(0, 12));
+
+/** The first 12 hex digits of SHA-256 (JA4's b/c parts, JA4S, JA4X), remembered. */
+export function sha256Prefix12(s: string): string {
+  return sha256Prefix12Memo.get(s);
 }
+
+/** MD5 hex of a JA3/JA3S string, remembered (the same TLS stacks come back on nearly every tunnel). */
+export const md5Memo = new HashMemo((s) => hashHex('md5', s));
 
 function joinHex(values: Uint16Array, length: number): string {
   let out = '';

@@ -16,7 +16,7 @@
  */
 import type { ServerHello } from '../parsers/server-hello.js';
 import { negotiatedVersion } from '../parsers/server-hello.js';
-import { alpnCode, hashHex, VERSION_CODES } from './ja4.js';
+import { alpnCode, sha256Prefix12, VERSION_CODES } from './ja4.js';
 
 export interface Ja4s {
   readonly ja4s: string;
@@ -60,6 +60,6 @@ export function computeJa4s(hello: ServerHello, transport: Ja4sTransport = 'tcp'
     alpnCode(hello.alpn === null ? null : [hello.alpn]);
   const b = HEX4[hello.cipherSuite] as string;
   // JA4S.png: "Truncated SHA256 hash of the Extensions, in the order they appear".
-  const c = list === '' ? EMPTY_HASH : hashHex('sha256', list).slice(0, 12);
+  const c = list === '' ? EMPTY_HASH : sha256Prefix12(list);
   return { ja4s: `${a}_${b}_${c}`, ja4s_r: `${a}_${b}_${list}` };
 }

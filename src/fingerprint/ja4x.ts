@@ -20,7 +20,7 @@
  */
 import type { X509Structure } from '../parsers/x509.js';
 import { parseX509 } from '../parsers/x509.js';
-import { hashHex } from './ja4.js';
+import { sha256Prefix12 } from './ja4.js';
 
 export interface Ja4x {
   readonly ja4x: string;
@@ -31,7 +31,7 @@ export interface Ja4x {
 const EMPTY_HASH = '000000000000';
 
 function hash12(list: string): string {
-  return list === '' ? EMPTY_HASH : hashHex('sha256', list).slice(0, 12);
+  return list === '' ? EMPTY_HASH : sha256Prefix12(list);
 }
 
 function joinHex(items: readonly { readonly oidHex: string }[]): string {

@@ -376,7 +376,9 @@ function readServerFlightUnsafe(buf: Uint8Array): ServerFlightResult {
       throw new ParseError('invalid', pos, 'record', `more than ${MAX_SERVER_FLIGHT_RECORDS} records without a complete ServerHello`);
     }
 
-    // The next record.
+    // The next record. A header still arriving (common: the first read of a slow server, or a one-byte answer) is
+    // `incomplete` without building an error: this runs on every spliced tunnel's first read (issue 9, tunnel cost).
+    if (n - pos < TLS_RECORD_HEADER_BYTES && buf[pos] === CONTENT_TYPE_HANDSHAKE && (n - pos < 2 || buf[pos + 1] === 0x03)) return INCOMPLETE;
     const c = new Cursor(buf, pos, n, false);
     const contentType = c.u8('record.content_type');
     if (contentType !== CONTENT_TYPE_HANDSHAKE) {
