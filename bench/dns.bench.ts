@@ -5,8 +5,10 @@
  * One run, side by side, every instance up for the whole run:
  *
  *   - dnsmasq (Debian package, loopback, local records only, `--cache-size=0`) measured directly;
- *   - the forwarder without a cache (`dns.cache.size: 0`, the default) forwarding to that same dnsmasq — the
- *     target comparison (both sides without a cache);
+ *   - the forwarder without a cache (`dns.cache.size: 0`, the default) forwarding to a second, identical dnsmasq
+ *     (the upstream) — the target comparison (both sides without a cache);
+ *   - bare-node (bench/lib/bare-dns.ts): a `node:dgram` relay with no inspection to the same upstream — the
+ *     platform's figure: what Node's own UDP path costs a forwarder per query;
  *   - the forwarder with its answer cache on (`dns.cache.size: 10000`), its own figure: after the first round
  *     over the names every query is a hit, so it measures the hit path, not the upstream.
  *
@@ -20,11 +22,15 @@
  *   2. latency: a small Node client asks one query at a time (no queueing) and takes the p50/p90/p99 of the
  *      round trips — dnsperf prints no percentiles. Added latency = forwarder p50 − dnsmasq p50.
  *
- * The figures are noisy on a shared machine: dnsperf, dnsmasq and the forwarder share the CPUs with whatever
- * else runs, and the forwarder's own two sends per query wake the other two. Read the medians, and the rounds.
+ * Placement (2 or more cores, taskset present): each subject (the measured dnsmasq, the forwarders, the bare
+ * relay) is pinned to CPU 1; dnsperf and the upstream dnsmasq to CPU 0, so a forwarder never shares its core with
+ * the server that answers it. Besides queries/s, each subject's CPU time per query (utime + stime from
+ * /proc/<pid>/stat over its dnsperf runs ÷ queries completed) — the figure that does not depend on what else
+ * the machine runs. Read the medians, and the rounds.
  *
  * Run: npx tsx bench/dns.bench.ts [seconds=10] [rounds=3]   → a table on stderr, one JSON line on stdout.
- * EGRESS_ENTRY=/path/to/main.js picks another build than dist/main.js.
+ * EGRESS_ENTRY=/path/to/main.js picks another build than dist/main.js; BENCH_NODE_ARGS adds node flags to the
+ * forwarders (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
@@ -33,7 +39,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import dnsPacket from 'dns-packet';
-import { run, spawnChild, waitForOutput, which, type Child } from './lib/proc.js';
+import os from 'node:os';
+import { pinToCpus, readCpuSeconds, run, spawnChild, waitForOutput, which, type Child } from './lib/proc.js';
+import { startBareDns } from './lib/bare-dns.js';
 import { startDnsmasq } from '../test/helpers/dnsmasq.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -48,6 +56,8 @@ interface Throughput {
   avgLatencyMs: number;
   completed: number;
   lost: number;
+  /** The subject's CPU µs per completed query over this run (null when its pid is unknown). */
+  cpuUsPerQuery: number | null;
 }
 
 interface Latency {
@@ -63,6 +73,15 @@ interface Forwarder {
   readonly flowLog: string;
 }
 
+/** dnsperf against `port`, with the CPU time `pid` (the subject) used meanwhile. */
+async function measured(port: number, dataFile: string, pid: number | undefined): Promise<Throughput> {
+  const before = pid === undefined ? null : await readCpuSeconds(pid);
+  const r = await dnsperf(port, dataFile);
+  const after = pid === undefined ? null : await readCpuSeconds(pid);
+  r.cpuUsPerQuery = before === null || after === null || !(r.completed > 0) ? null : ((after - before) * 1e6) / r.completed;
+  return r;
+}
+
 async function dnsperf(port: number, dataFile: string): Promise<Throughput> {
   const r = await run('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', dataFile, '-l', String(DURATION), '-c', '4', '-q', '100', '-t', '2'], {
     timeoutMs: (DURATION + 15) * 1000,
@@ -74,6 +93,7 @@ async function dnsperf(port: number, dataFile: string): Promise<Throughput> {
     avgLatencyMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
     completed: num(/Queries completed:\s+(\d+)/),
     lost: num(/Queries lost:\s+(\d+)/),
+    cpuUsPerQuery: null,
   };
 }
 
@@ -114,8 +134,10 @@ function median(values: readonly number[]): number {
 /** The median round by queries/s, with every round's queries/s. */
 function summarise(rounds: readonly Throughput[]): Throughput & { rounds: number[] } {
   const qps = median(rounds.map((r) => r.qps));
+  const cpu = rounds.map((r) => r.cpuUsPerQuery).filter((x): x is number => x !== null);
   return {
     qps,
+    cpuUsPerQuery: cpu.length === 0 ? null : median(cpu),
     avgLatencyMs: median(rounds.map((r) => r.avgLatencyMs)),
     completed: rounds.reduce((n, r) => n + r.completed, 0),
     lost: rounds.reduce((n, r) => n + r.lost, 0),
@@ -138,7 +160,9 @@ async function startForwarder(entry: string, dir: string, name: string, upstream
       log: { flows: flowLog, level: 'warn' },
     }),
   );
-  const child = spawnChild(`egress-inspector (${name})`, process.execPath, [entry, 'start', '--config', config], { cwd: ROOT });
+  // BENCH_NODE_ARGS: extra node flags for the forwarders, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawnChild(`egress-inspector (${name})`, process.execPath, [...nodeArgs, entry, 'start', '--config', config], { cwd: ROOT });
   const m = await waitForOutput(child, /admin on 127\.0\.0\.1:(\d+).*, dns on 127\.0\.0\.1:(\d+)/, 20_000);
   return { child, port: Number(m[2]), adminPort: Number(m[1]), flowLog };
 }
@@ -171,48 +195,68 @@ async function main(): Promise<void> {
   const entry = process.env.EGRESS_ENTRY ?? join(ROOT, 'dist', 'main.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: build first (npx tsc -p tsconfig.build.json)`);
   const dir = await mkdtemp(join(tmpdir(), 'egress-dns-bench-'));
+  // Two identical dnsmasq: `dnsmasq` is measured directly (a subject, on CPU 1), `upstream` answers the forwarders
+  // (on CPU 0 with dnsperf), so a forwarder never shares its core with the server answering it.
   const dnsmasq = await startDnsmasq({ addresses: { 'x.test': '127.0.0.2' }, args: ['--local-ttl=300'] });
+  const upstream = await startDnsmasq({ addresses: { 'x.test': '127.0.0.2' }, args: ['--local-ttl=300'] });
   const dataFile = join(dir, 'queries.txt');
   await writeFile(dataFile, Array.from({ length: NAMES }, (_, i) => `h${i}.x.test A\n`).join(''));
-  const started: Forwarder[] = [];
+  const started: { stop(): Promise<void> }[] = [];
   try {
-    const plain = await startForwarder(entry, dir, 'no-cache', dnsmasq.server, 0);
-    started.push(plain);
-    const cached = await startForwarder(entry, dir, 'cache', dnsmasq.server, CACHE_SIZE);
-    started.push(cached);
+    const plain = await startForwarder(entry, dir, 'no-cache', upstream.server, 0);
+    started.push(plain.child);
+    const cached = await startForwarder(entry, dir, 'cache', upstream.server, CACHE_SIZE);
+    started.push(cached.child);
+    const bare = await startBareDns(dir, upstream.server);
+    started.push(bare.child);
+    const canPin = os.cpus().length >= 2 && which('taskset') !== null;
+    if (canPin) {
+      await pinToCpus(process.pid, '0'); // dnsperf inherits it
+      if (upstream.pid !== undefined) await pinToCpus(upstream.pid, '0');
+      for (const pid of [dnsmasq.pid, plain.child.proc.pid, cached.child.proc.pid, bare.child.proc.pid]) if (pid !== undefined) await pinToCpus(pid, '1');
+    }
+    process.stderr.write(canPin ? 'pinning: subjects on CPU 1; dnsperf and the upstream dnsmasq on CPU 0\n' : 'pinning: none (fewer than 2 CPUs or no taskset)\n');
 
-    const rounds: { direct: Throughput[]; forwarded: Throughput[]; cached: Throughput[] } = { direct: [], forwarded: [], cached: [] };
+    const rounds: { direct: Throughput[]; bare: Throughput[]; forwarded: Throughput[]; cached: Throughput[] } = { direct: [], bare: [], forwarded: [], cached: [] };
     for (let i = 0; i < ROUNDS; i++) {
       process.stderr.write(`round ${i + 1}/${ROUNDS} …\n`);
-      rounds.direct.push(await dnsperf(dnsmasq.port, dataFile));
-      rounds.forwarded.push(await dnsperf(plain.port, dataFile));
-      rounds.cached.push(await dnsperf(cached.port, dataFile));
+      rounds.direct.push(await measured(dnsmasq.port, dataFile, dnsmasq.pid));
+      rounds.bare.push(await measured(bare.port, dataFile, bare.child.proc.pid));
+      rounds.forwarded.push(await measured(plain.port, dataFile, plain.child.proc.pid));
+      rounds.cached.push(await measured(cached.port, dataFile, cached.child.proc.pid));
     }
     const direct = summarise(rounds.direct);
+    const bareRun = summarise(rounds.bare);
     const forwarded = summarise(rounds.forwarded);
     const cachedRun = summarise(rounds.cached);
     const directLatency = await sequentialLatency(dnsmasq.port, LATENCY_SAMPLES);
+    const bareLatency = await sequentialLatency(bare.port, LATENCY_SAMPLES);
     const forwardedLatency = await sequentialLatency(plain.port, LATENCY_SAMPLES);
     const cachedLatency = await sequentialLatency(cached.port, LATENCY_SAMPLES);
     const hits = await cacheHits(cached.adminPort);
     const records = await recordCount(plain.flowLog);
     const cachedRecords = await recordCount(cached.flowLog);
-
     const ratio = forwarded.qps / direct.qps;
     const cachedRatio = cachedRun.qps / direct.qps;
+    const bareRatio = bareRun.qps / direct.qps;
+    const cpu = (t: Throughput): string => (t.cpuUsPerQuery === null ? '—' : t.cpuUsPerQuery.toFixed(1));
     const addedP50 = forwardedLatency.p50 - directLatency.p50;
     const out = [
-      row(['', 'dnsmasq', 'forwarder', 'fwd + cache']),
-      row(['queries/s (dnsperf, median)', direct.qps.toFixed(0), forwarded.qps.toFixed(0), cachedRun.qps.toFixed(0)]),
-      row(['avg latency ms (dnsperf, loaded)', direct.avgLatencyMs.toFixed(3), forwarded.avgLatencyMs.toFixed(3), cachedRun.avgLatencyMs.toFixed(3)]),
-      row(['lost', String(direct.lost), String(forwarded.lost), String(cachedRun.lost)]),
-      row(['p50 ms (1 outstanding)', directLatency.p50.toFixed(3), forwardedLatency.p50.toFixed(3), cachedLatency.p50.toFixed(3)]),
-      row(['p90 ms', directLatency.p90.toFixed(3), forwardedLatency.p90.toFixed(3), cachedLatency.p90.toFixed(3)]),
-      row(['p99 ms', directLatency.p99.toFixed(3), forwardedLatency.p99.toFixed(3), cachedLatency.p99.toFixed(3)]),
-      row(['flow records', '', String(records), String(cachedRecords)]),
+      row(['', 'dnsmasq', 'bare-node', 'forwarder', 'fwd + cache']),
+      row(['queries/s (dnsperf, median)', direct.qps.toFixed(0), bareRun.qps.toFixed(0), forwarded.qps.toFixed(0), cachedRun.qps.toFixed(0)]),
+      row(['CPU µs per query (median)', cpu(direct), cpu(bareRun), cpu(forwarded), cpu(cachedRun)]),
+      row(['avg latency ms (dnsperf, loaded)', direct.avgLatencyMs.toFixed(3), bareRun.avgLatencyMs.toFixed(3), forwarded.avgLatencyMs.toFixed(3), cachedRun.avgLatencyMs.toFixed(3)]),
+      row(['lost', String(direct.lost), String(bareRun.lost), String(forwarded.lost), String(cachedRun.lost)]),
+      row(['p50 ms (1 outstanding)', directLatency.p50.toFixed(3), bareLatency.p50.toFixed(3), forwardedLatency.p50.toFixed(3), cachedLatency.p50.toFixed(3)]),
+      row(['p90 ms', directLatency.p90.toFixed(3), bareLatency.p90.toFixed(3), forwardedLatency.p90.toFixed(3), cachedLatency.p90.toFixed(3)]),
+      row(['p99 ms', directLatency.p99.toFixed(3), bareLatency.p99.toFixed(3), forwardedLatency.p99.toFixed(3), cachedLatency.p99.toFixed(3)]),
+      row(['flow records', '', '', String(records), String(cachedRecords)]),
     ];
     process.stderr.write(`\n${out.join('')}\n`);
-    process.stderr.write(`queries/s of each round: dnsmasq ${direct.rounds.join(' ')}; forwarder ${forwarded.rounds.join(' ')}; with cache ${cachedRun.rounds.join(' ')}\n`);
+    process.stderr.write(
+      `queries/s of each round: dnsmasq ${direct.rounds.join(' ')}; bare-node ${bareRun.rounds.join(' ')}; forwarder ${forwarded.rounds.join(' ')}; with cache ${cachedRun.rounds.join(' ')}\n`,
+    );
+    process.stderr.write(`queries/s ratio, bare-node relay (the platform, no inspection) / dnsmasq: ${bareRatio.toFixed(2)}\n`);
     process.stderr.write(`queries/s ratio, both without a cache: ${ratio.toFixed(2)} (target ≥ 0.5): ${ratio >= 0.5 ? 'met' : 'MISSED'}\n`);
     process.stderr.write(`queries/s ratio, forwarder with its cache: ${cachedRatio.toFixed(2)}\n`);
     process.stderr.write(
@@ -228,16 +272,19 @@ async function main(): Promise<void> {
         seconds: DURATION,
         rounds: ROUNDS,
         dnsmasq: { ...direct, ...directLatency },
+        bareNode: { ...bareRun, ...bareLatency },
         forwarder: { ...forwarded, ...forwardedLatency, records },
         forwarderCache: { ...cachedRun, ...cachedLatency, records: cachedRecords, hits },
         qpsRatio: ratio,
+        bareQpsRatio: bareRatio,
         cachedQpsRatio: cachedRatio,
         addedP50Ms: addedP50,
       })}\n`,
     );
   } finally {
-    for (const f of started) await f.child.stop();
+    for (const c of started) await c.stop();
     await dnsmasq.stop();
+    await upstream.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }

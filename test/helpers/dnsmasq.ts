@@ -26,6 +26,8 @@ export interface Dnsmasq {
   readonly port: number;
   /** "127.0.0.1:port", as dns.upstream takes it. */
   readonly server: string;
+  /** The dnsmasq process (benchmarks read its CPU time and pin it). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -127,6 +129,7 @@ export async function startDnsmasq(opts: DnsmasqOptions = {}): Promise<Dnsmasq> 
   return {
     port,
     server: `127.0.0.1:${port}`,
+    pid: child.pid,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
