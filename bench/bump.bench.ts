@@ -17,6 +17,8 @@
  *   origin's CA in `tls.upstream_ca`, one policy rule bumping every SNI under .bench.test; flow records to a
  *   file (mitmdump -q writes none: egress-inspector pays for its records, mitmdump does not).
  * - egress-inspector-no-bump (splice section only): the same build and CA, a policy without any rule.
+ * - bare-node (bump sections): Node's own TLS termination with one fixed wildcard leaf, an origin handshake per
+ *   tunnel and pipe() — no inspection at all (bench/lib/bare-bump.ts): what the platform costs.
  * - direct (new-tunnel, new-names and splice sections): the generator straight to the origin — the ceiling of
  *   CPU 0's side; in new-names, the floor of first-byte latency (the generator's own handshake per new name, no
  *   proxy): a proxy's first byte can only come later than that.
@@ -54,6 +56,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import dnsPacket from 'dns-packet';
 import { createCa } from '../src/net/ca.js';
+import { startBareBump } from './lib/bare-bump.js';
 import { firstByteRun, keepAliveRun, newTunnelRun, openHttps, requestBytes, ResponseReader, trustOnly, type FirstByteResult, type HttpsTarget, type LoadResult } from './lib/bump-client.js';
 import { pinToCpus, readCoreTimes, readCpuSeconds, run, which, type Endpoint } from './lib/proc.js';
 import {
@@ -138,7 +141,7 @@ const QUICK: Settings = {
 
 // ---- results ------------------------------------------------------------------------------------------------
 
-type SubjectName = 'mitmdump' | 'egress-inspector' | 'egress-inspector-no-bump' | 'direct';
+type SubjectName = 'mitmdump' | 'egress-inspector' | 'egress-inspector-no-bump' | 'bare-node' | 'direct';
 
 interface Subject {
   readonly name: SubjectName;
@@ -582,6 +585,8 @@ async function main(): Promise<void> {
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     const [mitm, inspector, plain] = await Promise.all(starting);
+    const bare = await startBareBump({ dir: tmp, caCertFile: join(caDir, 'ca.pem'), caKeyFile: join(caDir, 'ca-key.pem'), domain: BUMP_DOMAIN.slice(1), upstreamCaFile: nginx.pki.caFile });
+    started.push(bare.child);
     const pidOf = (name: string, pid: number | undefined): number => {
       if (pid === undefined) throw new Error(`${name} has no pid`);
       return pid;
@@ -590,9 +595,10 @@ async function main(): Promise<void> {
     const originTrust = trustOnly(readFileSync(nginx.pki.caFile, 'utf8'));
     const mitmS: Subject = { name: 'mitmdump', proxy: mitm.proxy, pid: pidOf('mitmdump', mitm.child.proc.pid), trust: trustOnly(mitm.caPem) };
     const eiS: Subject = { name: 'egress-inspector', proxy: inspector.proxy, pid: pidOf('egress-inspector', inspector.child.proc.pid), trust: proxyTrust };
+    const bareS: Subject = { name: 'bare-node', proxy: bare.proxy, pid: pidOf('bare-node', bare.child.proc.pid), trust: proxyTrust };
     const pinnedPids: Record<string, number[]> = {};
     if (canPin) {
-      for (const [name, pid] of [['mitmdump', mitmS.pid], ['egress-inspector', eiS.pid], ['egress-inspector-no-bump', plain.child.proc.pid]] as const) {
+      for (const [name, pid] of [['mitmdump', mitmS.pid], ['egress-inspector', eiS.pid], ['egress-inspector-no-bump', plain.child.proc.pid], ['bare-node', bareS.pid]] as const) {
         if (pid !== null && pid !== undefined) pinnedPids[name] = await pinToCpus(pid, String(PROXY_CPU));
       }
     }
@@ -608,7 +614,10 @@ async function main(): Promise<void> {
       { name: 'direct', proxy: null, pid: null, trust: originTrust },
     ];
     for (const s of spliceSubjects) await checkPath(b, s, SPLICE_SNI);
-    const bumpSubjects = [mitmS, eiS];
+    await checkPath(b, bareS, KEEP_ALIVE_SNI);
+    // bare-node: Node's own TLS termination and origin handshake with no inspection (bench/lib/bare-bump.ts) — the
+    // platform's figure next to ours.
+    const bumpSubjects = [mitmS, eiS, bareS];
     const directS: Subject = { name: 'direct', proxy: null, pid: null, trust: originTrust };
     const ratioOf = (rows: readonly LoadRow[], a: SubjectName, over: SubjectName, pick: (r: LoadRow) => number | null): number => {
       const x = rows.find((r) => r.subject === a);
