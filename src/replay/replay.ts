@@ -5,12 +5,14 @@
  * Per record: read the facts back (scan-record.ts: catalogue fields only, typed, old names accepted; every stage
  * over, so a field the record lacks is absent, never pending), decide them (outcome.ts: the public evaluator plus
  * the pipeline's internal-destination default), compare (diff.ts), count (tally.ts). Streaming, one pass, memory
- * bounded by the policies.
+ * bounded by the policies. What a record's facts give is kept in a bounded cache keyed on exactly those facts
+ * (decision-cache.ts): the same tuple of values is decided and compared once.
  */
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { FieldName } from '../flow/fields.js';
 import type { CompiledPolicy } from '../policy/load.js';
+import { DecisionCache, hashSlots, type DecisionCacheStats, type Replayed } from './decision-cache.js';
 import { diffOutcomes } from './diff.js';
 import { createDecider, recordedOutcome, skipReason, type Decider, type Outcome, type RecordedDecision } from './outcome.js';
 import { readFileLines, readLines, type LineHandler } from './read-lines.js';
@@ -24,6 +26,8 @@ export interface ReplayerOptions {
   readonly against: CompiledPolicy | null;
   /** Example flows kept per (rule, change). */
   readonly examples: number;
+  /** Keep what each tuple of facts gives (decision-cache.ts); default true. false: decide every record (tests, bench). */
+  readonly decisionCache?: boolean;
 }
 
 /** Every field a policy can read: the union the compiler keeps, and each rule's own (rules kept apart included). */
@@ -33,6 +37,9 @@ function policyFields(policy: CompiledPolicy): Set<FieldName> {
   return fields;
 }
 
+const NO_DECISION: Replayed = { skip: 'no_decision' };
+const UNDECIDED: Replayed = { skip: 'undecided' };
+
 /** Replays lines one by one (synchronous); `summary()` at the end. */
 export class Replayer {
   readonly tally: ReplayTally;
@@ -40,6 +47,7 @@ export class Replayer {
   private readonly candidate: Decider;
   private readonly against: Decider | null;
   private readonly decision: RecordedDecision & Record<string, unknown>;
+  private readonly cache: DecisionCache | null;
 
   constructor(options: ReplayerOptions) {
     const fields = policyFields(options.candidate);
@@ -50,6 +58,7 @@ export class Replayer {
     this.candidate = createDecider(options.candidate);
     this.against = options.against === null ? null : createDecider(options.against);
     this.tally = new ReplayTally(Math.max(0, Math.floor(options.examples)));
+    this.cache = options.decisionCache === false ? null : new DecisionCache();
     const scanner = this.scanner;
     const slot = scanner.shape.decision;
     // Getters over the scanner's slots: one object for the whole run, read for the current record.
@@ -70,6 +79,16 @@ export class Replayer {
     return { fast: this.scanner.fastLines, slow: this.scanner.slowLines };
   }
 
+  /** Reads a line into the slots and decides nothing (bench/replay.bench.ts: the scan's share of a record). */
+  scanOnly(text: string): boolean {
+    return this.scanner.read(text) === null;
+  }
+
+  /** The decision cache's counts; null when it is off. */
+  get cacheStats(): DecisionCacheStats | null {
+    return this.cache?.stats ?? null;
+  }
+
   line(text: string, file: string, lineNo: number): void {
     // Blank lines (a trailing newline, `\r\n` endings) are not records and not errors.
     if (text.length === 0 || (text.length === 1 && text.charCodeAt(0) === 13)) return;
@@ -86,25 +105,40 @@ export class Replayer {
       tally.skipped[skip]++;
       return;
     }
+    let replayed: Replayed | undefined;
+    const cache = this.cache;
+    if (cache !== null && cache.isActive()) {
+      const values = this.scanner.slotValues();
+      const hash = hashSlots(values);
+      replayed = cache.get(hash, values);
+      if (replayed === undefined) {
+        replayed = this.decide();
+        cache.set(hash, values, replayed);
+      }
+    } else {
+      replayed = this.decide();
+    }
+    if (replayed.skip !== null) {
+      tally.skipped[replayed.skip]++;
+      return;
+    }
+    if (replayed.changes.length === 0) return;
+    const { before, after } = replayed;
+    tally.addChanges(replayed.changes, () => exampleOf(text, `${file}:${lineNo}`, before, after));
+  }
+
+  /** Both outcomes of the record read last, and what changes: a function of the slots' values alone. */
+  private decide(): Replayed {
     let before: Outcome | null;
     if (this.against === null) {
       before = recordedOutcome(this.decision);
-      if (before === null) {
-        tally.skipped.no_decision++;
-        return;
-      }
+      if (before === null) return NO_DECISION;
     } else {
       before = this.against.decide(this.scanner.facts);
     }
     const after = this.candidate.decide(this.scanner.facts);
-    if (before === null || after === null) {
-      tally.skipped.undecided++;
-      return;
-    }
-    const changes = diffOutcomes(before, after, this.against?.policy ?? null, this.candidate.policy);
-    if (changes.length === 0) return;
-    const b = before;
-    tally.addChanges(changes, () => exampleOf(text, `${file}:${lineNo}`, b, after));
+    if (before === null || after === null) return UNDECIDED;
+    return { skip: null, before, after, changes: diffOutcomes(before, after, this.against?.policy ?? null, this.candidate.policy) };
   }
 
   overlong(file: string, lineNo: number, bytes: number): void {

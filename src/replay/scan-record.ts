@@ -19,6 +19,8 @@ import type { Facts } from '../flow/facts.js';
 import { acceptValue, type FieldSlot, type PathNode, type RecordShape } from './record-fields.js';
 
 const BAIL = -1;
+/** readMember: the key at that point is not one the shape names. */
+const NOT_READ = -2;
 /**
  * RFC 8259 §7 string, raw control characters (U+0000–U+001F) excluded, escapes checked; §6 number; the literals.
  * These are the whole grammar the fast path accepts: what they do not match goes to JSON.parse.
@@ -60,7 +62,7 @@ const KEY = /"[^"\\\x00-\x1f]*"/y;
  * The members of an object that replay does not read, skipped in one native match: every member whose key is not
  * one of `keys` and does not start with one of them and a dot (a dotted key, `"source.ip"`, that may name a field
  * read: the walk looks at it). Stops before a member it cannot skip (a key read, whitespace, a deep value); the
- * walk takes over there. Compiled once per node of the shape (`RecordScanner` constructor).
+ * walk takes over there. Compiled once per scanner, over the keys of the whole shape (`RecordScanner` constructor).
  */
 function runPattern(keys: readonly string[]): RegExp {
   const names = keys.map((k) => k.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')).join('|');
@@ -73,17 +75,44 @@ const COMMA = 44;
 const COLON = 58;
 const OPEN_BRACE = 123;
 const CLOSE_BRACE = 125;
-const OPEN_BRACKET = 91;
 const CARRIAGE_RETURN = 13;
+const BACKSLASH = 92;
+const MINUS = 45;
+const DOT = 46;
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
+const LOWER_E = 101;
+const UPPER_E = 69;
+const LOWER_F = 102;
+const LOWER_N = 110;
+const LOWER_T = 116;
 
-/** The child whose key is s[start, end), compared in place. */
+/**
+ * The child whose key is s[start, end), compared in place, character by character: `charCodeAt` is inlined where
+ * `startsWith` is a call (the hot path makes a few dozen of these per record).
+ */
 function childAt(node: PathNode, s: string, start: number, end: number): PathNode | undefined {
   const same = node.byLength[end - start];
   if (same === undefined) return undefined;
   const keys = same.keys;
-  for (let k = 0; k < keys.length; k++) if (s.startsWith(keys[k] as string, start)) return same.nodes[k];
+  const length = end - start;
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k] as string;
+    let j = 0;
+    while (j < length && key.charCodeAt(j) === s.charCodeAt(start + j)) j++;
+    if (j === length) return same.nodes[k];
+  }
   return undefined;
 }
+
+/** Whether s holds `word` at i (`true`, `false`, `null`), compared in place. */
+function hasWordAt(s: string, i: number, word: string): boolean {
+  for (let j = 0; j < word.length; j++) if (s.charCodeAt(i + j) !== word.charCodeAt(j)) return false;
+  return true;
+}
+
+/** Integers up to this many digits are summed exactly in a double (2^53 > 10^15). */
+const EXACT_DIGITS = 15;
 
 /** The index after the value at s[i], or BAIL. */
 function skipValue(s: string, i: number): number {
@@ -91,11 +120,12 @@ function skipValue(s: string, i: number): number {
   return VALUE.test(s) ? VALUE.lastIndex : BAIL;
 }
 
-/** The runs of every node with children, compiled once. */
-function compileRuns(node: PathNode, into: Map<PathNode, RegExp>): Map<PathNode, RegExp> {
-  if (node.children.size === 0) return into;
-  into.set(node, runPattern([...node.children.keys()]));
-  for (const child of node.children.values()) compileRuns(child, into);
+/** Every key the shape names, at any depth. */
+function shapeKeys(node: PathNode, into: Set<string>): Set<string> {
+  for (const [key, child] of node.children) {
+    into.add(key);
+    shapeKeys(child, into);
+  }
   return into;
 }
 
@@ -117,8 +147,14 @@ export class RecordScanner {
   /** 0 unset, 1 set through an old name, 2 set through the catalogue name. */
   private readonly setBy: Uint8Array;
   private serial = 0;
-  /** The skip pattern of each node with children (runPattern). */
-  private readonly runs: Map<PathNode, RegExp>;
+  /**
+   * The skip pattern (runPattern) of every object the shape descends into: one pattern, whose keys are those of
+   * the whole shape, not one per object. Each compiled pattern is its own block of native code tens of KB long
+   * (in a micro-benchmark, matching through eight of them in turn was ~1.4x slower per byte than through one; in
+   * the scanner the difference was within the VM's noise), and one is less to compile. The price: a run also stops
+   * before a key the shape reads elsewhere (event.id, for rule.id); the walk skips that member and goes on.
+   */
+  private readonly run: RegExp;
   /** Lines read by the fast path and by JSON.parse (for the bench and tests). */
   fastLines = 0;
   slowLines = 0;
@@ -129,7 +165,7 @@ export class RecordScanner {
     this.shape = shape;
     this.values = new Array<FieldValue | undefined>(shape.slotCount).fill(undefined);
     this.setBy = new Uint8Array(shape.slotCount);
-    this.runs = compileRuns(shape.root, new Map());
+    this.run = runPattern([...shapeKeys(shape.root, new Set())]);
     const slots = shape.slots;
     const values = this.values;
     this.facts = {
@@ -144,6 +180,11 @@ export class RecordScanner {
 
   value(index: number): FieldValue | undefined {
     return this.values[index];
+  }
+
+  /** Every slot's value of the record read last, by slot index (the decision cache's key); valid until the next `read`. */
+  slotValues(): readonly (FieldValue | undefined)[] {
+    return this.values;
   }
 
   /** Reads one line (without its newline). */
@@ -164,8 +205,12 @@ export class RecordScanner {
 
   private reset(): void {
     this.serial++;
-    this.values.fill(undefined);
-    this.setBy.fill(0);
+    const values = this.values;
+    const setBy = this.setBy;
+    for (let k = 0; k < values.length; k++) {
+      values[k] = undefined;
+      setBy[k] = 0;
+    }
   }
 
   // ---- the reference: JSON.parse and a walk ---------------------------------------------------------
@@ -220,22 +265,50 @@ export class RecordScanner {
 
   /** `s[i]` is `{` of an object the shape descends into. Returns the index after its `}`, or BAIL. */
   private scanObject(s: string, i: number, node: PathNode): number {
-    const run = this.runs.get(node) as RegExp;
+    const run = this.run;
     i++;
     if (s.charCodeAt(i) === CLOSE_BRACE) return i + 1;
     for (;;) {
-      // Members not read, as many as follow one another; a `}` after them closes the object (run never eats a
-      // trailing comma).
-      run.lastIndex = i;
-      if (run.test(s)) i = run.lastIndex;
-      if (s.charCodeAt(i) === CLOSE_BRACE) return i + 1;
-      i = this.member(s, i, node);
-      if (i === BAIL) return BAIL;
+      // A key read is compared in place first: where one follows another (event.kind, event.action; the
+      // members of egress.destination) a skip run would match nothing, and a match call costs ~20 ns however
+      // little it reads (measured: 7 of the 17 runs per record were empty).
+      let end = this.readMember(s, i, node);
+      if (end === NOT_READ) {
+        // Members not read, as many as follow one another; a `}` after them closes the object (run never eats a
+        // trailing comma).
+        run.lastIndex = i;
+        if (run.test(s)) i = run.lastIndex;
+        if (s.charCodeAt(i) === CLOSE_BRACE) return i + 1;
+        end = this.readMember(s, i, node);
+        // Whatever the run stopped before that is not a plain key read (a dotted key, whitespace, a deep value,
+        // a syntax error) takes the general path.
+        if (end === NOT_READ) end = this.member(s, i, node);
+      }
+      if (end === BAIL) return BAIL;
+      i = end;
       const c = s.charCodeAt(i);
       if (c === CLOSE_BRACE) return i + 1;
       if (c !== COMMA || s.charCodeAt(i + 1) !== QUOTE) return BAIL;
       i++;
     }
+  }
+
+  /**
+   * The member at s[i] when its key is exactly one the shape names, found without a match call: the text up to the
+   * next `"` is compared with the node's keys of that length. Such a key is plain text by construction (the
+   * catalogue's names hold no escape or control character), and a key with an escape never equals one of them (the
+   * text cut at its first `"` would end with the backslash). Returns the index after the value, BAIL, or NOT_READ
+   * when the key is not one of them (the caller skips or takes the general path).
+   */
+  private readMember(s: string, i: number, node: PathNode): number {
+    if (s.charCodeAt(i) !== QUOTE) return NOT_READ;
+    const n = s.length;
+    let keyEnd = i + 1;
+    while (keyEnd < n && s.charCodeAt(keyEnd) !== QUOTE) keyEnd++;
+    if (keyEnd >= n || s.charCodeAt(keyEnd + 1) !== COLON) return NOT_READ;
+    const child = childAt(node, s, i + 1, keyEnd);
+    if (child === undefined) return NOT_READ;
+    return this.memberValue(s, keyEnd + 2, child);
   }
 
   /** One `"key":value` member at s[i] that the run did not skip. Returns the index after the value, or BAIL. */
@@ -252,29 +325,87 @@ export class RecordScanner {
       if (dot !== -1 && dot < keyEnd && node.children.has(s.slice(i + 1, dot))) return BAIL;
       return skipValue(s, keyEnd + 1);
     }
+    return this.memberValue(s, keyEnd + 1, child);
+  }
+
+  /** The value at s[v] of the member whose key is `child`'s. Returns the index after it, or BAIL. */
+  private memberValue(s: string, v: number, child: PathNode): number {
     // A key read twice: JSON.parse keeps the last value whole.
     if (child.seen === this.serial) return BAIL;
     child.seen = this.serial;
-    const v = keyEnd + 1;
     if (child.children.size > 0 && s.charCodeAt(v) === OPEN_BRACE) return this.scanObject(s, v, child);
     if (child.slot !== null) return this.readLeaf(s, v, child.slot);
     return skipValue(s, v);
   }
 
+  /**
+   * The value at s[i] of a field read. The common leaves — a string without escapes, an integer, a literal — are
+   * checked and read in JavaScript (a match call costs more than the few characters they have); anything else
+   * (escapes, fractions and exponents, lists, objects) by the VALUE match. Returns the index after it, or BAIL.
+   */
   private readLeaf(s: string, i: number, slot: FieldSlot): number {
-    const end = skipValue(s, i);
-    if (end === BAIL) return BAIL;
     const c = s.charCodeAt(i);
+    let end: number;
     let value: unknown;
     if (c === QUOTE) {
-      const body = s.slice(i + 1, end - 1);
-      value = body.includes('\\') ? (JSON.parse(s.slice(i, end)) as string) : body;
-    } else if (c === 116) value = true;
-    else if (c === 102) value = false;
-    else if (c === 110) value = null;
-    // Lists and objects: small (tags, rule ids, ALPN); the match above has validated them.
-    else if (c === OPEN_BRACE || c === OPEN_BRACKET) value = JSON.parse(s.slice(i, end)) as unknown;
-    else value = Number(s.slice(i, end));
+      // RFC 8259 §7: up to the closing quote, no raw control character (U+0000–U+001F); a backslash starts an
+      // escape, checked and decoded by the match and JSON.parse below.
+      const n = s.length;
+      let k = i + 1;
+      let x = 0;
+      while (k < n) {
+        x = s.charCodeAt(k);
+        if (x === QUOTE || x < 0x20 || x === BACKSLASH) break;
+        k++;
+      }
+      if (k < n && x === QUOTE) {
+        value = s.slice(i + 1, k);
+        end = k + 1;
+      } else {
+        end = skipValue(s, i);
+        if (end === BAIL) return BAIL;
+        value = JSON.parse(s.slice(i, end)) as string;
+      }
+    } else if (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9)) {
+      // RFC 8259 §6: -?(0|[1-9][0-9]*), summed as it is read; a fraction, an exponent or a long integer is left to
+      // the match and Number.
+      let k = c === MINUS ? i + 1 : i;
+      const first = s.charCodeAt(k);
+      let sum = 0;
+      if (first === DIGIT_0) k++;
+      else if (first > DIGIT_0 && first <= DIGIT_9) {
+        for (let d = first; d >= DIGIT_0 && d <= DIGIT_9; d = s.charCodeAt(k)) {
+          sum = sum * 10 + (d - DIGIT_0);
+          k++;
+        }
+      } else return BAIL;
+      const next = s.charCodeAt(k);
+      if (next === DOT || next === LOWER_E || next === UPPER_E || k - i > EXACT_DIGITS) {
+        end = next === DOT || next === LOWER_E || next === UPPER_E ? skipValue(s, i) : k;
+        if (end === BAIL) return BAIL;
+        value = Number(s.slice(i, end));
+      } else {
+        end = k;
+        value = c === MINUS ? -sum : sum;
+      }
+    } else if (c === LOWER_T) {
+      if (!hasWordAt(s, i, 'true')) return BAIL;
+      value = true;
+      end = i + 4;
+    } else if (c === LOWER_F) {
+      if (!hasWordAt(s, i, 'false')) return BAIL;
+      value = false;
+      end = i + 5;
+    } else if (c === LOWER_N) {
+      if (!hasWordAt(s, i, 'null')) return BAIL;
+      value = null;
+      end = i + 4;
+    } else {
+      // Lists and objects: small (tags, rule ids, ALPN); the match validates them.
+      end = skipValue(s, i);
+      if (end === BAIL) return BAIL;
+      value = JSON.parse(s.slice(i, end)) as unknown;
+    }
     this.assign(slot, value);
     return end;
   }
