@@ -6,6 +6,7 @@
  * differ by more than that on a shared machine.
  *
  *   npx tsx bench/ab.bench.ts --a /path/to/old-checkout --b . [--rounds 6] [--seconds 4] [--load http|tunnels]
+ *                             [--connections 64]     (http: wrk -c; 1 measures added latency: p50 is reported)
  *
  * Each checkout must hold a build (dist/) and node_modules/. The proxy runs pinned to CPU 1 with the shipped
  * default policy and its flow log to a file; wrk (-t1 -c64, 1 KiB answers) and the origin run on CPU 0.
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '6' },
     seconds: { type: 'string', default: '4' },
     load: { type: 'string', default: 'http' },
+    connections: { type: 'string', default: '64' },
   },
 });
 if (values.load !== 'http' && values.load !== 'tunnels') throw new Error(`--load must be http or tunnels (got ${values.load})`);
@@ -60,17 +62,18 @@ async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
   return proxy;
 }
 
-const results: Record<'A' | 'B', { cpuUs: number[]; rps: number[] }> = { A: { cpuUs: [], rps: [] }, B: { cpuUs: [], rps: [] } };
+const connections = Math.min(1024, Math.max(1, Number(values.connections)));
+const results: Record<'A' | 'B', { cpuUs: number[]; rps: number[]; p50Ms: number[] }> = { A: { cpuUs: [], rps: [], p50Ms: [] }, B: { cpuUs: [], rps: [], p50Ms: [] } };
 const proxies = { A: await start('A'), B: await start('B') };
 const hello = await captureClientHello('bench.example');
 /** One measured load: the count of requests (tunnels) done and their rate. */
-async function load(p: ProxyInstance, durationS: number): Promise<{ n: number; perSec: number }> {
+async function load(p: ProxyInstance, durationS: number): Promise<{ n: number; perSec: number; p50Ms: number }> {
   if (values.load === 'tunnels') {
     const r = await tunnelRate({ via: p.proxy, echo: origin.echo, hello, concurrency: 16, durationMs: durationS * 1000, maxTunnels: 20_000 * durationS });
-    return { n: r.tunnels, perSec: r.perSec };
+    return { n: r.tunnels, perSec: r.perSec, p50Ms: r.p50Ms };
   }
-  const r = await runWrk({ binary: wrk ?? 'wrk', url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections: 64, durationS });
-  return { n: r.requests, perSec: r.reqPerSec };
+  const r = await runWrk({ binary: wrk ?? 'wrk', url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections, durationS });
+  return { n: r.requests, perSec: r.reqPerSec, p50Ms: r.latency.p50Ms };
 }
 try {
   for (const label of ['A', 'B'] as const) await load(proxies[label], 1);
@@ -83,7 +86,10 @@ try {
       const after = (await readCpuSeconds((p.child.proc.pid ?? 0))) ?? 0;
       results[label].cpuUs.push(((after - before) * 1e6) / Math.max(1, r.n));
       results[label].rps.push(r.perSec);
-      process.stderr.write(`round ${round + 1} ${label}: ${r.perSec.toFixed(0)} ${values.load === 'tunnels' ? 'tunnels' : 'req'}/s, ${(((after - before) * 1e6) / Math.max(1, r.n)).toFixed(1)} µs CPU each\n`);
+      results[label].p50Ms.push(r.p50Ms);
+      process.stderr.write(
+        `round ${round + 1} ${label}: ${r.perSec.toFixed(0)} ${values.load === 'tunnels' ? 'tunnels' : 'req'}/s, ${(((after - before) * 1e6) / Math.max(1, r.n)).toFixed(1)} µs CPU each, p50 ${r.p50Ms.toFixed(3)} ms\n`,
+      );
     }
   }
 } finally {
@@ -98,12 +104,12 @@ const median = (xs: readonly number[]): number => {
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
 const out = {
-  A: { root: roots.A, cpu_us_per_req: median(results.A.cpuUs), req_per_s: median(results.A.rps) },
-  B: { root: roots.B, cpu_us_per_req: median(results.B.cpuUs), req_per_s: median(results.B.rps) },
+  A: { root: roots.A, cpu_us_per_req: median(results.A.cpuUs), req_per_s: median(results.A.rps), p50_ms: median(results.A.p50Ms) },
+  B: { root: roots.B, cpu_us_per_req: median(results.B.cpuUs), req_per_s: median(results.B.rps), p50_ms: median(results.B.p50Ms) },
 };
 process.stdout.write(
-  `A ${out.A.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.A.req_per_s.toFixed(0)} req/s\n` +
-    `B ${out.B.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.B.req_per_s.toFixed(0)} req/s\n` +
+  `A ${out.A.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.A.req_per_s.toFixed(0)} req/s, p50 ${out.A.p50_ms.toFixed(3)} ms\n` +
+    `B ${out.B.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.B.req_per_s.toFixed(0)} req/s, p50 ${out.B.p50_ms.toFixed(3)} ms\n` +
     `B/A CPU per request ${(out.B.cpu_us_per_req / out.A.cpu_us_per_req).toFixed(3)}, req/s ${(out.B.req_per_s / out.A.req_per_s).toFixed(3)}\n` +
     `${JSON.stringify(out)}\n`,
 );
