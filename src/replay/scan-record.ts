@@ -302,10 +302,8 @@ export class RecordScanner {
    */
   private readMember(s: string, i: number, node: PathNode): number {
     if (s.charCodeAt(i) !== QUOTE) return NOT_READ;
-    const n = s.length;
-    let keyEnd = i + 1;
-    while (keyEnd < n && s.charCodeAt(keyEnd) !== QUOTE) keyEnd++;
-    if (keyEnd >= n || s.charCodeAt(keyEnd + 1) !== COLON) return NOT_READ;
+    const keyEnd = s.indexOf('"', i + 1);
+    if (keyEnd === -1 || s.charCodeAt(keyEnd + 1) !== COLON) return NOT_READ;
     const child = childAt(node, s, i + 1, keyEnd);
     if (child === undefined) return NOT_READ;
     return this.memberValue(s, keyEnd + 2, child);
