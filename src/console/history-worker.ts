@@ -102,8 +102,12 @@ CREATE INDEX flows_alerts ON flows (time_ms) WHERE severity IS NOT NULL;
 
 /** The thread waits this long for a lock held by another process before a write fails. */
 const BUSY_TIMEOUT_MS = 1_000;
-/** The thread's page cache (SQLite's default is 2 MiB). */
-const CACHE_KIB = 16 * 1024;
+/**
+ * The thread's page cache: SQLite's default, 2 MiB. Inserts touch the right edges of the table and its three
+ * indexes; a larger cache only sped up the console's rare queries, and 16 MiB of it was resident in the proxy's
+ * peak RSS once an alert storm had filled it (issue 9, core bench tunnel section).
+ */
+const CACHE_KIB = 2 * 1024;
 /** The WAL is truncated to this after a checkpoint. */
 const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Prepared query statements kept (filters combine at most 2^11 ways; in practice a handful). */

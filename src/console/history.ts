@@ -49,6 +49,8 @@ export interface FlowHistoryOptions {
   readonly flushIntervalMs?: number;
   /** Flows queued at most between writes; beyond, the oldest is dropped and counted (default 20,000). */
   readonly maxQueue?: number;
+  /** Record text (characters ≈ bytes) queued at most; beyond, the oldest flows are dropped and counted (default 8 MiB). */
+  readonly maxQueueBytes?: number;
   /** Clock, ms since the epoch (sampling windows and the retention cut); tests pass a fake one. */
   readonly now?: () => number;
 }
@@ -67,6 +69,13 @@ export const QUERY_TIMEOUT_MS = 5_000;
 
 const DEFAULT_FLUSH_INTERVAL_MS = 1_000;
 const DEFAULT_MAX_QUEUE = 20_000;
+/**
+ * Record text waiting for the thread at most. When flows come faster than the thread writes them (an alert storm:
+ * every flow an alert, ~4.5 KB records, the thread sharing a core with the proxy) a count bound alone let the queue
+ * hold 20,000 records, ~90 MB (issue 9: peak RSS 146 → 252 MB in the core bench's tunnel section). The oldest are
+ * dropped and counted (`dropped`, on the Health page); every flow is still in the flow log.
+ */
+const DEFAULT_MAX_QUEUE_BYTES = 8 * 1024 * 1024;
 /** Pruning runs after every write, and at least this often when nothing is written. */
 const PRUNE_INTERVAL_MS = 10_000;
 /** Rows deleted per prune at most (more if the batch was bigger): bounds how long one prune holds the thread. */
@@ -75,17 +84,22 @@ const PRUNE_LIMIT = 10_000;
 const WRITE_TIMEOUT_MS = 30_000;
 /**
  * Flows per write message at most. Cloning a message costs the main thread ~6 µs per flow with a 1 KiB record
- * (measured on the 2-core test machine; the copy of the record is half of it): a whole 20,000-flow queue in one
- * message held the event loop for ~120 ms, 1,000 flows hold it ~6 ms. Bigger queues go as several messages,
- * one after the other.
+ * (measured on the 2-core test machine; the copy of the record is half of it), so a large batch holds the event
+ * loop (20,000 flows: ~120 ms). It also costs memory: each message is serialized into one native buffer, and
+ * glibc's malloc, after freeing a large block, raises its mmap threshold and serves the next ones from an arena it
+ * seldom returns — 1,000 flows of ~4.5 KB (4.5 MB a message) left ~35 MB of the proxy's peak RSS in an alert
+ * storm, 32 flows (~150 KB) almost none (issue 9, core bench tunnel section: 230 → 194 MB with the other bounds).
  */
-export const MAX_BATCH = 1_000;
+export const MAX_BATCH = 32;
 /** A thread that failed to start is not tried again sooner than this. */
 const RESTART_BACKOFF_MS = 10_000;
 /** The thread must say it is ready within this. */
 const START_TIMEOUT_MS = 10_000;
-/** The thread holds one batch (≤ maxQueue flows and their records) or one answer (≤ 1,000 rows) at a time. */
-const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 128 } as const;
+/**
+ * The thread holds one batch (≤ MAX_BATCH flows) or one answer (≤ 1,000 rows, a few MB) at a time: a small young
+ * generation keeps its heap from growing with the batches' garbage.
+ */
+const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 } as const;
 /** "\n" or "\\n" escapes of encodeList, decoded. */
 const ESCAPED = /\\([\s\S])/g;
 
@@ -225,27 +239,38 @@ class FlowRing {
   private readonly slots: (ConsoleFlow | undefined)[];
   private head = 0;
   size = 0;
+  /** Characters of record text held (a record is JSON, nearly all ASCII: about its bytes). */
+  private chars = 0;
 
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    readonly maxChars: number,
+  ) {
     this.slots = new Array<ConsoleFlow | undefined>(capacity).fill(undefined);
   }
 
-  /** false when the oldest flow was overwritten. */
-  push(flow: ConsoleFlow): boolean {
-    if (this.size < this.capacity) {
-      this.slots[(this.head + this.size) % this.capacity] = flow;
-      this.size++;
-      return true;
+  /** How many of the oldest flows were dropped to make room (0 when none was). */
+  push(flow: ConsoleFlow): number {
+    let dropped = 0;
+    while (this.size > 0 && (this.size >= this.capacity || this.chars + flow.record.length > this.maxChars)) {
+      const oldest = this.slots[this.head] as ConsoleFlow;
+      this.chars -= oldest.record.length;
+      this.slots[this.head] = undefined;
+      this.head = (this.head + 1) % this.capacity;
+      this.size--;
+      dropped++;
     }
-    this.slots[this.head] = flow;
-    this.head = (this.head + 1) % this.capacity;
-    return false;
+    this.slots[(this.head + this.size) % this.capacity] = flow;
+    this.size++;
+    this.chars += flow.record.length;
+    return dropped;
   }
 
   clear(): void {
     this.slots.fill(undefined);
     this.head = 0;
     this.size = 0;
+    this.chars = 0;
   }
 
   /** Takes the oldest `count` flows as a write message's flat values (ITEM_FIELDS order), oldest first. */
@@ -273,6 +298,7 @@ class FlowRing {
       items[j++] = f.score;
       items[j++] = f.attribution;
       items[j++] = f.record;
+      this.chars -= f.record.length;
     }
     this.head = (this.head + n) % this.capacity;
     this.size -= n;
@@ -353,7 +379,7 @@ export async function openFlowHistory(options: FlowHistoryOptions): Promise<Flow
   const file = options.path;
   const now = options.now ?? Date.now;
   const flushIntervalMs = Math.max(1, options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS);
-  const ring = new FlowRing(Math.max(1, Math.floor(options.maxQueue ?? DEFAULT_MAX_QUEUE)));
+  const ring = new FlowRing(Math.max(1, Math.floor(options.maxQueue ?? DEFAULT_MAX_QUEUE)), Math.max(1, Math.floor(options.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES)));
   const maxRate = Math.max(0, options.maxRate);
   const { retentionMs, maxRows } = options;
 
@@ -488,7 +514,7 @@ export async function openFlowHistory(options: FlowHistoryOptions): Promise<Flow
         }
         windowCount++;
       }
-      if (!ring.push(flow)) dropped++;
+      dropped += ring.push(flow);
     },
     async query(query) {
       const { sql, params } = buildQuerySql(query);

@@ -99,6 +99,8 @@ interface Viewer {
 export interface RecentFlowsOptions {
   /** Flows kept in memory (console.recent). */
   readonly capacity: number;
+  /** Record text kept at most (characters ≈ bytes; default RECENT_MAX_CHARS): the oldest flows go first. */
+  readonly maxChars?: number;
   /** The most flows a second sent to one viewer (console.live_rate). */
   readonly liveRate: number;
   /** The most viewers at once (each holds an open response). */
@@ -106,15 +108,24 @@ export interface RecentFlowsOptions {
 }
 
 export const DEFAULT_MAX_VIEWERS = 32;
+/**
+ * Record text the ring keeps at most, whatever `console.recent` says: 2,000 plain-HTTP records are ~4 MB, but an
+ * alert storm of TLS tunnels (~4.5 KB records with JA3/JA4 strings and cipher lists) made 2,000 of them ~16 MB of
+ * the proxy's peak RSS in the core bench (issue 9, peak ≤ 150 MB). Older flows are in the history store.
+ */
+export const RECENT_MAX_CHARS = 4 * 1024 * 1024;
 
 export class RecentFlows {
   readonly capacity: number;
   readonly liveRate: number;
   readonly maxViewers: number;
+  readonly maxChars: number;
   private readonly ring: (ConsoleFlow | undefined)[];
-  /** Index of the next slot to write; the ring holds min(written, capacity) flows. */
+  /** Index of the next slot to write; the ring holds the `count` flows before it. */
   private next = 0;
-  private written = 0;
+  private count = 0;
+  /** Characters of record text the ring holds. */
+  private chars = 0;
   private readonly viewers = new Set<Viewer>();
   private tick: NodeJS.Timeout | null = null;
 
@@ -122,11 +133,12 @@ export class RecentFlows {
     this.capacity = options.capacity;
     this.liveRate = options.liveRate;
     this.maxViewers = options.maxViewers ?? DEFAULT_MAX_VIEWERS;
+    this.maxChars = options.maxChars ?? RECENT_MAX_CHARS;
     this.ring = new Array<ConsoleFlow | undefined>(options.capacity);
   }
 
   get size(): number {
-    return Math.min(this.written, this.capacity);
+    return this.count;
   }
 
   get viewerCount(): number {
@@ -136,9 +148,22 @@ export class RecentFlows {
   /** A new flow: kept in the ring unless `keep` is false (sampled out), and streamed to the viewers it matches. */
   add(flow: ConsoleFlow, keep = true): void {
     if (keep && this.capacity > 0) {
+      const overwritten = this.ring[this.next];
+      if (overwritten !== undefined) {
+        this.chars -= overwritten.record.length;
+        this.count -= 1;
+      }
       this.ring[this.next] = flow;
       this.next = (this.next + 1) % this.capacity;
-      this.written += 1;
+      this.count += 1;
+      this.chars += flow.record.length;
+      // The byte bound: drop the oldest until the text fits (the newest flow always stays).
+      while (this.chars > this.maxChars && this.count > 1) {
+        const oldest = (this.next - this.count + this.capacity) % this.capacity;
+        this.chars -= (this.ring[oldest] as ConsoleFlow).record.length;
+        this.ring[oldest] = undefined;
+        this.count -= 1;
+      }
     }
     for (const viewer of this.viewers) {
       if (!viewer.matches(flow)) continue;
@@ -164,9 +189,8 @@ export class RecentFlows {
 
   /** The oldest flow's time in the ring, or null when empty (older pages come from the history store). */
   oldestMs(): number | null {
-    if (this.size === 0) return null;
-    const oldest = this.written > this.capacity ? this.ring[this.next] : this.ring[0];
-    return oldest?.timeMs ?? null;
+    if (this.count === 0) return null;
+    return this.ring[(this.next - this.count + this.capacity) % this.capacity]?.timeMs ?? null;
   }
 
   /** Follow-up records of the flow `id` still in the ring, newest first. */

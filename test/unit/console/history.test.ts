@@ -328,6 +328,19 @@ describe('SQLite flow history', () => {
     expect(ids(await again.query({ filter: {}, limit: 100 }))).toEqual(ids(flows.slice(5)).reverse());
   });
 
+  it('a queue over its byte bound drops the oldest flows and counts them', async () => {
+    const path = join(await tempDir(), 'history.sqlite');
+    const h = await openAt(path, { maxQueue: 1000, maxQueueBytes: 1000, flushIntervalMs: 3_600_000 });
+    const flows = Array.from({ length: 10 }, (_, i) => flow({ id: `m${i}`, timeMs: T0 + i, record: `{"pad":"${'p'.repeat(290)}"}` }));
+    for (const f of flows) h.add(f);
+    // ~300 characters each: three fit in 1,000.
+    expect(h.stats().dropped).toBe(7);
+    await h.close();
+    expect(h.stats()).toMatchObject({ written: 3, dropped: 7, rows: 3 });
+    const again = await openAt(path);
+    expect(ids(await again.query({ filter: {}, limit: 100 }))).toEqual(['m9', 'm8', 'm7']);
+  });
+
   it('a queue longer than one message is written as several, oldest first, none lost', async () => {
     const path = join(await tempDir(), 'history.sqlite');
     const h = await openAt(path, { maxQueue: 3 * MAX_BATCH, flushIntervalMs: 3_600_000 });

@@ -49,6 +49,25 @@ describe('RecentFlows', () => {
     expect(ring.list({}, 10, flows[3]?.timeMs).map((f) => f.id)).toEqual([flows[2]?.id]);
   });
 
+  it('keeps at most maxChars of record text: the oldest flows go first, the newest always stays', () => {
+    const ring = new RecentFlows({ capacity: 100, liveRate: 10, maxChars: 250 });
+    const flows = Array.from({ length: 6 }, () => flow({ record: 'x'.repeat(100) }));
+    for (const f of flows) ring.add(f);
+    // 100 characters each: two fit in 250, the third would make 300.
+    expect(ring.size).toBe(2);
+    expect(ring.list({}, 10).map((f) => f.id)).toEqual([flows[5]?.id, flows[4]?.id]);
+    expect(ring.oldestMs()).toBe(flows[4]?.timeMs);
+    expect(ring.get(flows[3]?.id ?? '')).toBeUndefined();
+    const big = flow({ record: 'y'.repeat(1000) });
+    ring.add(big);
+    expect(ring.list({}, 10)).toEqual([big]);
+    // Back to small records: the ring fills by count again, and the count bound still holds.
+    const small = Array.from({ length: 150 }, () => flow({ record: 'z' }));
+    for (const f of small) ring.add(f);
+    expect(ring.size).toBe(100);
+    expect(ring.oldestMs()).toBe(small[50]?.timeMs);
+  });
+
   it('lists with the filter and the limit', () => {
     const ring = new RecentFlows({ capacity: 100, liveRate: 10 });
     for (let i = 0; i < 20; i++) ring.add(flow({ action: i % 4 === 0 ? 'block' : 'allow', process: i % 4 === 0 ? 'rundll32.exe' : 'chrome.exe' }));
