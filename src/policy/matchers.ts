@@ -8,6 +8,7 @@
 import ipaddr from 'ipaddr.js';
 import type { FieldName, FieldType, FieldValue } from '../flow/fields.js';
 import type { Position } from './parse.js';
+import { compileSafeRegex } from './regex-safety.js';
 
 /** Operators a policy author writes as `{ op: arg }`, in the order SPEC lists them. */
 export const OPERATORS = ['in', 'not_in', 'contains', 'startswith', 'endswith', 'regex', 'cidr', 'gt', 'gte', 'lt', 'lte', 'exists'] as const;
@@ -400,7 +401,8 @@ export const MATCHERS: Readonly<Record<MatcherKey, MatcherDefinition>> = {
       const source = insensitive ? arg.value.slice(4) : arg.value;
       let re: RegExp;
       try {
-        re = new RegExp(source, insensitive ? 'i' : '');
+        // Nested repetition runs on V8's linear-time engine or is refused (ReDoS: src/policy/regex-safety.ts).
+        re = compileSafeRegex(source, insensitive ? 'i' : '');
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
         throw new MatcherCompileError(pos, `invalid regex "${arg.value}": ${reason}`);
