@@ -48,6 +48,14 @@ rules:
 /** Distinct records generated; the file repeats them (generation costs ~100 µs a record, replay a few). */
 const POOL = 20_000;
 
+/** Records between two RSS samples of a run. */
+const RSS_EVERY = 500_000;
+
+function currentRssMb(): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m === null ? process.memoryUsage().rss / 1024 / 1024 : Number(m[1]) / 1024;
+}
+
 function peakRssMb(): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
@@ -67,6 +75,8 @@ async function child(file: string, candidateFile: string, capS: number): Promise
   const started = performance.now();
   let records = 0;
   let stopped = false;
+  /** VmRSS (MB) every RSS_EVERY records: the "memory flat over 5 million records" curve. */
+  const rssCurve: [number, number][] = [];
   try {
     const summary = await replayFlows({
       flows: [file],
@@ -75,6 +85,7 @@ async function child(file: string, candidateFile: string, capS: number): Promise
       examples: 3,
       onProgress: (p) => {
         records = p.records;
+        if (records >= (rssCurve.length + 1) * RSS_EVERY) rssCurve.push([records, Math.round(currentRssMb())]);
         if (performance.now() - started > capS * 1000) {
           stopped = true;
           throw new Error('capped');
@@ -83,11 +94,11 @@ async function child(file: string, candidateFile: string, capS: number): Promise
     });
     records = summary.total;
     const seconds = (performance.now() - started) / 1000;
-    process.stdout.write(`${JSON.stringify({ records, seconds, changed: summary.changed, invalid: summary.invalid_lines, peakRssMb: peakRssMb(), capped: false })}\n`);
+    process.stdout.write(`${JSON.stringify({ records, seconds, changed: summary.changed, invalid: summary.invalid_lines, peakRssMb: peakRssMb(), capped: false, rssCurve })}\n`);
   } catch (err) {
     if (!stopped) throw err;
     const seconds = (performance.now() - started) / 1000;
-    process.stdout.write(`${JSON.stringify({ records, seconds, changed: null, invalid: null, peakRssMb: peakRssMb(), capped: true })}\n`);
+    process.stdout.write(`${JSON.stringify({ records, seconds, changed: null, invalid: null, peakRssMb: peakRssMb(), capped: true, rssCurve })}\n`);
   }
 }
 
@@ -100,6 +111,7 @@ interface RunResult {
   readonly invalid: number | null;
   readonly peakRssMb: number;
   readonly capped: boolean;
+  readonly rssCurve: readonly (readonly [number, number])[];
 }
 
 function runChild(file: string, candidateFile: string, capS: number): Promise<RunResult> {
@@ -256,6 +268,9 @@ async function main(): Promise<void> {
           `${result.records.toLocaleString('en-US').padStart(10)} ${result.seconds.toFixed(1).padStart(6)} s ${Math.round(rate).toLocaleString('en-US').padStart(9)}/s ` +
           `${result.peakRssMb.toFixed(0).padStart(5)} MB ${result.capped ? 'capped' : `changed ${result.changed ?? 0}`}`,
       );
+      if (result.rssCurve.length > 0) {
+        rows.push(`           VmRSS MB every ${RSS_EVERY.toLocaleString('en-US')} records: ${result.rssCurve.map(([, mb]) => mb).join(' ')}`);
+      }
       rmSync(file, { force: true });
     }
   }
