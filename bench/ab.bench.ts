@@ -17,7 +17,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOrigin } from './lib/origin.js';
-import { pinToCpus, readCpuSeconds, which } from './lib/proc.js';
+import { pinToCpus, readCpuSeconds, readMemory, which } from './lib/proc.js';
 import { startProxy, type ProxyInstance } from './lib/start-proxy.js';
 import { runWrk } from './lib/wrk.js';
 import { captureClientHello, tunnelRate } from './lib/tunnel-client.js';
@@ -56,7 +56,11 @@ async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
     observe: true,
     policyFiles: [join(root, 'policies', 'never-bump.yaml'), join(root, 'policies', 'default.yaml')],
     // Builds before network.allow_loopback (issue 11) refuse the key; they treat loopback as external anyway.
-    extraConfig: { network: { internal: ['10.0.0.0/8'], ...(label === 'B' || process.env.AB_A_ALLOW_LOOPBACK === '1' ? { allow_loopback: true } : {}) } },
+    extraConfig: {
+      network: { internal: ['10.0.0.0/8'], ...(label === 'B' || process.env.AB_A_ALLOW_LOOPBACK === '1' ? { allow_loopback: true } : {}) },
+      // AB_B_CONFIG: JSON merged into B's config, e.g. '{"console":{"enabled":false}}' to leave out a part A lacks.
+      ...(label === 'B' && process.env.AB_B_CONFIG !== undefined ? (JSON.parse(process.env.AB_B_CONFIG) as Record<string, unknown>) : {}),
+    },
   });
   await pinToCpus((proxy.child.proc.pid ?? 0), '1');
   return proxy;
@@ -66,6 +70,8 @@ const connections = Math.min(1024, Math.max(1, Number(values.connections)));
 const results: Record<'A' | 'B', { cpuUs: number[]; rps: number[]; p50Ms: number[] }> = { A: { cpuUs: [], rps: [], p50Ms: [] }, B: { cpuUs: [], rps: [], p50Ms: [] } };
 const proxies = { A: await start('A'), B: await start('B') };
 const hello = await captureClientHello('bench.example');
+/** VmHWM of each proxy at the end (MiB): both carried the same alternating load. */
+const peakMb: Record<'A' | 'B', number> = { A: NaN, B: NaN };
 /** One measured load: the count of requests (tunnels) done and their rate. */
 async function load(p: ProxyInstance, durationS: number): Promise<{ n: number; perSec: number; p50Ms: number }> {
   if (values.load === 'tunnels') {
@@ -92,6 +98,10 @@ try {
       );
     }
   }
+  for (const label of ['A', 'B'] as const) {
+    const mem = await readMemory(proxies[label].child.proc.pid ?? 0);
+    peakMb[label] = mem === null ? NaN : mem.hwmKiB / 1024;
+  }
 } finally {
   await proxies.A.stop();
   await proxies.B.stop();
@@ -104,12 +114,13 @@ const median = (xs: readonly number[]): number => {
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
 const out = {
-  A: { root: roots.A, cpu_us_per_req: median(results.A.cpuUs), req_per_s: median(results.A.rps), p50_ms: median(results.A.p50Ms) },
-  B: { root: roots.B, cpu_us_per_req: median(results.B.cpuUs), req_per_s: median(results.B.rps), p50_ms: median(results.B.p50Ms) },
+  A: { root: roots.A, cpu_us_per_req: median(results.A.cpuUs), req_per_s: median(results.A.rps), p50_ms: median(results.A.p50Ms), peak_rss_mib: peakMb.A },
+  B: { root: roots.B, cpu_us_per_req: median(results.B.cpuUs), req_per_s: median(results.B.rps), p50_ms: median(results.B.p50Ms), peak_rss_mib: peakMb.B },
 };
 process.stdout.write(
   `A ${out.A.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.A.req_per_s.toFixed(0)} req/s, p50 ${out.A.p50_ms.toFixed(3)} ms\n` +
     `B ${out.B.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.B.req_per_s.toFixed(0)} req/s, p50 ${out.B.p50_ms.toFixed(3)} ms\n` +
-    `B/A CPU per request ${(out.B.cpu_us_per_req / out.A.cpu_us_per_req).toFixed(3)}, req/s ${(out.B.req_per_s / out.A.req_per_s).toFixed(3)}\n` +
+    `B/A CPU per request ${(out.B.cpu_us_per_req / out.A.cpu_us_per_req).toFixed(3)}, req/s ${(out.B.req_per_s / out.A.req_per_s).toFixed(3)}, ` +
+    `peak RSS ${out.A.peak_rss_mib.toFixed(1)} → ${out.B.peak_rss_mib.toFixed(1)} MiB (${(out.B.peak_rss_mib / out.A.peak_rss_mib).toFixed(3)})\n` +
     `${JSON.stringify(out)}\n`,
 );

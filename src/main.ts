@@ -68,11 +68,13 @@ program
   .option('-c, --config <file>', 'YAML configuration file (default: embedded defaults; env EGRESS_CONFIG)')
   .action(async (opts: { config?: string }) => {
     // First: the heap limits V8 computes while the program loads already follow it.
-    tuneHeap();
+    const heap = tuneHeap();
     // node:cluster runs this same command in each worker (proxy.workers > 1): the primary sends it the config.
     if (cluster.isWorker) {
       const { runWorker } = await import('./cluster/worker.js');
-      return runWorker().catch(fail);
+      return runWorker()
+        .then(() => heap.started())
+        .catch(fail);
     }
     const env = process.env.EGRESS_CONFIG;
     const file = opts.config ?? (env === undefined || env === '' ? undefined : env);
@@ -81,6 +83,7 @@ program
       const [{ loadConfig }, { startProxy, formatHostPort }] = await Promise.all([import('./config/load.js'), import('./cli/start.js')]);
       const config = await loadConfig(file === undefined ? { baseDir: PACKAGE_ROOT } : { file, baseDir: process.cwd() });
       running = config.proxy.workers > 1 ? await startWorkers(config) : singleProcess(await startProxy(config));
+      heap.started(); // listening: the young generation may grow with the load from here
       process.stderr.write(
         `egress-inspector ${VERSION}: proxy on ${formatHostPort(running.proxyAddress)}, admin on ${formatHostPort(running.adminAddress)}` +
           `${running.dnsAddress === null ? '' : `, dns on ${formatHostPort(running.dnsAddress)}`}` +

@@ -16,8 +16,11 @@
  * peak from 182 to 142 MB but cost ~11 % CPU per request (188 vs 168 µs: more full GCs); 60 % peaks at 144 MB
  * with CPU per request within the noise of V8's default (178–188 vs 177–198 µs); 100 % peaked at 156 MB.
  *
+ * Second, the young generation's growth while the program starts (holdYoungGeneration, below): held at its first
+ * size until the proxy listens, then V8's own growth again.
+ *
  * What it leaves alone:
- * - The young generation (two semi-spaces of up to 16 MB each on 64-bit Node 20). `--max-semi-space-size` is
+ * - The young generation's size under load (two semi-spaces of up to 16 MB each on 64-bit Node 20). `--max-semi-space-size` is
  *   read only when V8 creates the heap, before any JavaScript runs, and capping it (at 8 MB per semi-space,
  *   with the command-line flag or from here) cost +6–10 % CPU per request in the same paired runs — over issue
  *   9's 3 % budget for memory. Operators who prefer memory can pass it themselves (NODE_OPTIONS or the command
@@ -49,16 +52,45 @@ export function explicitFlags(execArgv: readonly string[], nodeOptions: string |
 export interface HeapPlan {
   /** null: left to V8, or to the operator's own flag. */
   readonly growingPercent: number | null;
+  /** Whether the young generation is held at its first size while the program starts (see holdYoungGeneration). */
+  readonly holdYoungAtStart: boolean;
 }
 
 /** What tuneHeap sets, given the operator's own flags. */
 export function planHeap(explicit: ReadonlySet<string>): HeapPlan {
-  return { growingPercent: explicit.has(GROWING_PERCENT_FLAG) ? null : HEAP_GROWING_PERCENT };
+  return {
+    growingPercent: explicit.has(GROWING_PERCENT_FLAG) ? null : HEAP_GROWING_PERCENT,
+    holdYoungAtStart: !explicit.has(SEMI_SPACE_GROWTH_FLAG),
+  };
 }
 
-/** Applies the plan to this process and returns it. */
-export function tuneHeap(env: { readonly execArgv: readonly string[]; readonly nodeOptions: string | undefined } = { execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS }): HeapPlan {
+/**
+ * holdYoungGeneration. V8 doubles the young generation (new space) whenever many objects survive a scavenge, up to two 16 MB
+ * semi-spaces, and keeps the pages it touched. Start-up is all survivors (modules, policies, metric series,
+ * tables), so the new space reached its maximum before the first flow and the proxy sat idle with ~30 MB of it
+ * resident — most of the idle RSS that issue 11's start-up work added (117 → 137–142 MB after start; measured
+ * with /proc/<pid>/smaps_rollup). Growth factor 1 while the program loads keeps it at its first size; restored to
+ * V8's 2 once listening, it grows under load exactly as before. V8 reads the flag at each growth
+ * (`SemiSpaceNewSpace::Grow`), so setting it from JavaScript takes effect; measured: idle 137–142 → 114–116 MB.
+ */
+const SEMI_SPACE_GROWTH_FLAG = 'semi-space-growth-factor';
+const SEMI_SPACE_GROWTH_DEFAULT = 2;
+
+/** Applies the plan to this process and returns it, with the function that ends the start-up hold (idempotent). */
+export function tuneHeap(
+  env: { readonly execArgv: readonly string[]; readonly nodeOptions: string | undefined } = { execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS },
+): HeapPlan & { readonly started: () => void } {
   const plan = planHeap(explicitFlags(env.execArgv, env.nodeOptions));
   if (plan.growingPercent !== null) v8.setFlagsFromString(`--${GROWING_PERCENT_FLAG}=${plan.growingPercent}`);
-  return plan;
+  if (!plan.holdYoungAtStart) return { ...plan, started: () => undefined };
+  v8.setFlagsFromString(`--${SEMI_SPACE_GROWTH_FLAG}=1`);
+  let held = true;
+  return {
+    ...plan,
+    started: () => {
+      if (!held) return;
+      held = false;
+      v8.setFlagsFromString(`--${SEMI_SPACE_GROWTH_FLAG}=${SEMI_SPACE_GROWTH_DEFAULT}`);
+    },
+  };
 }

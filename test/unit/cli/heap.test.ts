@@ -20,9 +20,48 @@ describe('explicitFlags', () => {
 
 describe('planHeap', () => {
   it('sets the growing factor by default and leaves it to an operator who set it', () => {
-    expect(planHeap(new Set())).toEqual({ growingPercent: HEAP_GROWING_PERCENT });
-    expect(planHeap(new Set(['max-semi-space-size', 'trace-gc']))).toEqual({ growingPercent: HEAP_GROWING_PERCENT });
-    expect(planHeap(new Set(['heap-growing-percent']))).toEqual({ growingPercent: null });
+    expect(planHeap(new Set())).toEqual({ growingPercent: HEAP_GROWING_PERCENT, holdYoungAtStart: true });
+    expect(planHeap(new Set(['max-semi-space-size', 'trace-gc']))).toEqual({ growingPercent: HEAP_GROWING_PERCENT, holdYoungAtStart: true });
+    expect(planHeap(new Set(['heap-growing-percent']))).toEqual({ growingPercent: null, holdYoungAtStart: true });
+    expect(planHeap(new Set(['semi-space-growth-factor']))).toEqual({ growingPercent: HEAP_GROWING_PERCENT, holdYoungAtStart: false });
+  });
+});
+
+/**
+ * New-space capacity (MB) in a child process after start-up-like allocation (everything survives) while held,
+ * then after `started()` and the same again: `held,after`.
+ */
+function youngCapacity(execArgv: string): Promise<[number, number]> {
+  const script = `
+    const v8 = (await import('node:v8')).default;
+    const { tuneHeap } = await import(${JSON.stringify(join(ROOT, 'src', 'cli', 'heap.ts'))});
+    const heap = tuneHeap({ execArgv: ${execArgv}, nodeOptions: undefined });
+    const keep = [];
+    const survive = () => { for (let i = 0; i < 300000; i++) keep.push({ i, s: 'v' + i }); };
+    const newSpace = () => v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1e6;
+    survive();
+    const held = newSpace();
+    heap.started();
+    survive();
+    process.stdout.write(held + ',' + newSpace());
+  `;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, timeout: 30_000, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
+      if (err !== null) return reject(new Error(`${err.message}\n${stderr}`));
+      const [held, after] = stdout.trim().split(',').map(Number);
+      resolve([held ?? Number.NaN, after ?? Number.NaN]);
+    });
+  });
+}
+
+describe('the young generation while the program starts', () => {
+  it('stays at its first size until started(), then grows with the load as V8 would', async () => {
+    const [[held, after], [operatorHeld]] = await Promise.all([youngCapacity('[]'), youngCapacity("['--semi-space-growth-factor=2']")]);
+    // V8's first semi-space is 1 MB (new space = 2 of them); unheld, this allocation grows it to 16 MB each.
+    expect(held).toBeLessThanOrEqual(2.2);
+    expect(after).toBeGreaterThan(held * 4);
+    // The operator's own flag wins: nothing is held.
+    expect(operatorHeld).toBeGreaterThan(held * 4);
   });
 });
 
