@@ -57,11 +57,13 @@ function youngCapacity(execArgv: string): Promise<[number, number]> {
 describe('the young generation while the program starts', () => {
   it('stays at its first size until started(), then grows with the load as V8 would', async () => {
     const [[held, after], [operatorHeld]] = await Promise.all([youngCapacity('[]'), youngCapacity("['--semi-space-growth-factor=2']")]);
-    // V8's first semi-space is 1 MB (new space = 2 of them); unheld, this allocation grows it to 16 MB each.
-    expect(held).toBeLessThanOrEqual(2.2);
-    expect(after).toBeGreaterThan(held * 4);
+    // Unheld, this allocation grows the new space to its maximum (two 16 MB semi-spaces); held, it stays where the
+    // child's own start (tsx's loader, before tuneHeap runs) left it: 1–2 MB semi-spaces.
+    expect(held).toBeLessThanOrEqual(8.4);
+    expect(after).toBeGreaterThanOrEqual(16);
+    expect(after).toBeGreaterThan(held * 3);
     // The operator's own flag wins: nothing is held.
-    expect(operatorHeld).toBeGreaterThan(held * 4);
+    expect(operatorHeld).toBeGreaterThanOrEqual(16);
   });
 });
 
