@@ -69,6 +69,10 @@ async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
 const connections = Math.min(1024, Math.max(1, Number(values.connections)));
 const results: Record<'A' | 'B', { cpuUs: number[]; rps: number[]; p50Ms: number[] }> = { A: { cpuUs: [], rps: [], p50Ms: [] }, B: { cpuUs: [], rps: [], p50Ms: [] } };
 const proxies = { A: await start('A'), B: await start('B') };
+// VmRSS 1 s after start, as the core bench's "idle after start" (both builds started just before).
+await new Promise((r) => setTimeout(r, 1000));
+const idleMb: Record<'A' | 'B', number> = { A: NaN, B: NaN };
+for (const label of ['A', 'B'] as const) idleMb[label] = ((await readMemory(proxies[label].child.proc.pid ?? 0))?.rssKiB ?? NaN) / 1024;
 const hello = await captureClientHello('bench.example');
 /** VmHWM of each proxy at the end (MiB): both carried the same alternating load. */
 const peakMb: Record<'A' | 'B', number> = { A: NaN, B: NaN };
@@ -114,13 +118,14 @@ const median = (xs: readonly number[]): number => {
   return s[Math.floor(s.length / 2)] ?? NaN;
 };
 const out = {
-  A: { root: roots.A, cpu_us_per_req: median(results.A.cpuUs), req_per_s: median(results.A.rps), p50_ms: median(results.A.p50Ms), peak_rss_mib: peakMb.A },
-  B: { root: roots.B, cpu_us_per_req: median(results.B.cpuUs), req_per_s: median(results.B.rps), p50_ms: median(results.B.p50Ms), peak_rss_mib: peakMb.B },
+  A: { root: roots.A, cpu_us_per_req: median(results.A.cpuUs), req_per_s: median(results.A.rps), p50_ms: median(results.A.p50Ms), idle_rss_mib: idleMb.A, peak_rss_mib: peakMb.A },
+  B: { root: roots.B, cpu_us_per_req: median(results.B.cpuUs), req_per_s: median(results.B.rps), p50_ms: median(results.B.p50Ms), idle_rss_mib: idleMb.B, peak_rss_mib: peakMb.B },
 };
 process.stdout.write(
   `A ${out.A.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.A.req_per_s.toFixed(0)} req/s, p50 ${out.A.p50_ms.toFixed(3)} ms\n` +
     `B ${out.B.cpu_us_per_req.toFixed(1)} µs CPU/req, ${out.B.req_per_s.toFixed(0)} req/s, p50 ${out.B.p50_ms.toFixed(3)} ms\n` +
     `B/A CPU per request ${(out.B.cpu_us_per_req / out.A.cpu_us_per_req).toFixed(3)}, req/s ${(out.B.req_per_s / out.A.req_per_s).toFixed(3)}, ` +
+    `idle RSS ${out.A.idle_rss_mib.toFixed(1)} → ${out.B.idle_rss_mib.toFixed(1)} MiB (${(out.B.idle_rss_mib / out.A.idle_rss_mib).toFixed(3)}), ` +
     `peak RSS ${out.A.peak_rss_mib.toFixed(1)} → ${out.B.peak_rss_mib.toFixed(1)} MiB (${(out.B.peak_rss_mib / out.A.peak_rss_mib).toFixed(3)})\n` +
     `${JSON.stringify(out)}\n`,
 );
