@@ -8,6 +8,7 @@
  *   npx tsx bench/soak.bench.ts --no-build        measure the dist/ that is already there
  *   npx tsx bench/soak.bench.ts --root DIR        measure DIR/dist/main.js (DIR holds dist/, policies/, node_modules/)
  *   npx tsx bench/soak.bench.ts --keep-temp       keep the config and the flow log (path printed)
+ *   npx tsx bench/soak.bench.ts --config JSON     merged into the proxy's config (e.g. '{"console":{"enabled":false}}')
  *
  * The proxy: dist/main.js with the shipped default policy, flow records to a file (bench/lib/start-proxy.ts), the
  * DNS forwarder on (as `npm start` has it), and a resolver and a DNS upstream that are this script's own fake
@@ -406,6 +407,8 @@ async function main(): Promise<void> {
       root: { type: 'string' },
       'keep-temp': { type: 'boolean', default: false },
       out: { type: 'string' },
+      /** JSON merged into the proxy's config, e.g. '{"console":{"enabled":false}}' to see a part's share. */
+      config: { type: 'string' },
     },
     strict: true,
   });
@@ -446,6 +449,7 @@ async function main(): Promise<void> {
       extraConfig: {
         dns: { listen: '127.0.0.1:0', upstream: [upstream] },
         resolver: { servers: [upstream], timeout: '500ms' },
+        ...(values.config === undefined ? {} : (JSON.parse(values.config) as Record<string, unknown>)),
       },
     });
     const pid = proxy.child.proc.pid;
