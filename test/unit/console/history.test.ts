@@ -9,6 +9,7 @@ import { compileFilter } from '../../../src/console/filter.js';
 import { MAX_BATCH, buildQuerySql, decodeList, noFlowHistory, openFlowHistory, type FlowHistoryOptions } from '../../../src/console/history.js';
 import { HISTORY_APPLICATION_ID, encodeList } from '../../../src/console/history-worker.js';
 import type { ConsoleFlow, FlowFilter, FlowHistory } from '../../../src/console/model.js';
+import { rejection, waitFor } from '../../helpers/waits.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
 
@@ -25,23 +26,6 @@ async function openAt(path: string, over: Partial<FlowHistoryOptions> = {}): Pro
   const h = await openFlowHistory({ path, retentionMs: 365 * 86_400_000, maxRows: 1_000_000, maxRate: 1_000_000, flushIntervalMs: 5, now: () => T0, ...over });
   stores.push(h);
   return h;
-}
-
-async function waitFor(pred: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 let seq = 0;
@@ -73,7 +57,7 @@ function flow(over: Partial<ConsoleFlow> = {}): ConsoleFlow {
 async function addAll(h: FlowHistory, flows: readonly ConsoleFlow[]): Promise<void> {
   const target = h.stats().written + flows.length;
   for (const f of flows) h.add(f);
-  await waitFor(() => h.stats().written >= target, `${flows.length} flow(s) written`);
+  await waitFor(() => h.stats().written >= target, 5_000, `${flows.length} flow(s) written`);
 }
 
 const ids = (flows: readonly ConsoleFlow[]): string[] => flows.map((f) => f.id);
@@ -302,7 +286,7 @@ describe('SQLite flow history', () => {
       h.add(f);
       clock.t += 30; // 25 flows within T0+100 … T0+850: one wall-clock second
     }
-    await waitFor(() => h.stats().written === 10, '10 written');
+    await waitFor(() => h.stats().written === 10, 5_000, '10 written');
     expect(h.stats()).toMatchObject({ written: 10, sampledOut: 15, dropped: 0 });
     const kept = await h.query({ filter: { action: 'allow', alert: false }, limit: 100 });
     expect(ids(kept)).toEqual(ids(second.slice(0, 5)).reverse());
@@ -374,7 +358,7 @@ describe('SQLite flow history', () => {
       locker.exec('BEGIN IMMEDIATE'); // holds the write lock past the store's busy timeout
       h.add(flow());
       h.add(flow());
-      await waitFor(() => h.stats().dropped === 2, 'the failed batch counted', 8_000);
+      await waitFor(() => h.stats().dropped === 2, 8_000, 'the failed batch counted');
       expect(h.stats().lastError).toMatch(/writing 2 flow\(s\) to .*history\.sqlite failed: database is locked/);
       locker.exec('ROLLBACK');
     } finally {

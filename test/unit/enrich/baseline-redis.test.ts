@@ -11,6 +11,7 @@ import {
 } from '../../../src/enrich/baseline/baseline-redis.js';
 import { isEgressError } from '../../../src/errors.js';
 import { startRedis, type TestRedis } from '../../helpers/redis.js';
+import { rejection, waitFor } from '../../helpers/waits.js';
 
 const DAY = 24 * 3_600_000;
 
@@ -21,25 +22,6 @@ const q = (over: Partial<BaselineQuery> = {}): BaselineQuery => ({
   ja4: 't13d1516h2_8daaf6152771_e5627efa2ab1',
   ...over,
 });
-
-/** Polls `pred` every 10 ms; fails after `ms`. */
-async function waitFor(pred: () => boolean, ms: number, what: string): Promise<number> {
-  const start = Date.now();
-  while (!pred()) {
-    if (Date.now() - start > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return Date.now() - start;
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 let redis: TestRedis;
 let admin: Redis;

@@ -12,6 +12,7 @@ import {
   type SqliteBaselineOptions,
 } from '../../../src/enrich/baseline/baseline-sqlite.js';
 import { isEgressError } from '../../../src/errors.js';
+import { rejection, waitFor } from '../../helpers/waits.js';
 
 const DAY = 24 * 3_600_000;
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
@@ -48,23 +49,6 @@ function rows(dir: string): Map<string, { c: number; t: number; f: number }> {
     return new Map(all.map((r) => [r.k, { c: r.c, t: r.t, f: r.f }]));
   } finally {
     db.close();
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
-}
-
-async function waitFor(pred: () => boolean, ms = 3_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 

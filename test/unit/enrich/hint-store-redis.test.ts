@@ -7,19 +7,11 @@ import { createRedisHintStore, parseStoredHintEvent, redactRedisUrl, type RedisH
 import type { HintStore } from '../../../src/enrich/hint-store.js';
 import { startRedis, type TestRedis } from '../../helpers/redis.js';
 import { GUID, networkEvent, processEvent } from '../../helpers/hint-events.js';
+import { waitFor } from '../../helpers/waits.js';
 
 const net = (over: Partial<NetworkHintEvent> = {}): NetworkHintEvent => networkEvent(Date.now(), over);
 const proc = (over: Partial<ProcessHintEvent> = {}): ProcessHintEvent => processEvent(Date.now() - 5_000, over);
 const SECRET_IMAGE = 'C:\\Users\\alice\\secret-payload.exe';
-
-/** Polls `pred` every 10 ms; fails after `ms`. */
-async function waitFor(pred: () => boolean | Promise<boolean>, ms = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 let redis: TestRedis;
 let admin: Redis;
