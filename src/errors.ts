@@ -64,3 +64,8 @@ export class EgressError extends Error {
 export function isEgressError(err: unknown): err is EgressError {
   return err instanceof EgressError;
 }
+
+/** The message of anything thrown, for an error text that names the cause. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -27,11 +27,9 @@
  * test/unit/console/history.test.ts checks this with random flows and filters), newest first.
  */
 import { NoAnswer, startStoreThread, type StoreThread } from '../store-thread.js';
-import { constants } from 'node:fs';
-import { access, mkdir, open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
-import { EgressError, type ErrorCode } from '../errors.js';
+import { EgressError, messageOf, type ErrorCode } from '../errors.js';
+import { prepareStoreFile } from '../store-file.js';
 import type { ConsoleFlow, FlowFilter, FlowHistory, FlowQuery, HistoryStats } from './model.js';
 import { isSeverity } from './recent.js';
 import { COLUMNS, HISTORY_WORKER_SOURCE, STRIDE, encodeList } from './history-worker.js';
@@ -107,9 +105,6 @@ function historyError(message: string, cause?: unknown): EgressError {
   return new EgressError(HISTORY_ERROR_CODE, message, cause === undefined ? undefined : { cause });
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 // ---- queries --------------------------------------------------------------------------------------------------
 
@@ -338,24 +333,6 @@ async function startThread(file: string, onDied: (message: string) => void): Pro
 
 // ---- the file -------------------------------------------------------------------------------------------------
 
-async function prepareFile(file: string): Promise<void> {
-  const dir = dirname(file);
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
-  } catch (err) {
-    throw historyError(`history: cannot use the directory ${dir} (${messageOf(err)}); it must be a writable directory`, err);
-  }
-  try {
-    // Created 0600 before SQLite opens it (SQLite would use 0644); the -wal and -shm files copy its mode.
-    const fh = await open(file, 'a', 0o600);
-    await fh.close();
-    await access(file, constants.R_OK | constants.W_OK);
-  } catch (err) {
-    throw historyError(`history: cannot open ${file} for reading and writing (${messageOf(err)})`, err);
-  }
-}
-
 function refusal(file: string, err: unknown): EgressError {
   if (err instanceof StartRefused) {
     if (err.kind === 'foreign') {
@@ -383,7 +360,7 @@ export async function openFlowHistory(options: FlowHistoryOptions): Promise<Flow
   const maxRate = Math.max(0, options.maxRate);
   const { retentionMs, maxRows } = options;
 
-  await prepareFile(file);
+  await prepareStoreFile(file, 'history:', historyError);
 
   let rows = 0;
   let written = 0;

@@ -42,7 +42,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { EgressError } from '../errors.js';
+import { EgressError, messageOf } from '../errors.js';
 import type { HintEvent } from './hint-event.js';
 import { createMemoryHintStore, type HintStore } from './hint-store.js';
 
@@ -160,9 +160,6 @@ function idMs(id: string): number {
   return Number.isFinite(ms) ? ms : 0;
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Connect, subscribe and load the recent hints already in Redis; rejects when Redis cannot be used. */
 export async function createRedisHintStore(opts: RedisHintStoreOptions): Promise<HintStore> {

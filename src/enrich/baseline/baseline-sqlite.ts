@@ -38,11 +38,10 @@
  * EgressError; the queue is bounded (maxPending, oldest dropped and counted). A writer thread that dies is
  * started again on the next flush.
  */
-import { constants } from 'node:fs';
-import { access, mkdir, open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { startStoreThread, type ThreadReply } from '../../store-thread.js';
+import { prepareStoreFile } from '../../store-file.js';
 import Database from 'better-sqlite3';
 import { isEgressError } from '../../errors.js';
 import {
@@ -117,21 +116,8 @@ CREATE INDEX counters_by_e ON counters (e);
 
 
 async function prepareDirectory(dir: string): Promise<string> {
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
-  } catch (err) {
-    throw baselineError(`baseline: cannot use the directory ${dir} (${messageOf(err)}); it must be a writable directory`, err);
-  }
   const file = join(dir, SQLITE_FILE);
-  try {
-    // Created 0600 before SQLite opens it (SQLite would use 0644); the -wal and -shm files copy its mode.
-    const fh = await open(file, 'a', 0o600);
-    await fh.close();
-    await access(file, constants.R_OK | constants.W_OK);
-  } catch (err) {
-    throw baselineError(`baseline: cannot open ${file} for reading and writing (${messageOf(err)})`, err);
-  }
+  await prepareStoreFile(file, 'baseline:', baselineError);
   return file;
 }
 

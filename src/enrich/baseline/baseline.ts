@@ -143,9 +143,7 @@ export function baselineError(message: string, cause?: unknown): EgressError {
   return new EgressError(BASELINE_ERROR_CODE, message, cause === undefined ? undefined : { cause });
 }
 
-export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { messageOf } from '../../errors.js';
 
 /**
  * Passes store failures to onError, each distinct message at most once per `quietMs` (a store that is down
