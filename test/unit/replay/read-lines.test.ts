@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { isGzip, readLines } from '../../../src/replay/read-lines.js';
+import { isGzip, readFileLines, readLines } from '../../../src/replay/read-lines.js';
 
 async function linesOf(chunks: readonly (Buffer | string)[], maxLineBytes?: number): Promise<{ lines: string[]; overlong: Array<[number, number]> }> {
   const lines: string[] = [];
@@ -54,3 +57,45 @@ describe('reading flow-log lines', () => {
     expect((await linesOf([])).lines).toEqual([]);
   });
 });
+
+describe('reading a flow-log file (two buffers, the next chunk read while this one is handled)', () => {
+  const dir = mkdtempSync(join(os.tmpdir(), 'read-lines-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  // ~3.4 MB: more than three 1 MiB chunks, lines of every length from 0 to 2,999 bytes, multi-byte characters
+  // falling across chunk boundaries somewhere.
+  const lines = Array.from({ length: 3000 }, (_, i) => `${i}:${'é→x'.repeat(i % 1000)}`);
+  const text = `${lines.join('\n')}\n`;
+
+  it('gives every line of a file larger than both buffers, in order and numbered, plain or gzip', async () => {
+    const plain = join(dir, 'flows.jsonl');
+    const gz = join(dir, 'flows.log.1');
+    writeFileSync(plain, text);
+    writeFileSync(gz, gzipSync(text));
+    expect(Buffer.byteLength(text)).toBeGreaterThan(3 * 1024 * 1024);
+    for (const file of [plain, gz]) {
+      const got: string[] = [];
+      let bytes = 0;
+      await readFileLines(file, { line: (t, n) => got.push(`${n}|${t}`), overlong: () => expect.fail('no line is overlong') }, { onBytes: (b) => (bytes += b) });
+      expect(got).toEqual(lines.map((l, i) => `${i + 1}|${l}`));
+      expect(bytes).toBe(file === plain ? Buffer.byteLength(text) : gzipSync(text).length);
+    }
+  });
+
+  it('a handler that throws ends the read with its error, with a read still in flight (the file is closed after it)', async () => {
+    const plain = join(dir, 'throws.jsonl');
+    writeFileSync(plain, text);
+    let seen = 0;
+    const failing = readFileLines(plain, {
+      line: () => {
+        if (++seen === 5) throw new Error('handler failed at line 5');
+      },
+      overlong: () => undefined,
+    });
+    await expect(failing).rejects.toThrow('handler failed at line 5');
+    // The same file reads whole again afterwards.
+    let count = 0;
+    await readFileLines(plain, { line: () => void count++, overlong: () => undefined });
+    expect(count).toBe(lines.length);
+  });
+});
+
