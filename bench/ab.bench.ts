@@ -7,6 +7,7 @@
  *
  *   npx tsx bench/ab.bench.ts --a /path/to/old-checkout --b . [--rounds 6] [--seconds 4] [--load http|tunnels]
  *                             [--connections 64]     (http: wrk -c; 1 measures added latency: p50 is reported)
+ *                             [--close]              (http: `Connection: close`, a new client connection per request)
  *
  * Each checkout must hold a build (dist/) and node_modules/. The proxy runs pinned to CPU 1 with the shipped
  * default policy and its flow log to a file; wrk (-t1 -c64, 1 KiB answers) and the origin run on CPU 0.
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '4' },
     load: { type: 'string', default: 'http' },
     connections: { type: 'string', default: '64' },
+    close: { type: 'boolean', default: false },
   },
 });
 if (values.load !== 'http' && values.load !== 'tunnels') throw new Error(`--load must be http or tunnels (got ${values.load})`);
@@ -82,7 +84,7 @@ async function load(p: ProxyInstance, durationS: number): Promise<{ n: number; p
     const r = await tunnelRate({ via: p.proxy, echo: origin.echo, hello, concurrency: 16, durationMs: durationS * 1000, maxTunnels: 20_000 * durationS });
     return { n: r.tunnels, perSec: r.perSec, p50Ms: r.p50Ms };
   }
-  const r = await runWrk({ binary: wrk ?? 'wrk', url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections, durationS });
+  const r = await runWrk({ binary: wrk ?? 'wrk', url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections, durationS, ...(values.close === true ? { headers: ['Connection: close'] } : {}) });
   return { n: r.requests, perSec: r.reqPerSec, p50Ms: r.latency.p50Ms };
 }
 try {

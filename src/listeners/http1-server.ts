@@ -366,7 +366,9 @@ class Http1Connection {
   private onEnd(): void {
     this.state = 'gone';
     this.headStartedAt = 0;
-    this.socket.end();
+    // Already ended after a `Connection: close` answer (the usual order): a second end() only builds an
+    // ERR_STREAM_ALREADY_FINISHED error with its stack for nothing (2.5 % of the CPU of a new-connection load).
+    if (!this.socket.writableEnded) this.socket.end();
   }
 
   private onClose(): void {
