@@ -36,10 +36,11 @@ export interface FieldSlot {
 export interface PathNode {
   readonly children: Map<string, PathNode>;
   /**
-   * The children again, by key length: the scanner compares a key in place (`startsWith` at its offset) against
-   * the few keys of its length, without cutting a string out of the line for every key it meets.
+   * The children again, by the first character of their key (a code unit below 128; the catalogue's keys are
+   * ASCII): the scanner compares a key in place against the one or two keys that start like it, without finding
+   * the key's end first or cutting a string out of the line.
    */
-  readonly byLength: ({ readonly keys: string[]; readonly nodes: PathNode[] } | undefined)[];
+  readonly byFirst: ({ readonly keys: string[]; readonly nodes: PathNode[] } | undefined)[];
   slot: FieldSlot | null;
   /** The record serial that last visited this node: a repeated key within one record is seen (scan-record.ts). */
   seen: number;
@@ -55,7 +56,7 @@ export interface RecordShape {
 }
 
 function newNode(): PathNode {
-  return { children: new Map(), byLength: [], slot: null, seen: -1 };
+  return { children: new Map(), byFirst: [], slot: null, seen: -1 };
 }
 
 /** The record's key path of a dotted field name: `@timestamp` is one key, everything else splits at dots. */
@@ -96,17 +97,19 @@ export function buildRecordShape(fields: Iterable<FieldName>): RecordShape {
     if (index === undefined || isFieldName(old)) continue;
     add(keyPath(old), { name, type: fieldType(name), index, alias: true });
   }
-  indexByLength(root);
+  indexByFirst(root);
   const decision = Object.fromEntries(DECISION_FIELDS.map((name) => [name, slots.get(name) as number])) as Record<DecisionField, number>;
   return { root, slots, slotCount: slots.size, decision };
 }
 
-function indexByLength(node: PathNode): void {
+function indexByFirst(node: PathNode): void {
   for (const [key, child] of node.children) {
-    const same = (node.byLength[key.length] ??= { keys: [], nodes: [] });
+    const first = key.charCodeAt(0);
+    if (!(first < 128)) throw new Error(`record key ${JSON.stringify(key)} does not start with an ASCII character`);
+    const same = (node.byFirst[first] ??= { keys: [], nodes: [] });
     same.keys.push(key);
     same.nodes.push(child);
-    indexByLength(child);
+    indexByFirst(child);
   }
 }
 

@@ -87,18 +87,16 @@ const LOWER_F = 102;
 const LOWER_N = 110;
 const LOWER_T = 116;
 
-/**
- * The child whose key is s[start, end), compared in place, character by character: `charCodeAt` is inlined where
- * `startsWith` is a call (the hot path makes a few dozen of these per record).
- */
+/** The child whose key is s[start, end), compared in place with the keys that start with the same character. */
 function childAt(node: PathNode, s: string, start: number, end: number): PathNode | undefined {
-  const same = node.byLength[end - start];
+  const same = node.byFirst[s.charCodeAt(start)];
   if (same === undefined) return undefined;
   const keys = same.keys;
   const length = end - start;
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k] as string;
-    let j = 0;
+    if (key.length !== length) continue;
+    let j = 1;
     while (j < length && key.charCodeAt(j) === s.charCodeAt(start + j)) j++;
     if (j === length) return same.nodes[k];
   }
@@ -294,19 +292,29 @@ export class RecordScanner {
   }
 
   /**
-   * The member at s[i] when its key is exactly one the shape names, found without a match call: the text up to the
-   * next `"` is compared with the node's keys of that length. Such a key is plain text by construction (the
-   * catalogue's names hold no escape or control character), and a key with an escape never equals one of them (the
-   * text cut at its first `"` would end with the backslash). Returns the index after the value, BAIL, or NOT_READ
-   * when the key is not one of them (the caller skips or takes the general path).
+   * The member at s[i] when its key is exactly one the shape names, found without a match call or a search for the
+   * key's end: the text after the quote is compared in place, character by character, with the node's keys that
+   * start with the same character, and must be followed by `":` (`charCodeAt` is inlined where `indexOf` is a call;
+   * this runs for every member of every object the shape descends into, ~30 times a record). Such a key is plain
+   * text by construction (the catalogue's names hold no escape or control character), so equal text followed by the
+   * closing quote is that key. Returns the index after the value, BAIL, or NOT_READ when the key is none of them
+   * (the caller skips or takes the general path).
    */
   private readMember(s: string, i: number, node: PathNode): number {
     if (s.charCodeAt(i) !== QUOTE) return NOT_READ;
-    const keyEnd = s.indexOf('"', i + 1);
-    if (keyEnd === -1 || s.charCodeAt(keyEnd + 1) !== COLON) return NOT_READ;
-    const child = childAt(node, s, i + 1, keyEnd);
-    if (child === undefined) return NOT_READ;
-    return this.memberValue(s, keyEnd + 2, child);
+    const same = node.byFirst[s.charCodeAt(i + 1)];
+    if (same === undefined) return NOT_READ;
+    const keys = same.keys;
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k] as string;
+      const length = key.length;
+      let j = 1;
+      while (j < length && key.charCodeAt(j) === s.charCodeAt(i + 1 + j)) j++;
+      if (j === length && s.charCodeAt(i + 1 + length) === QUOTE && s.charCodeAt(i + 2 + length) === COLON) {
+        return this.memberValue(s, i + 3 + length, same.nodes[k] as PathNode);
+      }
+    }
+    return NOT_READ;
   }
 
   /** One `"key":value` member at s[i] that the run did not skip. Returns the index after the value, or BAIL. */
