@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { CACHE_REST, CACHE_WINDOW, DecisionCache, hashSlots, MAX_CACHED, sameSlots, type Replayed } from '../../../src/replay/decision-cache.js';
 import { Replayer } from '../../../src/replay/replay.js';
 import type { ReplaySummary } from '../../../src/replay/tally.js';
@@ -190,5 +192,38 @@ describe('the cache itself', () => {
         expect(hashSlots(values)).toBe(hashSlots(values.slice()));
       }),
     );
+  });
+
+  it('a cached value does not keep the record line it was cut from alive', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const LINES = 400;
+    const PAD = 100_000;
+    /** Record lines as the reader makes them (flat strings) and a value cut from each as the scanner does. */
+    const cutValues = (): string[] =>
+      Array.from({ length: LINES }, (_, i) => {
+        const line = Buffer.from(`{"destination":{"domain":"host-${i}.example.net"},"pad":"${'x'.repeat(PAD)}"}`).toString('utf8');
+        return line.slice(26, 26 + `host-${i}.example.net`.length);
+      });
+    const heapAfter = (keep: () => unknown): number => {
+      gc();
+      const before = getHeapStatistics().used_heap_size;
+      const held = keep();
+      gc();
+      const grown = getHeapStatistics().used_heap_size - before;
+      expect(held).toBeDefined();
+      return grown;
+    };
+    const lines = LINES * PAD;
+    // The control: the cut values themselves keep their lines (V8's sliced strings); the test could fail.
+    expect(heapAfter(() => cutValues())).toBeGreaterThan(lines * 0.8);
+    // Cached, they do not.
+    const cache = new DecisionCache();
+    const grown = heapAfter(() => {
+      for (const value of cutValues()) cache.set(hashSlots([value]), [value], replayed);
+      return cache;
+    });
+    expect(grown).toBeLessThan(lines * 0.1);
+    expect(cache.get(hashSlots(['host-7.example.net']), ['host-7.example.net'])).toBe(replayed);
   });
 });
