@@ -7,28 +7,10 @@ import { Replayer } from '../../../src/replay/replay.js';
 import type { ReplaySummary } from '../../../src/replay/tally.js';
 import type { CompiledPolicy } from '../../../src/policy/load.js';
 import { compileYaml } from '../policy/policy-kit.js';
+import { BLOCK_C2_RULE, REPLAY_BASE_POLICY, withRule } from '../../fixtures/replay/policies.js';
 
-const BASE = `version: 1
-rules:
-  - id: tag-odd-port
-    when: { destination.port: { not_in: [80, 443] } }
-    action: tag
-    tags: [odd-port]
-  - id: alert-score
-    when: { egress.score: { gte: 50 } }
-    action: tag
-    severity: medium
-    tags: [anomaly]
-  - id: block-lolbin
-    when: { process.name: rundll32.exe }
-    action: block
-    severity: high
-    tags: [an0922]
-  - id: allow-wiki
-    when: { destination.domain: wiki.corp.example }
-    action: allow
-`;
-const CANDIDATE = BASE.replace('rules:\n', 'rules:\n  - id: block-c2\n    when: { destination.domain: { endswith: .c2.example } }\n    action: block\n    severity: high\n    tags: [c2]\n');
+const BASE = withRule(REPLAY_BASE_POLICY, '  - id: alert-score\n    when: { egress.score: { gte: 50 } }\n    action: tag\n    severity: medium\n    tags: [anomaly]\n', 'block-lolbin');
+const CANDIDATE = withRule(BASE, BLOCK_C2_RULE.replace('    tags: [c2]\n', '    severity: high\n    tags: [c2]\n'));
 const base = compileYaml(BASE);
 const candidate = compileYaml(CANDIDATE);
 

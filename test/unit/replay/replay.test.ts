@@ -7,23 +7,10 @@ import type { ReplaySummary } from '../../../src/replay/tally.js';
 import type { CompiledPolicy } from '../../../src/policy/load.js';
 import { compileYaml } from '../policy/policy-kit.js';
 import { decideFlow, syntheticRecords } from '../../fixtures/replay/synthetic.js';
+import { BLOCK_C2_RULE, REPLAY_BASE_POLICY, withRule } from '../../fixtures/replay/policies.js';
 
-const BASE = `version: 1
-rules:
-  - id: tag-odd-port
-    when: { destination.port: { not_in: [80, 443] } }
-    action: tag
-    tags: [odd-port]
-  - id: block-lolbin
-    when: { process.name: rundll32.exe }
-    action: block
-    severity: high
-    tags: [an0922]
-  - id: allow-wiki
-    when: { destination.domain: wiki.corp.example }
-    action: allow
-`;
-const ADD_BLOCK = BASE.replace('rules:\n', 'rules:\n  - id: block-c2\n    when: { destination.domain: { endswith: .c2.example } }\n    action: block\n    tags: [c2]\n');
+const BASE = REPLAY_BASE_POLICY;
+const ADD_BLOCK = withRule(BASE, BLOCK_C2_RULE);
 
 /** A record the way the proxy writes it: facts set, decided by `policy` (or given a decision), serialized. */
 function record(facts: Partial<Record<FieldName, unknown>>, policy: CompiledPolicy, kind: 'http' | 'connect' = 'connect'): string {
