@@ -45,9 +45,11 @@ const syntaxChar = fc.constantFrom(
 );
 const syntaxString = fc.array(syntaxChar, { maxLength: 40 }).map((cs) => cs.join(''));
 
-const label = fc.stringMatching(/^[a-z0-9_]([a-z0-9_-]{0,10}[a-z0-9_])?$/);
+/** Not an A-label: an `xn--` label must be valid Punycode (RFC 5890 §2.3.2.1), which these random ones are not. */
+const notALabel = (l: string): boolean => !l.startsWith('xn--');
+const label = fc.stringMatching(/^[a-z0-9_]([a-z0-9_-]{0,10}[a-z0-9_])?$/).filter(notALabel);
 /** The last label starts with a letter: a name ending in a number is an IPv4 address or invalid (URL Standard). */
-const lastLabel = fc.stringMatching(/^[a-z]([a-z0-9_-]{0,10}[a-z0-9_])?$/);
+const lastLabel = fc.stringMatching(/^[a-z]([a-z0-9_-]{0,10}[a-z0-9_])?$/).filter(notALabel);
 const dnsName = fc
   .tuple(fc.array(label, { maxLength: 3 }), lastLabel)
   .map(([ls, last]) => [...ls, last].join('.'));
