@@ -8,12 +8,13 @@
  *   npx tsx bench/ab.bench.ts --a /path/to/old-checkout --b . [--rounds 6] [--seconds 4] [--load http|tunnels]
  *                             [--connections 64]     (http: wrk -c; 1 measures added latency: p50 is reported)
  *                             [--close]              (http: `Connection: close`, a new client connection per request)
+ *                             [--cpu-prof DIR]       (B runs under V8's profiler; its .cpuprofile lands in DIR at the end)
  *
  * Each checkout must hold a build (dist/) and node_modules/. The proxy runs pinned to CPU 1 with the shipped
  * default policy and its flow log to a file; wrk (-t1 -c64, 1 KiB answers) and the origin run on CPU 0.
  * Prints per-round figures and the medians; exit 0.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     load: { type: 'string', default: 'http' },
     connections: { type: 'string', default: '64' },
     close: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 if (values.load !== 'http' && values.load !== 'tunnels') throw new Error(`--load must be http or tunnels (got ${values.load})`);
@@ -49,6 +51,11 @@ const dir = mkdtempSync(join(os.tmpdir(), 'egress-ab-'));
 const origin = await startOrigin();
 const target = `http://127.0.0.1:${origin.http.port}/`;
 
+function knowsAllowLoopback(root: string): boolean {
+  const schema = join(root, 'dist', 'config', 'schema.js');
+  return existsSync(schema) && readFileSync(schema, 'utf8').includes('allow_loopback');
+}
+
 async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
   const root = roots[label];
   const proxy = await startProxy({
@@ -56,10 +63,13 @@ async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
     dir,
     name: label,
     observe: true,
+    ...(label === 'B' && values['cpu-prof'] !== undefined ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`] } : {}),
     policyFiles: [join(root, 'policies', 'never-bump.yaml'), join(root, 'policies', 'default.yaml')],
-    // Builds before network.allow_loopback (issue 11) refuse the key; they treat loopback as external anyway.
+    // The origin is on loopback: builds that know network.allow_loopback (issue 11) refuse loopback without it
+    // (every request would be a 403, a much cheaper path); builds before it refuse the key and treat loopback
+    // as external anyway. The build's own config schema says which it is.
     extraConfig: {
-      network: { internal: ['10.0.0.0/8'], ...(label === 'B' || process.env.AB_A_ALLOW_LOOPBACK === '1' ? { allow_loopback: true } : {}) },
+      network: { internal: ['10.0.0.0/8'], ...(knowsAllowLoopback(root) ? { allow_loopback: true } : {}) },
       // AB_B_CONFIG: JSON merged into B's config, e.g. '{"console":{"enabled":false}}' to leave out a part A lacks.
       ...(label === 'B' && process.env.AB_B_CONFIG !== undefined ? (JSON.parse(process.env.AB_B_CONFIG) as Record<string, unknown>) : {}),
     },
@@ -82,9 +92,12 @@ const peakMb: Record<'A' | 'B', number> = { A: NaN, B: NaN };
 async function load(p: ProxyInstance, durationS: number): Promise<{ n: number; perSec: number; p50Ms: number }> {
   if (values.load === 'tunnels') {
     const r = await tunnelRate({ via: p.proxy, echo: origin.echo, hello, concurrency: 16, durationMs: durationS * 1000, maxTunnels: 20_000 * durationS });
+    if (r.tunnels === 0) throw new Error('no tunnel completed: that build did not forward (its config or policy refuses the loopback origin)');
     return { n: r.tunnels, perSec: r.perSec, p50Ms: r.p50Ms };
   }
   const r = await runWrk({ binary: wrk ?? 'wrk', url: `http://${p.proxy.host}:${p.proxy.port}/`, absoluteUri: target, threads: 1, connections, durationS, ...(values.close === true ? { headers: ['Connection: close'] } : {}) });
+  // A build that refused the requests (403) or failed them measured another path: no figure from it.
+  if (r.non2xx3xx > r.requests * 0.01) throw new Error(`${r.non2xx3xx} of ${r.requests} answers were not 2xx/3xx: that build did not forward (its config or policy refuses the loopback origin)`);
   return { n: r.requests, perSec: r.reqPerSec, p50Ms: r.latency.p50Ms };
 }
 try {

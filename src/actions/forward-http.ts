@@ -69,8 +69,282 @@ export interface HttpForwarder {
 
 const EMPTY = Buffer.alloc(0);
 
-/** Pooled sockets of one destination; LIFO so the warmest socket is reused and the rest age out. */
-type Pool = net.Socket[];
+type AttemptResult = Omit<ForwardResult, 'upstreamTls'> & { retry: boolean };
+
+/**
+ * One upstream socket for its whole life. Its listeners are attached once, when it is dialled, and hand each
+ * event to the exchange in progress (`attempt`) or, while the socket waits in the pool, act on it themselves:
+ * no listener added or removed, no timer re-armed per request (issue 9: that churn was ~4 % of a keep-alive
+ * request's CPU). The socket's inactivity timeout is the response timeout throughout; idle sockets are aged out
+ * by the pool's sweep (`idleSince`).
+ */
+class Upstream {
+  attempt: Attempt | null = null;
+  /** Date.now() when it went into the pool; 0 while in use. */
+  idleSince = 0;
+  pooled = false;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly key: string,
+    private readonly onClose: (upstream: Upstream) => void,
+  ) {
+    socket.on('data', (chunk: Buffer) => {
+      if (this.attempt !== null) this.attempt.onData(chunk);
+      else socket.destroy(); // bytes on an idle socket: the destination broke framing
+    });
+    socket.on('end', () => {
+      if (this.attempt !== null) this.attempt.onEnd();
+      else socket.destroy();
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.attempt !== null) this.attempt.onError(err);
+      else socket.destroy();
+    });
+    socket.on('timeout', () => {
+      // While pooled, the sweep decides (its own age limit); a timeout only matters to an exchange.
+      if (this.attempt !== null) this.attempt.onTimeout();
+    });
+    socket.on('drain', () => this.attempt?.exchange.resumeBody());
+    socket.once('close', () => {
+      this.attempt?.onClosed();
+      onClose(this);
+    });
+  }
+}
+
+/** Pooled sockets of one destination; LIFO so the warmest socket is reused and the rest age out (oldest first). */
+type Pool = Upstream[];
+
+/**
+ * One request on one upstream socket: writes the request head and body, parses the answer's head, relays the
+ * answer with its own framing, and settles once (`finish`).
+ */
+class Attempt {
+  private buf: Buffer = EMPTY;
+  private head: ResponseHead | null = null;
+  private bodyBytes = 0;
+  private remaining = 0;
+  private framer: ChunkedFramer | null = null;
+  /** HTTP/1.0 client and a chunked answer: relay the payload only, end by closing. */
+  private dechunk = false;
+  private received = false;
+  private requestSent: boolean;
+  private done = false;
+  private readonly onClientDrain = (): void => {
+    this.upstream.socket.resume();
+  };
+  private readonly onClientClose = (): void => {
+    if (this.done || this.exchange.finished) return;
+    this.settle(false);
+    this.upstream.socket.destroy();
+    this.resolve({ error: new EgressError('CLIENT_ABORTED', 'client closed the connection'), midResponse: this.exchange.headersSent, destinationBytes: this.bodyBytes, status: this.head?.status ?? 0, retry: false });
+  };
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly reused: boolean,
+    readonly exchange: Http1Exchange,
+    private readonly ctx: { readonly maxHead: number; readonly responseTimeoutMs: number; readonly release: (upstream: Upstream) => void },
+    private readonly resolve: (result: AttemptResult) => void,
+  ) {
+    this.requestSent = exchange.head.framing.kind === 'none' || exchange.bodyComplete;
+  }
+
+  start(requestHead: string): void {
+    const { exchange } = this;
+    const socket = this.upstream.socket;
+    this.upstream.attempt = this;
+    exchange.socket.on('drain', this.onClientDrain);
+    exchange.socket.on('close', this.onClientClose);
+    socket.resume();
+    socket.write(requestHead);
+    if (exchange.head.framing.kind !== 'none' && !exchange.bodyComplete) {
+      exchange.startBody(
+        // After the answer (e.g. an early 413) the socket is gone: the rest of the body is dropped.
+        (chunk) => this.done || socket.write(chunk),
+        () => {
+          this.requestSent = true;
+        },
+        (err) => this.fail(new EgressError('BAD_REQUEST', `malformed request body: ${err.message}`)),
+      );
+    } else if (exchange.head.framing.kind !== 'none') {
+      exchange.startBody((chunk) => this.done || socket.write(chunk), () => undefined, () => undefined);
+      this.requestSent = true;
+    }
+  }
+
+  /** Detach from the upstream socket and the client (once). */
+  private settle(reusable: boolean): void {
+    this.done = true;
+    this.upstream.attempt = null;
+    this.exchange.socket.removeListener('drain', this.onClientDrain);
+    this.exchange.socket.removeListener('close', this.onClientClose);
+    if (reusable) this.ctx.release(this.upstream);
+    else this.upstream.socket.destroy();
+  }
+
+  private finish(error: EgressError | null, reusable: boolean, retry = false): void {
+    if (this.done) return;
+    this.settle(reusable && error === null && this.requestSent);
+    this.resolve({ error, midResponse: error !== null && this.exchange.headersSent, destinationBytes: this.bodyBytes, status: this.head?.status ?? 0, retry });
+  }
+
+  private fail(error: EgressError): void {
+    if (this.exchange.headersSent) {
+      // The client has part of the answer: it must see the cut, not a short "complete" response.
+      this.exchange.destroy();
+      this.finish(new EgressError('UPSTREAM_ABORTED', error.message, { cause: error }), false);
+    } else {
+      this.finish(error, false, this.reused && !this.received && this.exchange.head.framing.kind === 'none');
+    }
+  }
+
+  /** Relay the answer's body bytes in data[start…]. */
+  private relayBody(data: Buffer, start: number): void {
+    const head = this.head;
+    if (head === null || this.done) return;
+    let end = -1;
+    const framer = this.framer;
+    if (framer !== null) {
+      try {
+        end = framer.push(data, start);
+      } catch (err) {
+        this.fail(new EgressError('UPSTREAM_ABORTED', `upstream sent a malformed chunked body: ${(err as Error).message}`));
+        return;
+      }
+    } else if (head.framing.kind === 'length') {
+      const n = Math.min(this.remaining, data.length - start);
+      this.remaining -= n;
+      end = this.remaining === 0 ? start + n : -1;
+    }
+    const slice = end === -1 ? (start === 0 ? data : data.subarray(start)) : data.subarray(start, end);
+    if (framer === null) this.bodyBytes += slice.length;
+    if (end !== -1) {
+      // Bytes after the end of the answer: the destination broke framing; never reuse that socket. Nor one
+      // whose trailers said the connection ends (`Connection: close` trailer).
+      const clean = end === data.length && (framer === null || !framer.closeConnection);
+      if (framer !== null) this.bodyBytes = framer.payloadBytes;
+      this.exchange.end(this.dechunk || slice.length === 0 ? undefined : slice);
+      this.finish(null, clean && head.keepAlive);
+      return;
+    }
+    if (!this.dechunk && slice.length > 0 && !this.exchange.write(slice)) this.upstream.socket.pause();
+  }
+
+  private onHead(h: ResponseHead, rest: Buffer): void {
+    this.head = h;
+    const framing = h.framing;
+    const clientMinor = this.exchange.head.versionMinor;
+    const close = this.exchange.closeAfter || framing.kind === 'close' || (framing.kind === 'chunked' && clientMinor === 0);
+    this.exchange.statusCode = h.status;
+    // Head and the body bytes that came with it leave in one write (writev) instead of two syscalls.
+    const client = this.exchange.socket;
+    client.cork();
+    try {
+      this.relayHead(h, close, clientMinor, rest);
+    } finally {
+      client.uncork();
+    }
+  }
+
+  private relayHead(h: ResponseHead, close: boolean, clientMinor: number, rest: Buffer): void {
+    const { exchange } = this;
+    const framing = h.framing;
+    exchange.write(responseHead(h, close, framing.kind === 'chunked' && clientMinor === 0));
+    if (close) exchange.markClose();
+    switch (framing.kind) {
+      case 'none':
+        exchange.end();
+        this.finish(null, h.keepAlive && rest.length === 0);
+        return;
+      case 'length':
+        this.remaining = framing.length;
+        if (this.remaining === 0) {
+          exchange.end();
+          this.finish(null, h.keepAlive && rest.length === 0);
+          return;
+        }
+        break;
+      case 'chunked':
+        this.dechunk = clientMinor === 0;
+        this.framer = new ChunkedFramer(
+          this.dechunk
+            ? {
+                message: 'response',
+                onData: (b, s, e) => {
+                  if (!exchange.write(b.subarray(s, e))) this.upstream.socket.pause();
+                },
+              }
+            : { message: 'response' },
+        );
+        break;
+      case 'close':
+        break;
+    }
+    if (rest.length > 0) this.relayBody(rest, 0);
+  }
+
+  onData(chunk: Buffer): void {
+    this.received = true;
+    if (this.head !== null) {
+      this.relayBody(chunk, 0);
+      return;
+    }
+    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    // 1xx answers come before the final one (RFC 9110 §15.2); relay them to HTTP/1.1 clients.
+    for (;;) {
+      const r = parseResponseHead(this.buf, 0, this.ctx.maxHead, this.exchange.head.method);
+      if (r.kind === 'incomplete') return;
+      if (r.kind === 'invalid') {
+        this.fail(new EgressError('UPSTREAM_CONNECT_FAILED', `upstream sent a malformed response (${r.error.code}: ${r.error.message})`));
+        return;
+      }
+      const h = r.head;
+      const rest = this.buf.subarray(h.headBytes);
+      if (h.status >= 100 && h.status < 200) {
+        if (h.status === 101) {
+          this.fail(new EgressError('UPSTREAM_CONNECT_FAILED', 'upstream switched protocols without being asked'));
+          return;
+        }
+        if (this.exchange.head.versionMinor === 1) this.exchange.socket.write(this.buf.subarray(0, h.headBytes));
+        this.buf = rest;
+        if (this.buf.length === 0) return;
+        continue;
+      }
+      this.buf = EMPTY;
+      this.onHead(h, rest);
+      return;
+    }
+  }
+
+  /** The destination closed its side (or the socket closed). */
+  onEnd(): void {
+    if (this.done) return;
+    const head = this.head;
+    if (head !== null && head.framing.kind === 'close') {
+      this.exchange.end();
+      this.finish(null, false);
+      return;
+    }
+    this.fail(new EgressError(head === null ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_ABORTED', head === null ? 'upstream closed the connection without answering' : 'the destination closed the connection mid-response'));
+  }
+
+  /** The socket closed without an end or an error first (destroyed from elsewhere): the answer is incomplete. */
+  onClosed(): void {
+    if (this.done) return;
+    this.fail(new EgressError(this.head === null ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_ABORTED', 'the upstream connection closed'));
+  }
+
+  onError(err: NodeJS.ErrnoException): void {
+    this.fail(new EgressError(this.head === null ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_ABORTED', `upstream error: ${err.code ?? err.message}`, { cause: err }));
+  }
+
+  onTimeout(): void {
+    const ms = this.ctx.responseTimeoutMs;
+    this.fail(new EgressError('UPSTREAM_TIMEOUT', this.head === null ? `no response within ${ms} ms` : `the destination stalled for ${ms} ms mid-response`));
+  }
+}
 
 export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
   const maxIdle = opts.maxIdlePerHost ?? 64;
@@ -81,69 +355,91 @@ export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
   let idleCount = 0;
   let openCount = 0;
   let closed = false;
+  /** Ages out pooled sockets: armed for the oldest one's time while any is pooled, not per request. */
+  let sweeper: NodeJS.Timeout | null = null;
 
-  const takeIdle = (key: string): net.Socket | null => {
+  const unpool = (upstream: Upstream): void => {
+    if (!upstream.pooled) return;
+    upstream.pooled = false;
+    idleCount--;
+    const pool = pools.get(upstream.key);
+    const i = pool === undefined ? -1 : pool.indexOf(upstream);
+    if (pool !== undefined && i !== -1) {
+      pool.splice(i, 1);
+      if (pool.length === 0) pools.delete(upstream.key);
+    }
+  };
+
+  /** Close the sockets pooled for idleMs or longer; then wait for the next one to come of age (or stop). */
+  const sweep = (): void => {
+    sweeper = null;
+    const now = Date.now();
+    let next = Infinity;
+    for (const pool of [...pools.values()]) {
+      // Oldest first (pushed in order, reused from the end): stop at the first socket used recently enough.
+      while (pool.length > 0 && (pool[0] as Upstream).idleSince <= now - idleMs) {
+        const upstream = pool[0] as Upstream;
+        unpool(upstream);
+        upstream.socket.destroy();
+      }
+      if (pool.length > 0) next = Math.min(next, (pool[0] as Upstream).idleSince + idleMs);
+    }
+    if (next !== Infinity) armSweep(next - now);
+  };
+  const armSweep = (ms: number): void => {
+    sweeper = setTimeout(sweep, Math.max(1, ms));
+    sweeper.unref();
+  };
+
+  const onClose = (upstream: Upstream): void => {
+    unpool(upstream);
+    openCount--;
+  };
+
+  const takeIdle = (key: string): Upstream | null => {
     const pool = pools.get(key);
     while (pool !== undefined && pool.length > 0) {
-      const socket = pool.pop() as net.Socket;
+      const upstream = pool.pop() as Upstream;
+      upstream.pooled = false;
       idleCount--;
-      socket.removeAllListeners('close');
-      socket.removeAllListeners('timeout');
-      socket.removeAllListeners('data');
       if (pool.length === 0) pools.delete(key);
-      if (!socket.destroyed && socket.readyState === 'open') {
-        socket.setTimeout(0);
-        socket.once('close', () => openCount--);
-        return socket;
+      if (!upstream.socket.destroyed && upstream.socket.readyState === 'open') {
+        upstream.idleSince = 0;
+        return upstream;
       }
-      socket.destroy();
-      openCount--;
+      upstream.socket.destroy();
     }
     return null;
   };
 
-  const release = (key: string, socket: net.Socket): void => {
-    socket.removeAllListeners('data');
-    socket.removeAllListeners('end');
-    socket.removeAllListeners('error');
-    socket.removeAllListeners('timeout');
-    socket.removeAllListeners('close');
-    let pool = pools.get(key);
+  const release = (upstream: Upstream): void => {
+    const socket = upstream.socket;
+    let pool = pools.get(upstream.key);
     if (closed || socket.destroyed || (pool !== undefined && pool.length >= maxIdle)) {
       socket.destroy();
-      openCount--;
       return;
     }
     if (pool === undefined) {
       pool = [];
-      pools.set(key, pool);
+      pools.set(upstream.key, pool);
     }
-    pool.push(socket);
+    pool.push(upstream);
+    upstream.pooled = true;
+    upstream.idleSince = Date.now();
     idleCount++;
-    const forget = (): void => {
-      const p = pools.get(key);
-      const i = p === undefined ? -1 : p.indexOf(socket);
-      if (i !== -1 && p !== undefined) {
-        p.splice(i, 1);
-        idleCount--;
-        if (p.length === 0) pools.delete(key);
-      }
-      openCount--;
-      socket.destroy();
-    };
-    // A pooled socket the destination closes, or that stays unused, leaves the pool.
-    socket.once('close', forget);
-    socket.on('error', () => socket.destroy());
-    socket.on('data', () => socket.destroy()); // bytes on an idle socket: the destination broke framing
-    socket.setTimeout(idleMs, () => socket.destroy());
+    // A pooled socket the destination closes, or sends bytes on, leaves the pool (Upstream's listeners).
     socket.resume();
+    if (sweeper === null) armSweep(idleMs);
   };
 
-  const dial = async (target: ForwardTarget): Promise<net.Socket> => {
+  const ctx = { maxHead, responseTimeoutMs: opts.responseTimeoutMs, release };
+
+  const dial = async (target: ForwardTarget, key: string): Promise<Upstream> => {
     if (openCount >= maxTotal) throw new EgressError('UPSTREAM_CONNECT_FAILED', `upstream connection limit (${maxTotal}) reached`);
     openCount++;
+    let socket: net.Socket;
     try {
-      let socket = await dialUpstream(target.ip, target.port, opts.connectTimeoutMs);
+      socket = await dialUpstream(target.ip, target.port, opts.connectTimeoutMs);
       if (target.tls !== undefined) {
         if (opts.trust === undefined) {
           socket.destroy();
@@ -151,242 +447,40 @@ export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
         }
         socket = await connectUpstreamTls(socket, target.tls, opts.trust, opts.connectTimeoutMs);
       }
-      socket.once('close', () => openCount--);
-      return socket;
     } catch (err) {
       openCount--;
       throw err;
     }
+    socket.setTimeout(opts.responseTimeoutMs);
+    return new Upstream(socket, key, onClose);
   };
 
   /** One attempt on one socket. `reused`: a pooled socket, which may have been closed by the destination meanwhile. */
-  const exchangeOn = (socket: net.Socket, reused: boolean, key: string, exchange: Http1Exchange, requestHead: string): Promise<Omit<ForwardResult, 'upstreamTls'> & { retry: boolean }> =>
-    new Promise((resolve) => {
-      const client = exchange.socket;
-      const method = exchange.head.method;
-      const clientMinor = exchange.head.versionMinor;
-      let buf: Buffer = EMPTY;
-      let head: ResponseHead | null = null;
-      let bodyBytes = 0;
-      let remaining = 0;
-      let framer: ChunkedFramer | null = null;
-      /** HTTP/1.0 client and a chunked answer: relay the payload only, end by closing. */
-      let dechunk = false;
-      let received = false;
-      let requestSent = exchange.head.framing.kind === 'none' || exchange.bodyComplete;
-      let done = false;
-
-      const cleanup = (): void => {
-        socket.removeListener('data', onData);
-        socket.removeListener('end', onEnd);
-        socket.removeListener('error', onError);
-        socket.removeListener('timeout', onTimeout);
-        socket.removeListener('drain', onUpstreamDrain);
-        client.removeListener('drain', onClientDrain);
-        client.removeListener('close', onClientClose);
-        socket.setTimeout(0);
-      };
-      const finish = (error: EgressError | null, reusable: boolean, retry = false): void => {
-        if (done) return;
-        done = true;
-        cleanup();
-        if (reusable && error === null && requestSent) release(key, socket);
-        else socket.destroy();
-        resolve({ error, midResponse: error !== null && exchange.headersSent, destinationBytes: bodyBytes, status: head?.status ?? 0, retry });
-      };
-      const fail = (error: EgressError): void => {
-        if (exchange.headersSent) {
-          // The client has part of the answer: it must see the cut, not a short "complete" response.
-          exchange.destroy();
-          finish(new EgressError('UPSTREAM_ABORTED', error.message, { cause: error }), false);
-        } else {
-          finish(error, false, reused && !received && exchange.head.framing.kind === 'none');
-        }
-      };
-
-      /** Relay the answer's body bytes in buf[start…]. */
-      const relayBody = (data: Buffer, start: number): void => {
-        if (head === null) return;
-        let end = -1;
-        if (framer !== null) {
-          try {
-            end = framer.push(data, start);
-          } catch (err) {
-            fail(new EgressError('UPSTREAM_ABORTED', `upstream sent a malformed chunked body: ${(err as Error).message}`));
-            return;
-          }
-        } else if (head.framing.kind === 'length') {
-          const n = Math.min(remaining, data.length - start);
-          remaining -= n;
-          end = remaining === 0 ? start + n : -1;
-        }
-        const slice = end === -1 ? (start === 0 ? data : data.subarray(start)) : data.subarray(start, end);
-        if (framer === null) bodyBytes += slice.length;
-        if (end !== -1) {
-          // Bytes after the end of the answer: the destination broke framing; never reuse that socket. Nor one
-          // whose trailers said the connection ends (`Connection: close` trailer).
-          const clean = end === data.length && (framer === null || !framer.closeConnection);
-          if (framer !== null) bodyBytes = framer.payloadBytes;
-          exchange.end(dechunk || slice.length === 0 ? undefined : slice);
-          finish(null, clean && head.keepAlive);
-          return;
-        }
-        if (!dechunk && slice.length > 0 && !exchange.write(slice)) socket.pause();
-      };
-
-      const onHead = (h: ResponseHead, rest: Buffer): void => {
-        head = h;
-        const framing = h.framing;
-        const close = exchange.closeAfter || framing.kind === 'close' || (framing.kind === 'chunked' && clientMinor === 0);
-        exchange.statusCode = h.status;
-        // Head and the body bytes that came with it leave in one write (writev) instead of two syscalls.
-        client.cork();
-        try {
-          relayHead(h, framing, close, rest);
-        } finally {
-          client.uncork();
-        }
-      };
-      const relayHead = (h: ResponseHead, framing: ResponseHead['framing'], close: boolean, rest: Buffer): void => {
-        exchange.write(responseHead(h, close, framing.kind === 'chunked' && clientMinor === 0));
-        if (close) exchange.markClose();
-        switch (framing.kind) {
-          case 'none':
-            exchange.end();
-            finish(null, h.keepAlive && rest.length === 0);
-            return;
-          case 'length':
-            remaining = framing.length;
-            if (remaining === 0) {
-              exchange.end();
-              finish(null, h.keepAlive && rest.length === 0);
-              return;
-            }
-            break;
-          case 'chunked':
-            dechunk = clientMinor === 0;
-            framer = new ChunkedFramer(
-              dechunk
-                ? {
-                    message: 'response',
-                    onData: (b, s, e) => {
-                      if (!exchange.write(b.subarray(s, e))) socket.pause();
-                    },
-                  }
-                : { message: 'response' },
-            );
-            break;
-          case 'close':
-            break;
-        }
-        if (rest.length > 0) relayBody(rest, 0);
-      };
-
-      const onData = (chunk: Buffer): void => {
-        received = true;
-        if (head !== null) {
-          relayBody(chunk, 0);
-          return;
-        }
-        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-        // 1xx answers come before the final one (RFC 9110 §15.2); relay them to HTTP/1.1 clients.
-        for (;;) {
-          const r = parseResponseHead(buf, 0, maxHead, method);
-          if (r.kind === 'incomplete') return;
-          if (r.kind === 'invalid') {
-            fail(new EgressError('UPSTREAM_CONNECT_FAILED', `upstream sent a malformed response (${r.error.code}: ${r.error.message})`));
-            return;
-          }
-          const h = r.head;
-          const rest = buf.subarray(h.headBytes);
-          if (h.status >= 100 && h.status < 200) {
-            if (h.status === 101) {
-              fail(new EgressError('UPSTREAM_CONNECT_FAILED', 'upstream switched protocols without being asked'));
-              return;
-            }
-            if (clientMinor === 1) exchange.socket.write(buf.subarray(0, h.headBytes));
-            buf = rest;
-            if (buf.length === 0) return;
-            continue;
-          }
-          buf = EMPTY;
-          onHead(h, rest);
-          return;
-        }
-      };
-      const onEnd = (): void => {
-        if (head !== null && head.framing.kind === 'close') {
-          exchange.end();
-          finish(null, false);
-          return;
-        }
-        fail(new EgressError(head === null ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_ABORTED', head === null ? 'upstream closed the connection without answering' : 'the destination closed the connection mid-response'));
-      };
-      const onError = (err: NodeJS.ErrnoException): void => {
-        fail(new EgressError(head === null ? 'UPSTREAM_CONNECT_FAILED' : 'UPSTREAM_ABORTED', `upstream error: ${err.code ?? err.message}`, { cause: err }));
-      };
-      const onTimeout = (): void => {
-        fail(new EgressError('UPSTREAM_TIMEOUT', head === null ? `no response within ${opts.responseTimeoutMs} ms` : `the destination stalled for ${opts.responseTimeoutMs} ms mid-response`));
-      };
-      const onUpstreamDrain = (): void => exchange.resumeBody();
-      const onClientDrain = (): void => {
-        socket.resume();
-      };
-      const onClientClose = (): void => {
-        if (done) return;
-        if (exchange.finished) return;
-        done = true;
-        cleanup();
-        socket.destroy();
-        resolve({ error: new EgressError('CLIENT_ABORTED', 'client closed the connection'), midResponse: exchange.headersSent, destinationBytes: bodyBytes, status: head?.status ?? 0, retry: false });
-      };
-
-      socket.on('data', onData);
-      socket.on('end', onEnd);
-      socket.on('error', onError);
-      socket.on('drain', onUpstreamDrain);
-      socket.setTimeout(opts.responseTimeoutMs, onTimeout);
-      client.on('drain', onClientDrain);
-      client.on('close', onClientClose);
-      socket.resume();
-      socket.write(requestHead);
-      if (exchange.head.framing.kind !== 'none' && !exchange.bodyComplete) {
-        exchange.startBody(
-          // After the answer (e.g. an early 413) the socket is gone: the rest of the body is dropped.
-          (chunk) => done || socket.write(chunk),
-          () => {
-            requestSent = true;
-          },
-          (err) => fail(new EgressError('BAD_REQUEST', `malformed request body: ${err.message}`)),
-        );
-      } else if (exchange.head.framing.kind !== 'none') {
-        exchange.startBody((chunk) => done || socket.write(chunk), () => undefined, () => undefined);
-        requestSent = true;
-      }
-    });
+  const exchangeOn = (upstream: Upstream, reused: boolean, exchange: Http1Exchange, requestHead: string): Promise<AttemptResult> =>
+    new Promise((resolve) => new Attempt(upstream, reused, exchange, ctx, resolve).start(requestHead));
 
   return {
     async forward(exchange, requestHead, target) {
       const key = target.tls === undefined ? `${target.ip}|${target.port}` : `${target.ip}|${target.port}|tls|${target.tls.servername ?? ''}|${target.tls.checkName}`;
       for (let attempt = 0; ; attempt++) {
-        let socket = attempt === 0 ? takeIdle(key) : null;
-        const reused = socket !== null;
-        if (socket === null) {
+        let upstream = attempt === 0 ? takeIdle(key) : null;
+        const reused = upstream !== null;
+        if (upstream === null) {
           try {
-            socket = await dial(target);
+            upstream = await dial(target, key);
           } catch (err) {
             return { error: err as EgressError, midResponse: false, destinationBytes: 0, status: 0, upstreamTls: err instanceof UpstreamTlsError ? err.info : null };
           }
           if (exchange.socket.destroyed) {
-            socket.destroy();
+            upstream.socket.destroy();
             return { error: new EgressError('CLIENT_ABORTED', 'client closed the connection'), midResponse: false, destinationBytes: 0, status: 0, upstreamTls: null };
           }
         }
-        const result = await exchangeOn(socket, reused, key, exchange, requestHead);
+        const result = await exchangeOn(upstream, reused, exchange, requestHead);
         // A pooled socket the destination had just closed: retry once on a fresh one (RFC 9112 §9.3.1, only
         // for requests without a body, before any byte of an answer).
         if (result.retry && attempt === 0) continue;
-        return { error: result.error, midResponse: result.midResponse, destinationBytes: result.destinationBytes, status: result.status, upstreamTls: target.tls === undefined ? null : (upstreamTlsInfo(socket) ?? null) };
+        return { error: result.error, midResponse: result.midResponse, destinationBytes: result.destinationBytes, status: result.status, upstreamTls: target.tls === undefined ? null : (upstreamTlsInfo(upstream.socket) ?? null) };
       }
     },
     get idleSockets() {
@@ -394,7 +488,14 @@ export function createHttpForwarder(opts: ForwardOptions): HttpForwarder {
     },
     close() {
       closed = true;
-      for (const pool of pools.values()) for (const socket of pool) socket.destroy();
+      if (sweeper !== null) clearTimeout(sweeper);
+      sweeper = null;
+      for (const pool of [...pools.values()]) {
+        for (const upstream of [...pool]) {
+          upstream.pooled = false;
+          upstream.socket.destroy();
+        }
+      }
       pools.clear();
       idleCount = 0;
     },

@@ -243,6 +243,15 @@ export const FIELDS = {
 
 export type FieldName = keyof typeof FIELDS;
 
+/**
+ * Each field's slot in a flow's value array (its place in the catalogue above): a flow holds its values in one
+ * array of FIELD_COUNT slots, allocated once, instead of a Map that grows and rehashes as fields arrive.
+ */
+export const FIELD_SLOT: ReadonlyMap<FieldName, number> = new Map((Object.keys(FIELDS) as FieldName[]).map((name, i) => [name, i]));
+/** Field names by slot. */
+export const FIELD_BY_SLOT: readonly FieldName[] = Object.keys(FIELDS) as FieldName[];
+export const FIELD_COUNT = FIELD_BY_SLOT.length;
+
 type ValueOf<T extends FieldType> = T extends 'string' | 'ip'
   ? string
   : T extends 'number'

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Facts } from './facts.js';
-import { FIELDS, fieldStages, isDerivedField, type FieldName, type FieldValue, type FieldValueOf, type Stage } from './fields.js';
+import { isoTime } from './iso-time.js';
+import { FIELD_BY_SLOT, FIELD_COUNT, FIELD_SLOT, FIELDS, fieldStages, isDerivedField, type FieldName, type FieldValue, type FieldValueOf, type Stage } from './fields.js';
 import type { Decision } from '../policy/decision.js';
 import type { ErrorCode } from '../errors.js';
 
@@ -43,6 +44,18 @@ const RESOLUTION_FIELDS: ReadonlySet<FieldName> = new Set<FieldName>([
 
 export type FlowOutcome = 'success' | 'failure';
 
+/** A flow's empty value array, copied (one allocation, no growth) for each new flow. */
+const NO_VALUES: readonly (FieldValue | undefined)[] = Array.from({ length: FIELD_COUNT }, () => undefined);
+const TIMESTAMP_SLOT = FIELD_SLOT.get('@timestamp') as number;
+const EVENT_ID_SLOT = FIELD_SLOT.get('event.id') as number;
+
+/** The slot of a field name; a name outside the catalogue is a programming error, never client input. */
+function slotOf(name: FieldName): number {
+  const slot = FIELD_SLOT.get(name);
+  if (slot === undefined) throw new TypeError(`unknown flow field ${String(name)}`);
+  return slot;
+}
+
 /**
  * One flow: plain data named by ECS fields, filled in stage by stage. No sockets in here (mitmproxy's
  * connection objects hold metadata only), so the pipeline and the policy can be tested without any I/O.
@@ -50,9 +63,9 @@ export type FlowOutcome = 'success' | 'failure';
 export class Flow implements Facts {
   readonly id: string = randomUUID();
   readonly kind: FlowKind;
-  /** Field values by ECS name. A Map, not an object: dotted keys added flow by flow would make every
-   * property access on a plain object megamorphic (measured: a Map cut the per-request cost). */
-  private readonly values = new Map<FieldName, FieldValue>();
+  /** Field values by slot (FIELD_SLOT). Not an object with dotted keys: those added flow by flow made every
+   * property access megamorphic; not a Map: it grew and rehashed ~5 times a flow (issue 9, allocation). */
+  private readonly values: (FieldValue | undefined)[] = NO_VALUES.slice();
   /** process.hrtime.bigint() at the start, for event.duration. */
   readonly startedNs: bigint = process.hrtime.bigint();
   readonly startedMs: number = Date.now();
@@ -80,17 +93,22 @@ export class Flow implements Facts {
   constructor(kind: FlowKind, managed: boolean) {
     this.kind = kind;
     this.possible = KIND_STAGES[kind] | (managed ? STAGE_BIT.hint : 0);
-    this.values.set('@timestamp', new Date(this.startedMs).toISOString());
-    this.values.set('event.id', this.id);
+    this.values[TIMESTAMP_SLOT] = isoTime(this.startedMs);
+    this.values[EVENT_ID_SLOT] = this.id;
   }
 
   set<K extends FieldName>(name: K, value: FieldValueOf<K> | undefined): void {
     if (value === undefined) return;
-    this.values.set(name, value);
+    this.values[slotOf(name)] = value;
   }
 
   get<K extends FieldName>(name: K): FieldValueOf<K> | undefined {
-    return this.values.get(name) as FieldValueOf<K> | undefined;
+    const slot = FIELD_SLOT.get(name);
+    return slot === undefined ? undefined : (this.values[slot] as FieldValueOf<K> | undefined);
+  }
+
+  has(name: FieldName): boolean {
+    return this.get(name) !== undefined;
   }
 
   /**
@@ -98,14 +116,24 @@ export class Flow implements Facts {
    * A derived total (egress.score) has a value early, but stays pending while any input stage can happen.
    */
   isPending(name: FieldName): boolean {
-    const known = this.values.has(name);
+    const known = this.has(name);
     if (known && !DERIVED_FIELDS.has(name)) return false;
     if (!known && this.resolving && RESOLUTION_FIELDS.has(name)) return true;
     return (this.possible & (FIELD_STAGE_BITS.get(name) ?? 0)) !== 0;
   }
 
-  /** Every known field (read-only view). */
-  fieldMap(): ReadonlyMap<FieldName, FieldValue> {
+  /** Every known field with its value, in catalogue order (a new array: callers may set fields meanwhile). */
+  fields(): [FieldName, FieldValue][] {
+    const out: [FieldName, FieldValue][] = [];
+    for (let slot = 0; slot < FIELD_COUNT; slot++) {
+      const value = this.values[slot];
+      if (value !== undefined) out.push([FIELD_BY_SLOT[slot] as FieldName, value]);
+    }
+    return out;
+  }
+
+  /** The value array by slot (FIELD_SLOT), read-only: for the record writer, which walks it in its own order. */
+  slotValues(): readonly (FieldValue | undefined)[] {
     return this.values;
   }
 

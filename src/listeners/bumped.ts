@@ -175,7 +175,7 @@ export class BumpedTunnels {
     const head = exchange.head;
     const flow = pipeline.open('http', tunnel.sourceIp, tunnel.sourcePort);
     flow.set('egress.tunnel_id', tunnel.flow.id);
-    for (const [name, value] of tunnel.flow.fieldMap()) if (inherited(name)) flow.set(name as FieldName, value as FieldValue as never);
+    for (const [name, value] of tunnel.flow.fields()) if (inherited(name)) flow.set(name as FieldName, value as FieldValue as never);
     fillRequestFacts(flow, head);
     if (head.framing.kind !== 'none') sampleBody(flow, exchange);
     const done = new Promise<void>((resolve) => exchange.onDone(resolve));

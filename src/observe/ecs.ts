@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { FIELDS, type FieldName, type FieldValue } from '../flow/fields.js';
+import { FIELD_SLOT, FIELDS, type FieldName, type FieldValue } from '../flow/fields.js';
 import type { Flow } from '../flow/flow.js';
+import { isoTime } from '../flow/iso-time.js';
 import { CIPHER_NAMES } from '../fingerprint/tls-server-facts.js';
 import { communityId } from './community-id.js';
 
@@ -58,7 +59,8 @@ export const ARRAY_IN_RECORD: ReadonlySet<FieldName> = new Set<FieldName>([
 /** A field's place in the tree: its position in a depth-first walk, and the JSON keys (`"k":`) on its path. */
 interface Leaf {
   readonly field: FieldName;
-  readonly order: number;
+  /** Where the flow holds its value (FIELD_SLOT). */
+  readonly slot: number;
   readonly keys: readonly string[];
   /** Written as a one-element list when the value is a single one (ARRAY_IN_RECORD). */
   readonly list: boolean;
@@ -69,7 +71,7 @@ function indexLeaves(tree: readonly TreeNode[]): ReadonlyMap<FieldName, Leaf> {
   const walk = (nodes: readonly TreeNode[], keys: readonly string[]): void => {
     for (const node of nodes) {
       const path = [...keys, node.prefix];
-      if (node.field !== null) leaves.set(node.field, { field: node.field, order: leaves.size, keys: path, list: ARRAY_IN_RECORD.has(node.field) });
+      if (node.field !== null) leaves.set(node.field, { field: node.field, slot: FIELD_SLOT.get(node.field) as number, keys: path, list: ARRAY_IN_RECORD.has(node.field) });
       else walk(node.children, path);
     }
   };
@@ -90,9 +92,8 @@ const CONSTANT_FIELDS: ReadonlySet<FieldName> = new Set<FieldName>([
   'observer.version',
 ]);
 
-const LEAVES: ReadonlyMap<FieldName, Leaf> = new Map([...indexLeaves(TREE)].filter(([name]) => !CONSTANT_FIELDS.has(name)));
-
-const byOrder = (a: Leaf, b: Leaf): number => a.order - b.order;
+/** The record's fields in tree order (a depth-first walk), the constant ones left out. */
+const LEAVES: readonly Leaf[] = [...indexLeaves(TREE).values()].filter((leaf) => !CONSTANT_FIELDS.has(leaf.field));
 
 /** Characters a JSON string must escape (RFC 8259 §7), plus lone surrogates (JSON.stringify escapes them). */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point: JSON must escape them
@@ -123,27 +124,21 @@ function stringList(list: readonly string[]): string {
   return `${out}]`;
 }
 
-/** Reused between records (serialisation is synchronous): no per-record array. */
-const present: Leaf[] = [];
-
 /**
- * The fields the flow has, in tree order, written as nested JSON members: only the ~40 fields a flow has are
- * visited, not the whole catalogue. Same output as walking the tree (fields nested by dotted name).
+ * The fields the flow has, in tree order, written as nested JSON members: the flow's value array is walked in
+ * that order (no sorting, no per-record list). Same output as walking the tree (fields nested by dotted name).
  */
-function writeFields(values: ReadonlyMap<FieldName, FieldValue>): string {
-  present.length = 0;
-  values.forEach((value, name) => {
-    const leaf = LEAVES.get(name);
-    if (leaf !== undefined && value !== undefined) present.push(leaf);
-  });
-  present.sort(byOrder);
+function writeFields(values: readonly (FieldValue | undefined)[]): string {
   let out = '';
   let open: readonly string[] = [];
   let depth = 0;
   // A member follows another at its level unless the level was just opened (no reading back from `out`:
   // charCodeAt on a concatenated string would flatten it every time).
   let comma = false;
-  for (const leaf of present) {
+  for (let n = 0; n < LEAVES.length; n++) {
+    const leaf = LEAVES[n] as Leaf;
+    const value = values[leaf.slot];
+    if (value === undefined) continue;
     const keys = leaf.keys;
     const last = keys.length - 1;
     let common = 0;
@@ -156,7 +151,6 @@ function writeFields(values: ReadonlyMap<FieldName, FieldValue>): string {
     for (let i = common; i < last; i++) out += `${keys[i] as string}{`;
     depth = last;
     open = keys;
-    const value = values.get(leaf.field);
     out += (keys[last] as string) + (leaf.list && !Array.isArray(value) ? `[${jsonValue(value)}]` : jsonValue(value));
     comma = true;
   }
@@ -328,7 +322,7 @@ function finishFields(flow: Flow, endNs: bigint): void {
   const durationNs = Number(endNs - flow.startedNs);
   flow.set('event.duration', durationNs);
   flow.set('event.start', flow.get('@timestamp'));
-  flow.set('event.end', new Date(flow.startedMs + Math.round(durationNs / 1e6)).toISOString());
+  flow.set('event.end', isoTime(flow.startedMs + Math.round(durationNs / 1e6)));
   flow.set('source.bytes', flow.sourceBytes);
   flow.set('destination.bytes', flow.destinationBytes);
   flow.set('network.bytes', flow.sourceBytes + flow.destinationBytes);
@@ -363,7 +357,7 @@ function finishFields(flow: Flow, endNs: bigint): void {
  */
 export function serializeEcsRecord(flow: Flow, endNs: bigint = process.hrtime.bigint()): string {
   finishFields(flow, endNs);
-  return `{${writeFields(flow.fieldMap())}}`;
+  return `{${writeFields(flow.slotValues())}}`;
 }
 
 /** The same record as an object (tests, follow-up records). */

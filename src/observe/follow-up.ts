@@ -21,7 +21,7 @@ import { buildEcsRecord, RECORD_FIELDS, type EcsRecord } from './ecs.js';
  */
 export function buildFollowUpRecord(ended: Flow, attribution: Attribution, policy: PolicyView, rescore?: (flow: Flow) => void): EcsRecord {
   const late = new Flow(ended.kind, false);
-  for (const [name, value] of ended.fieldMap()) {
+  for (const [name, value] of ended.fields()) {
     if (name === '@timestamp' || name === 'event.id' || name.startsWith('process.') || name === 'egress.attribution') continue;
     // What the end of the flow and its decision wrote is recomputed for this record (finishFields).
     if (RECORD_FIELDS.has(name)) continue;

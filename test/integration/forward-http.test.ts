@@ -197,3 +197,71 @@ describe('HTTP forwarder: framing and aborts', () => {
     f.front.close(() => undefined);
   });
 });
+
+describe('HTTP forwarder: one set of listeners and one timeout per upstream socket', () => {
+  it('a pooled socket idle for longer than the response timeout still times out its next exchange', async () => {
+    // responseTimeoutMs < idleSocketMs: the socket's inactivity timer fires while it waits in the pool (ignored
+    // there), and must be live again for the next request on it.
+    const forwarder = createHttpForwarder({ connectTimeoutMs: 1000, responseTimeoutMs: 300, idleSocketMs: 5000 });
+    let requests = 0;
+    let connections = 0;
+    const server = await startTcpServer((s) => {
+      connections++;
+      s.on('data', (d: Buffer) => {
+        if (!d.includes('\r\n\r\n')) return;
+        requests++;
+        if (requests === 1) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'); // then never again
+      });
+    });
+    const f = await startFront(forwarder, () => ({ ip: '127.0.0.1', port: server.port }));
+    try {
+      const first = await rawExchange(f.port, 'GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n', 2000);
+      expect(first).toMatch(/^HTTP\/1\.1 200 [\s\S]*ok$/);
+      expect(forwarder.idleSockets).toBe(1);
+      await new Promise((r) => setTimeout(r, 700)); // over twice the response timeout, idle
+      expect(forwarder.idleSockets).toBe(1); // the idle limit, not the response timeout, ages pooled sockets
+      const started = Date.now();
+      const second = await rawExchange(f.port, 'GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n', 3000);
+      expect(second).toMatch(/^HTTP\/1\.1 504 /);
+      // It went over the pooled socket first and timed out there (a dead timer would hang it past the 3 s
+      // exchange), then once more on a fresh socket (a request without body, no answer byte: retried once).
+      expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+      expect(Date.now() - started).toBeLessThan(2500);
+      expect(requests).toBe(3);
+      expect(connections).toBe(2);
+      expect(f.results[1]?.error?.code).toBe('UPSTREAM_TIMEOUT');
+    } finally {
+      forwarder.close();
+      f.front.closeAll();
+      f.front.close(() => undefined);
+      await server.close();
+    }
+  });
+
+  it('a pooled socket that receives bytes is closed and leaves the pool; the next request dials anew', async () => {
+    const forwarder = createHttpForwarder({ connectTimeoutMs: 1000, responseTimeoutMs: 2000, idleSocketMs: 5000 });
+    const sockets: net.Socket[] = [];
+    const server = await startTcpServer((s) => {
+      sockets.push(s);
+      s.on('data', (d: Buffer) => {
+        if (d.includes('\r\n\r\n')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      });
+    });
+    const f = await startFront(forwarder, () => ({ ip: '127.0.0.1', port: server.port }));
+    try {
+      const request = 'GET http://origin.test/ HTTP/1.1\r\nHost: origin.test\r\nConnection: close\r\n\r\n';
+      expect(await rawExchange(f.port, request, 2000)).toMatch(/ok$/);
+      expect(forwarder.idleSockets).toBe(1);
+      sockets[0]?.write('HTTP/1.1 200 OK\r\n\r\n'); // unasked bytes: framing broken
+      await expect.poll(() => forwarder.idleSockets, { timeout: 2000 }).toBe(0);
+      await expect.poll(() => sockets[0]?.destroyed === true || sockets[0]?.readableEnded === true, { timeout: 2000 }).toBe(true);
+      expect(await rawExchange(f.port, request, 2000)).toMatch(/ok$/);
+      expect(sockets).toHaveLength(2);
+    } finally {
+      forwarder.close();
+      f.front.closeAll();
+      f.front.close(() => undefined);
+      await server.close();
+    }
+  });
+});

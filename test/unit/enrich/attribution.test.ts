@@ -48,7 +48,7 @@ describe('attach', () => {
     store.put(EID1);
     store.put(net(50000, flow.startedMs + 1_500));
     expect(attr.attach(flow)).toBe(true);
-    expect(Object.fromEntries(flow.fieldMap())).toMatchObject({
+    expect(Object.fromEntries(flow.fields())).toMatchObject({
       'process.name': 'rundll32.exe',
       'process.executable': 'C:\\Windows\\System32\\rundll32.exe',
       'process.pid': 4242,
@@ -295,7 +295,7 @@ describe('through the pipeline (HintSource contract)', () => {
     expect(await pipeline.decide(flow, 'connect')).toMatchObject({ status: 'final', verdict: 'block', ruleId: 'lolbin' });
     expect(Date.now() - started).toBeLessThan(400);
     pipeline.end(flow);
-    expect(Object.fromEntries(records[0]?.fieldMap() ?? [])).toMatchObject({ 'process.name': 'rundll32.exe', 'process.pid': 4242, 'user.name': 'alice', 'egress.attribution': 'telemetry' });
+    expect(Object.fromEntries(records[0]?.fields() ?? [])).toMatchObject({ 'process.name': 'rundll32.exe', 'process.pid': 4242, 'user.name': 'alice', 'egress.attribution': 'telemetry' });
     expect(attr.stats()).toEqual({ waiting: 0, remembered: 0 });
   });
 });

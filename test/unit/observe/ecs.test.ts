@@ -106,7 +106,7 @@ describe('ECS serialisation visits only the fields a flow has', () => {
         let level = reference;
         for (const key of path.slice(0, -1)) level = (level[key] ??= {}) as Record<string, unknown>;
         const leaf = path[path.length - 1] as string;
-        const value = flow.fieldMap().get(name);
+        const value = flow.get(name);
         // ECS array fields held as one value are written as a one-element list.
         if (!(leaf in level)) level[leaf] = ARRAY_IN_RECORD.has(name) && value !== undefined && !Array.isArray(value) ? [value] : value;
       }
