@@ -9,6 +9,7 @@
  *                             [--connections 64]     (http: wrk -c; 1 measures added latency: p50 is reported)
  *                             [--close]              (http: `Connection: close`, a new client connection per request)
  *                             [--cpu-prof DIR]       (B runs under V8's profiler; its .cpuprofile lands in DIR at the end)
+ *                             [--b-node-args="…"]    (more node flags for B, e.g. --b-node-args="--require ./sampler.cjs")
  *
  * Each checkout must hold a build (dist/) and node_modules/. The proxy runs pinned to CPU 1 with the shipped
  * default policy and its flow log to a file; wrk (-t1 -c64, 1 KiB answers) and the origin run on CPU 0.
@@ -35,6 +36,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '64' },
     close: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
+    'b-node-args': { type: 'string', default: '' },
   },
 });
 if (values.load !== 'http' && values.load !== 'tunnels') throw new Error(`--load must be http or tunnels (got ${values.load})`);
@@ -51,6 +53,11 @@ const dir = mkdtempSync(join(os.tmpdir(), 'egress-ab-'));
 const origin = await startOrigin();
 const target = `http://127.0.0.1:${origin.http.port}/`;
 
+const bNodeArgs = [
+  ...(values['cpu-prof'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`] : []),
+  ...(values['b-node-args'] ?? '').split(' ').filter((a) => a !== ''),
+];
+
 function knowsAllowLoopback(root: string): boolean {
   const schema = join(root, 'dist', 'config', 'schema.js');
   return existsSync(schema) && readFileSync(schema, 'utf8').includes('allow_loopback');
@@ -63,7 +70,7 @@ async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
     dir,
     name: label,
     observe: true,
-    ...(label === 'B' && values['cpu-prof'] !== undefined ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`] } : {}),
+    ...(label === 'B' ? { nodeArgs: bNodeArgs } : {}),
     policyFiles: [join(root, 'policies', 'never-bump.yaml'), join(root, 'policies', 'default.yaml')],
     // The origin is on loopback: builds that know network.allow_loopback (issue 11) refuse loopback without it
     // (every request would be a 403, a much cheaper path); builds before it refuse the key and treat loopback

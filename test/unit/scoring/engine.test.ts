@@ -6,9 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { Flow } from '../../../src/flow/flow.js';
-import { createScoring, scoreFlow, type FeatureExtractor } from '../../../src/scoring/score.js';
+import { createScoring, scoreFlow, type FeatureExtractor, type Scorer } from '../../../src/scoring/score.js';
 import { beacon, featureScorers, processUserWritable, uncommonPort } from '../../../src/scoring/scorers.js';
-import { DEFAULT_WEIGHTS, SIGNALS, SIGNAL_NAMES, withOverrides } from '../../../src/scoring/signals.js';
+import { DEFAULT_WEIGHTS, SIGNALS, SIGNAL_NAMES, withOverrides, type SignalName } from '../../../src/scoring/signals.js';
 import { bodyExtractor, destinationExtractor, httpExtractor, registrableDomain, tlsExtractor, uriExtractor } from '../../../src/scoring/extractors.js';
 import { DnsFlags } from '../../../src/scoring/dns-flags.js';
 import { loadC2UriShapes, SHIPPED_C2_URI_SHAPES } from '../../../src/scoring/features/c2-uri-shapes.js';
@@ -54,6 +54,19 @@ describe('signals and weights', () => {
     const many = Array.from({ length: 6 }, () => uncommonPort);
     scoreFlow(flow, many);
     expect(flow.get('egress.score')).toBe(100);
+  });
+
+  it('reasons are listed highest points first; equal points keep the scorers\' order; every call starts afresh', () => {
+    const fixed = (signal: SignalName, strength: number, reason: string): Scorer => ({ name: reason, score: () => ({ signal, strength, reason }) });
+    const weights = withOverrides(new Map<SignalName, number>([['uncommon_port', 10], ['ip_literal', 40], ['rare_destination', 10]]));
+    const flow = new Flow('connect', false);
+    const scorers = [fixed('uncommon_port', 1, 'a'), fixed('ip_literal', 0.5, 'b'), fixed('rare_destination', 1, 'c'), fixed('ip_literal', 1, 'd')];
+    expect(scoreFlow(flow, scorers, weights)).toEqual(['ip_literal', 'ip_literal', 'uncommon_port', 'rare_destination']);
+    expect(flow.get('egress.reasons')).toEqual(['d (+40 ip_literal)', 'b (+20 ip_literal)', 'a (+10 uncommon_port)', 'c (+10 rare_destination)']);
+    expect(flow.get('egress.score')).toBe(80);
+    // A later call with fewer hits shows none of the earlier call's.
+    expect(scoreFlow(flow, [scorers[2] as Scorer], weights)).toEqual(['rare_destination']);
+    expect(flow.get('egress.reasons')).toEqual(['c (+10 rare_destination)']);
   });
 
   it('a weight of 0 removes the signal from the score, the reasons and the signal list', () => {
