@@ -57,6 +57,55 @@ export const TLS_VERIFICATION_LABELS = ['ok', 'failed'] as const;
 export type TlsVerificationLabel = (typeof TLS_VERIFICATION_LABELS)[number];
 export const LEAF_LOOKUP_LABELS = ['hit', 'mint'] as const;
 export type LeafLookupLabel = (typeof LEAF_LOOKUP_LABELS)[number];
+/** A counter child for the per-flow path: `perFlowChild`. */
+export interface FlowCounter {
+  inc(n?: number): void;
+}
+
+/** A kept child's increments not yet handed to prom-client. */
+class PendingCount implements FlowCounter {
+  private n = 0;
+  constructor(private readonly child: { inc(n: number): void }) {}
+  inc(n = 1): void {
+    this.n += n;
+  }
+  flush(): void {
+    if (this.n === 0) return;
+    const n = this.n;
+    this.n = 0;
+    this.child.inc(n);
+  }
+}
+
+/** The pending children of each per-flow counter (bounded by its label sets: one child per set used). */
+const PENDING = new WeakMap<object, PendingCount[]>();
+
+/**
+ * `collect` of every counter the per-flow path increments: prom-client calls it before it reads the counter (a
+ * scrape, a cluster worker's metrics for the primary, `get()`), so what it shows includes every increment made
+ * before the read.
+ */
+function flushPending(this: Counter<string>): void {
+  for (const child of PENDING.get(this) ?? []) child.flush();
+}
+
+/**
+ * A counter child for the per-flow path (flows, rule matches, signals, bytes …; ~8 increments a flow): `inc` adds
+ * to a plain number, handed to prom-client when the counter is read (`flushPending`). prom-client's own children
+ * hash their label set again on every `inc` (a string built and a map lookup, ~170 ns) — issue 9, per-flow cost.
+ * Take children once per label set and keep them (as `labels()` children were kept).
+ */
+export function perFlowChild<T extends string>(counter: Counter<T>, labels: Partial<Record<T, string | number>>): FlowCounter {
+  const child = new PendingCount(counter.labels(labels));
+  let list = PENDING.get(counter);
+  if (list === undefined) {
+    list = [];
+    PENDING.set(counter, list);
+  }
+  list.push(child);
+  return child;
+}
+
 /** `live`: the rule decided or tagged the flow; `shadow`: a `mode: shadow` rule matched (it decided nothing). */
 export const RULE_MODE_LABELS = ['live', 'shadow'] as const satisfies readonly RuleMode[];
 export type RuleModeLabel = (typeof RULE_MODE_LABELS)[number];
@@ -161,23 +210,25 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
   const leafSeen = { hit: 0, mint: 0 };
   const metrics: Metrics = {
     registry,
-    flows: new Counter({ name: 'egress_flows_total', help: 'Flows ended, by decision and protocol', labelNames: ['action', 'protocol'], registers }),
+    flows: new Counter({ name: 'egress_flows_total', help: 'Flows ended, by decision and protocol', labelNames: ['action', 'protocol'], registers, collect: flushPending }),
     alerts: new Counter({
       name: 'egress_alerts_total',
       help: 'Flows whose record is an alert (a matched live rule has a severity), by that severity and the decision',
       labelNames: ['severity', 'action'],
       registers,
+      collect: flushPending,
     }),
     ruleMatches: new Counter({
       name: 'egress_rule_matches_total',
       help: 'Flows a policy rule matched, by rule id and mode (live, or shadow: evaluated and recorded, never deciding)',
       labelNames: ['rule', 'mode'],
       registers,
+      collect: flushPending,
     }),
     activeFlows: new Gauge({ name: 'egress_active_flows', help: 'Flows in progress', registers }),
     hints: new Counter({ name: 'egress_hints_total', help: 'Endpoint process hint events received, by result', labelNames: ['result'], registers }),
     // One count per flow, at its record, like egress_flows_total: sum over method = sum of egress_flows_total.
-    attributedFlows: new Counter({ name: 'egress_attributed_flows_total', help: 'Flows ended, by how their process was found (follow-up records not counted)', labelNames: ['method'], registers }),
+    attributedFlows: new Counter({ name: 'egress_attributed_flows_total', help: 'Flows ended, by how their process was found (follow-up records not counted)', labelNames: ['method'], registers, collect: flushPending }),
     followUps: new Counter({
       name: 'egress_followup_records_total',
       help: 'Follow-up records written: a late process hint completed a flow already recorded (not a flow: egress_flows_total counted it once)',
@@ -253,8 +304,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2],
       registers,
     }),
-    bytes: new Counter({ name: 'egress_bytes_total', help: 'Bytes relayed, by who sent them', labelNames: ['direction'], registers }),
-    errors: new Counter({ name: 'egress_flow_errors_total', help: 'Flows that ended in an error, by error code', labelNames: ['code'], registers }),
+    bytes: new Counter({ name: 'egress_bytes_total', help: 'Bytes relayed, by who sent them', labelNames: ['direction'], registers, collect: flushPending }),
+    errors: new Counter({ name: 'egress_flow_errors_total', help: 'Flows that ended in an error, by error code', labelNames: ['code'], registers, collect: flushPending }),
     flowLogDropped: new Counter({ name: 'egress_flow_log_dropped_total', help: 'Flow records that could not be written', registers }),
     dnsUpstreamLatency: new Histogram({
       name: 'egress_dns_upstream_seconds',
@@ -265,7 +316,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     }),
     dnsMalformed: new Counter({ name: 'egress_dns_malformed_total', help: 'DNS messages from clients that were not valid queries, by transport and what was sent back', labelNames: ['transport', 'reply'], registers }),
     dnsCacheLookups: new Counter({ name: 'egress_dns_cache_lookups_total', help: 'DNS answer cache lookups (dns.cache), by result', labelNames: ['result'], registers }),
-    dnsUpstreamDropped: new Counter({ name: 'egress_dns_upstream_dropped_total', help: 'Upstream DNS datagrams not taken as an answer (spoofed, late or mismatched), by reason', labelNames: ['reason'], registers }),
+    dnsUpstreamDropped: new Counter({ name: 'egress_dns_upstream_dropped_total', help: 'Upstream DNS datagrams not taken as an answer (spoofed, late or mismatched), by reason', labelNames: ['reason'], registers, collect: flushPending }),
     dnsTableEntries: new Gauge({
       name: 'egress_dns_memory_entries',
       help: 'Entries held by the DNS name-IP memory and the DNS signal counters, by table',
@@ -307,12 +358,14 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       help: 'Allowed tunnels by what the proxy did: bump, splice, pinned_splice (a bump rule matched, the client had refused our certificate), client_rejected (the client refused the minted certificate)',
       labelNames: ['mode'],
       registers,
+      collect: flushPending,
     }),
     tlsVerifications: new Counter({
       name: 'egress_tls_upstream_verifications_total',
       help: 'Requests inside bumped tunnels by the verification of the destination certificate (ok, failed)',
       labelNames: ['result'],
       registers,
+      collect: flushPending,
     }),
     leafLookups: new Counter({
       name: 'egress_tls_leaf_lookups_total',
@@ -398,12 +451,12 @@ export function initialisePolicyRuleSeries(
  * kept — bounded by the rule ids of the policies loaded — since `labels()` hashes the label set on each call.
  */
 export function createRuleMatchCounter(m: Metrics): (decision: Decision) => void {
-  const live = new Map<string, { inc(): void }>();
-  const shadow = new Map<string, { inc(): void }>();
-  const child = (children: Map<string, { inc(): void }>, rule: string, mode: RuleModeLabel): { inc(): void } => {
+  const live = new Map<string, FlowCounter>();
+  const shadow = new Map<string, FlowCounter>();
+  const child = (children: Map<string, FlowCounter>, rule: string, mode: RuleModeLabel): FlowCounter => {
     let counter = children.get(rule);
     if (counter === undefined) {
-      counter = m.ruleMatches.labels({ rule, mode });
+      counter = perFlowChild(m.ruleMatches, { rule, mode });
       children.set(rule, counter);
     }
     return counter;
@@ -447,7 +500,7 @@ const PROTOCOLS: ReadonlySet<string> = new Set<string>(PROTOCOL_LABELS);
  */
 export function createScoreObserver(m: Metrics): (flow: Flow, signals: readonly SignalName[]) => void {
   const histograms = new Map<string, { observe(value: number): void }>();
-  const counters = new Map<string, { inc(): void }>();
+  const counters = new Map<string, FlowCounter>();
   return (flow, signals) => {
     const raw = flow.get('network.protocol') ?? 'unknown';
     const protocol = PROTOCOLS.has(raw) ? raw : 'unknown';
@@ -460,7 +513,7 @@ export function createScoreObserver(m: Metrics): (flow: Flow, signals: readonly 
     for (const reason of signals) {
       let counter = counters.get(reason);
       if (counter === undefined) {
-        counter = m.reasons.labels({ reason });
+        counter = perFlowChild(m.reasons, { reason });
         counters.set(reason, counter);
       }
       counter.inc();

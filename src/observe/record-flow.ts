@@ -1,7 +1,7 @@
 import type { Flow } from '../flow/flow.js';
 import { serializeEcsRecord } from './ecs.js';
 import type { FlowLog } from './flow-log.js';
-import { createRuleMatchCounter } from './metrics.js';
+import { createRuleMatchCounter, perFlowChild } from './metrics.js';
 import type { AttributionLabel, Metrics, ProtocolLabel, TlsTunnelLabel } from './metrics.js';
 
 const PROTOCOLS: ReadonlySet<string> = new Set<ProtocolLabel>(['http', 'tls', 'dns', 'unknown']);
@@ -28,20 +28,20 @@ function memo<C>(make: (key: string) => C): (key: string) => C {
 export function createFlowRecorder(log: FlowLog, metrics: Metrics, afterRecord?: (flow: Flow, line: string) => void): (flow: Flow) => void {
   const flowCounter = memo((key) => {
     const [action, protocol] = key.split('|') as [string, string];
-    return metrics.flows.labels({ action, protocol });
+    return perFlowChild(metrics.flows, { action, protocol });
   });
   // Live and shadow rule matches, and the built-in rule that decided (internal destination, client ACL …).
   const countRules = createRuleMatchCounter(metrics);
-  const attributed = memo((method) => metrics.attributedFlows.labels({ method }));
+  const attributed = memo((method) => perFlowChild(metrics.attributedFlows, { method }));
   const alerts = memo((key) => {
     const [severity, action] = key.split('|') as [string, string];
-    return metrics.alerts.labels({ severity, action });
+    return perFlowChild(metrics.alerts, { severity, action });
   });
-  const errors = memo((code) => metrics.errors.labels({ code }));
-  const bytes = memo((direction) => metrics.bytes.labels({ direction }));
+  const errors = memo((code) => perFlowChild(metrics.errors, { code }));
+  const bytes = memo((direction) => perFlowChild(metrics.bytes, { direction }));
   const duration = memo((protocol) => metrics.flowDuration.labels({ protocol }));
-  const tunnels = memo((mode) => metrics.tlsTunnels.labels({ mode }));
-  const verifications = memo((result) => metrics.tlsVerifications.labels({ result }));
+  const tunnels = memo((mode) => perFlowChild(metrics.tlsTunnels, { mode }));
+  const verifications = memo((result) => perFlowChild(metrics.tlsVerifications, { result }));
   return (flow) => {
     const endNs = process.hrtime.bigint();
     const line = serializeEcsRecord(flow, endNs);

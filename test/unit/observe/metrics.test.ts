@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildInfoLabels, createClusterMetrics, createMetrics, dropPolicyState, label, recordPolicyLoad } from '../../../src/observe/metrics.js';
+import { buildInfoLabels, createClusterMetrics, createMetrics, createRuleMatchCounter, dropPolicyState, label, perFlowChild, recordPolicyLoad } from '../../../src/observe/metrics.js';
 import { aggregateMetrics } from '../../../src/cluster/supervise.js';
 
 const HAS_PROMTOOL = existsSync('/usr/bin/promtool');
@@ -63,5 +63,32 @@ describe('metrics', () => {
     expect(sample(text, 'egress_workers{state="abandoned"}')).toBe(0);
     expect(text).toMatch(/^egress_build_info\{[^}]+\} 1$/m);
     if (HAS_PROMTOOL) expect(execFileSync('/usr/bin/promtool', ['check', 'metrics'], { input: text }).toString()).toBe('');
+  });
+
+  it('per-flow counter children: every increment before a read shows in it, once, in scrapes, get() and a cluster aggregate', async () => {
+    const m = createMetrics({ defaultMetrics: false });
+    const allowHttp = perFlowChild(m.flows, { action: 'allow', protocol: 'http' });
+    const blockTls = perFlowChild(m.flows, { action: 'block', protocol: 'tls' });
+    const sent = perFlowChild(m.bytes, { direction: 'source' });
+    for (let i = 0; i < 5; i++) allowHttp.inc();
+    blockTls.inc();
+    sent.inc(1500);
+    m.flows.inc({ action: 'allow', protocol: 'http' }); // the direct path still adds to the same series
+    let text = await m.registry.metrics();
+    expect(sample(text, 'egress_flows_total{action="allow",protocol="http"}')).toBe(6);
+    expect(sample(text, 'egress_flows_total{action="block",protocol="tls"}')).toBe(1);
+    expect(sample(text, 'egress_bytes_total{direction="source"}')).toBe(1500);
+    // A second read without new increments counts nothing twice; new ones add up.
+    expect(sample(await m.registry.metrics(), 'egress_flows_total{action="allow",protocol="http"}')).toBe(6);
+    allowHttp.inc();
+    const viaGet = (await m.flows.get()).values.find((v) => v.labels.action === 'allow' && v.labels.protocol === 'http');
+    expect(viaGet?.value).toBe(7);
+    // Rule matches and a worker's metrics as the cluster primary reads them (getMetricsAsJSON).
+    const countRules = createRuleMatchCounter(m);
+    countRules({ status: 'final', verdict: 'block', ruleId: 'c2-rundll32', matchedRuleIds: ['c2-rundll32'], tags: [], severity: 'high', tunnel: 'splice', reasons: [] });
+    const { text: aggregate } = await aggregateMetrics([await m.registry.getMetricsAsJSON()]);
+    expect(sample(aggregate, 'egress_rule_matches_total{rule="c2-rundll32",mode="live"}')).toBe(1);
+    text = await m.registry.metrics();
+    expect(sample(text, 'egress_rule_matches_total{rule="c2-rundll32",mode="live"}')).toBe(1);
   });
 });
