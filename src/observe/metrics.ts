@@ -96,6 +96,8 @@ function flushPending(this: Counter<string>): void {
  * Take children once per label set and keep them (as `labels()` children were kept).
  */
 export function perFlowChild<T extends string>(counter: Counter<T>, labels: Partial<Record<T, string | number>>): FlowCounter {
+  // A counter declared without `collect: flushPending` would never show these increments: refuse it at once.
+  if ((counter as unknown as { collect?: unknown }).collect !== flushPending) throw new Error(`perFlowChild: ${String((counter as unknown as { name?: unknown }).name)} is not declared with collect: flushPending`);
   const child = new PendingCount(counter.labels(labels));
   let list = PENDING.get(counter);
   if (list === undefined) {
@@ -316,7 +318,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     }),
     dnsMalformed: new Counter({ name: 'egress_dns_malformed_total', help: 'DNS messages from clients that were not valid queries, by transport and what was sent back', labelNames: ['transport', 'reply'], registers }),
     dnsCacheLookups: new Counter({ name: 'egress_dns_cache_lookups_total', help: 'DNS answer cache lookups (dns.cache), by result', labelNames: ['result'], registers }),
-    dnsUpstreamDropped: new Counter({ name: 'egress_dns_upstream_dropped_total', help: 'Upstream DNS datagrams not taken as an answer (spoofed, late or mismatched), by reason', labelNames: ['reason'], registers, collect: flushPending }),
+    dnsUpstreamDropped: new Counter({ name: 'egress_dns_upstream_dropped_total', help: 'Upstream DNS datagrams not taken as an answer (spoofed, late or mismatched), by reason', labelNames: ['reason'], registers }),
     dnsTableEntries: new Gauge({
       name: 'egress_dns_memory_entries',
       help: 'Entries held by the DNS name-IP memory and the DNS signal counters, by table',
@@ -336,7 +338,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       registers,
     }),
     // The label is a SignalName: a closed set declared in src/scoring/signals.ts.
-    reasons: new Counter({ name: 'egress_reasons_total', help: 'Signals that raised the score of ended flows, by signal name (docs/scoring.md)', labelNames: ['reason'], registers }),
+    reasons: new Counter({ name: 'egress_reasons_total', help: 'Signals that raised the score of ended flows, by signal name (docs/scoring.md)', labelNames: ['reason'], registers, collect: flushPending }),
     beaconCandidates: new Gauge({
       name: 'egress_beacon_candidates',
       help: 'Host/process/destination keys whose beacon score is at least 0.8',

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildInfoLabels, createClusterMetrics, createMetrics, createRuleMatchCounter, dropPolicyState, label, perFlowChild, recordPolicyLoad } from '../../../src/observe/metrics.js';
+import { buildInfoLabels, createClusterMetrics, createMetrics, createRuleMatchCounter, createScoreObserver, dropPolicyState, label, perFlowChild, recordPolicyLoad } from '../../../src/observe/metrics.js';
+import { Flow } from '../../../src/flow/flow.js';
 import { aggregateMetrics } from '../../../src/cluster/supervise.js';
 
 const HAS_PROMTOOL = existsSync('/usr/bin/promtool');
@@ -90,5 +91,15 @@ describe('metrics', () => {
     expect(sample(aggregate, 'egress_rule_matches_total{rule="c2-rundll32",mode="live"}')).toBe(1);
     text = await m.registry.metrics();
     expect(sample(text, 'egress_rule_matches_total{rule="c2-rundll32",mode="live"}')).toBe(1);
+    // The signals counter, through the score observer the detection engine calls at a flow's end.
+    const flow = new Flow('http', false);
+    flow.set('network.protocol', 'http');
+    flow.set('egress.score', 45);
+    createScoreObserver(m)(flow, ['uncommon_port', 'ip_literal']);
+    text = await m.registry.metrics();
+    expect(sample(text, 'egress_reasons_total{reason="uncommon_port"}')).toBe(1);
+    expect(sample(text, 'egress_reasons_total{reason="ip_literal"}')).toBe(1);
+    // A counter that would not hand the sums over is refused when the child is taken, not silently kept at 0.
+    expect(() => perFlowChild(m.hints, { result: 'accepted' })).toThrow(/egress_hints_total is not declared with collect: flushPending/);
   });
 });
