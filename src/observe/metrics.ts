@@ -4,6 +4,7 @@ import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import type { Flow } from '../flow/flow.js';
 import type { Decision, RuleMode } from '../policy/decision.js';
 import { SIGNAL_NAMES, type SignalName } from '../scoring/signals.js';
+import { BucketHistogram } from './bucket-histogram.js';
 
 /**
  * Every metric, declared once. Label values are closed unions, so a domain, an IP or a process name can
@@ -170,8 +171,9 @@ export interface Metrics {
   readonly policyLastReloadSuccessTime: Gauge;
   readonly followUps: Counter;
   readonly buildInfo: Gauge<'version' | 'node_version' | 'commit'>;
-  readonly flowDuration: Histogram<'protocol'>;
-  readonly decisionLatency: Histogram;
+  /** Per-flow histograms: BucketHistogram (src/observe/bucket-histogram.ts), not prom-client's. */
+  readonly flowDuration: BucketHistogram<'protocol'>;
+  readonly decisionLatency: BucketHistogram;
   readonly bytes: Counter<'direction'>;
   readonly errors: Counter<'code'>;
   readonly flowLogDropped: Counter;
@@ -182,7 +184,7 @@ export interface Metrics {
   readonly dnsTableEntries: Gauge<'table'>;
   /** Sizes read at each scrape for egress_dns_memory_entries (set by the composition root). */
   readonly dnsTables: Map<DnsTableLabel, () => number>;
-  readonly score: Histogram<'protocol'>;
+  readonly score: BucketHistogram<'protocol'>;
   readonly reasons: Counter<'reason'>;
   readonly beaconCandidates: Gauge;
   readonly baselineEntries: Gauge;
@@ -293,14 +295,14 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       registers,
       aggregator: 'max',
     }),
-    flowDuration: new Histogram({
+    flowDuration: new BucketHistogram({
       name: 'egress_flow_duration_seconds',
       help: 'Flow duration from accept to record, by protocol',
       labelNames: ['protocol'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
       registers,
     }),
-    decisionLatency: new Histogram({
+    decisionLatency: new BucketHistogram({
       name: 'egress_decision_seconds',
       help: 'Time from flow start to the final policy decision (includes resolution and hint waits)',
       buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2],
@@ -330,7 +332,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
         for (const [table, size] of dnsTables) this.set({ table }, size());
       },
     }),
-    score: new Histogram({
+    score: new BucketHistogram({
       name: 'egress_score',
       help: 'egress.score of ended flows (docs/scoring.md), by protocol',
       labelNames: ['protocol'],
