@@ -105,7 +105,6 @@ function historyError(message: string, cause?: unknown): EgressError {
   return new EgressError(HISTORY_ERROR_CODE, message, cause === undefined ? undefined : { cause });
 }
 
-
 // ---- queries --------------------------------------------------------------------------------------------------
 
 export interface QuerySql {

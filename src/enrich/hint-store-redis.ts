@@ -160,7 +160,6 @@ function idMs(id: string): number {
   return Number.isFinite(ms) ? ms : 0;
 }
 
-
 /** Connect, subscribe and load the recent hints already in Redis; rejects when Redis cannot be used. */
 export async function createRedisHintStore(opts: RedisHintStoreOptions): Promise<HintStore> {
   const safeUrl = redactRedisUrl(opts.url);

@@ -58,6 +58,12 @@ export const TLS_VERIFICATION_LABELS = ['ok', 'failed'] as const;
 export type TlsVerificationLabel = (typeof TLS_VERIFICATION_LABELS)[number];
 export const LEAF_LOOKUP_LABELS = ['hit', 'mint'] as const;
 export type LeafLookupLabel = (typeof LEAF_LOOKUP_LABELS)[number];
+/** `live`: the rule decided or tagged the flow; `shadow`: a `mode: shadow` rule matched (it decided nothing). */
+export const RULE_MODE_LABELS = ['live', 'shadow'] as const satisfies readonly RuleMode[];
+export type RuleModeLabel = (typeof RULE_MODE_LABELS)[number];
+export const WORKER_STATE_LABELS = ['starting', 'up', 'stopping', 'restarting', 'abandoned'] as const;
+export type WorkerStateLabel = (typeof WORKER_STATE_LABELS)[number];
+
 /** A counter child for the per-flow path: `perFlowChild`. */
 export interface FlowCounter {
   inc(n?: number): void;
@@ -109,11 +115,21 @@ export function perFlowChild<T extends string>(counter: Counter<T>, labels: Part
   return child;
 }
 
-/** `live`: the rule decided or tagged the flow; `shadow`: a `mode: shadow` rule matched (it decided nothing). */
-export const RULE_MODE_LABELS = ['live', 'shadow'] as const satisfies readonly RuleMode[];
-export type RuleModeLabel = (typeof RULE_MODE_LABELS)[number];
-export const WORKER_STATE_LABELS = ['starting', 'up', 'stopping', 'restarting', 'abandoned'] as const;
-export type WorkerStateLabel = (typeof WORKER_STATE_LABELS)[number];
+/**
+ * Labelled metric children made once per label key and kept, not looked up again on every flow. Bounded by the
+ * label values the code can produce (closed sets) and the rule ids of the policies loaded.
+ */
+export function keptChildren<C>(make: (key: string) => C): (key: string) => C {
+  const children = new Map<string, C>();
+  return (key) => {
+    let child = children.get(key);
+    if (child === undefined) {
+      child = make(key);
+      children.set(key, child);
+    }
+    return child;
+  };
+}
 
 /**
  * prom-client's default collectors, kept at their standard names (process_cpu_seconds_total, nodejs_heap_*…)
@@ -451,26 +467,18 @@ export function initialisePolicyRuleSeries(
 /**
  * Counts a finished flow's rule matches in egress_rule_matches_total, once per flow per rule: every matched
  * live rule, the built-in rule that decided (internal destination, client ACL …: they count like rules so
- * they show on dashboards) and every matched shadow rule. Children are looked up once per (rule, mode) and
- * kept — bounded by the rule ids of the policies loaded — since `labels()` hashes the label set on each call.
+ * they show on dashboards) and every matched shadow rule. Children are made once per (rule, mode) and kept —
+ * bounded by the rule ids of the policies loaded.
  */
 export function createRuleMatchCounter(m: Metrics): (decision: Decision) => void {
-  const live = new Map<string, FlowCounter>();
-  const shadow = new Map<string, FlowCounter>();
-  const child = (children: Map<string, FlowCounter>, rule: string, mode: RuleModeLabel): FlowCounter => {
-    let counter = children.get(rule);
-    if (counter === undefined) {
-      counter = perFlowChild(m.ruleMatches, { rule, mode });
-      children.set(rule, counter);
-    }
-    return counter;
-  };
+  const live = keptChildren((rule) => perFlowChild(m.ruleMatches, { rule, mode: 'live' satisfies RuleModeLabel }));
+  const shadow = keptChildren((rule) => perFlowChild(m.ruleMatches, { rule, mode: 'shadow' satisfies RuleModeLabel }));
   return (decision) => {
-    for (const id of decision.matchedRuleIds) child(live, id, 'live').inc();
+    for (const id of decision.matchedRuleIds) live(id).inc();
     if (decision.status === 'final' && decision.ruleId !== null && !decision.matchedRuleIds.includes(decision.ruleId)) {
-      child(live, decision.ruleId, 'live').inc();
+      live(decision.ruleId).inc();
     }
-    if (decision.shadow !== undefined) for (const match of decision.shadow) child(shadow, match.rule, 'shadow').inc();
+    if (decision.shadow !== undefined) for (const match of decision.shadow) shadow(match.rule).inc();
   };
 }
 
@@ -496,32 +504,19 @@ export function recordPolicyLoad(m: Metrics, outcome: ReloadResultLabel | 'uncha
   }
 }
 
-const PROTOCOLS: ReadonlySet<string> = new Set<string>(PROTOCOL_LABELS);
+/** PROTOCOL_LABELS as a set: a flow's network.protocol outside it counts as `unknown`. */
+export const PROTOCOLS: ReadonlySet<string> = new Set<string>(PROTOCOL_LABELS);
 
 /**
- * A finished flow's score and the signals that made it (labels: closed sets only). Labelled children are looked
- * up once per label value and kept (prom-client hashes the label set on every call otherwise).
+ * A finished flow's score and the signals that made it (labels: closed sets only), children kept per label value.
  */
 export function createScoreObserver(m: Metrics): (flow: Flow, signals: readonly SignalName[]) => void {
-  const histograms = new Map<string, { observe(value: number): void }>();
-  const counters = new Map<string, FlowCounter>();
+  const histograms = keptChildren((protocol) => m.score.labels({ protocol }));
+  const counters = keptChildren((reason) => perFlowChild(m.reasons, { reason }));
   return (flow, signals) => {
     const raw = flow.get('network.protocol') ?? 'unknown';
-    const protocol = PROTOCOLS.has(raw) ? raw : 'unknown';
-    let histogram = histograms.get(protocol);
-    if (histogram === undefined) {
-      histogram = m.score.labels({ protocol });
-      histograms.set(protocol, histogram);
-    }
-    histogram.observe(flow.get('egress.score') ?? 0);
-    for (const reason of signals) {
-      let counter = counters.get(reason);
-      if (counter === undefined) {
-        counter = perFlowChild(m.reasons, { reason });
-        counters.set(reason, counter);
-      }
-      counter.inc();
-    }
+    histograms(PROTOCOLS.has(raw) ? raw : 'unknown').observe(flow.get('egress.score') ?? 0);
+    for (const reason of signals) counters(reason).inc();
   };
 }
 

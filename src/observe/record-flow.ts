@@ -1,47 +1,32 @@
 import type { Flow } from '../flow/flow.js';
 import { serializeEcsRecord } from './ecs.js';
 import type { FlowLog } from './flow-log.js';
-import { createRuleMatchCounter, perFlowChild } from './metrics.js';
-import type { AttributionLabel, Metrics, ProtocolLabel, TlsTunnelLabel } from './metrics.js';
+import { createRuleMatchCounter, keptChildren, perFlowChild, PROTOCOLS } from './metrics.js';
+import type { AttributionLabel, Metrics, TlsTunnelLabel } from './metrics.js';
 
-const PROTOCOLS: ReadonlySet<string> = new Set<ProtocolLabel>(['http', 'tls', 'dns', 'unknown']);
 const ATTRIBUTIONS: ReadonlySet<string> = new Set<AttributionLabel>(['telemetry', 'header', 'none']);
-
-/** Labelled metric children looked up once per label value, not hashed again on every flow. */
-function memo<C>(make: (key: string) => C): (key: string) => C {
-  // Bounded by the label values the code can produce (enums) and the rule ids of the loaded policies.
-  const children = new Map<string, C>();
-  return (key) => {
-    let child = children.get(key);
-    if (child === undefined) {
-      child = make(key);
-      children.set(key, child);
-    }
-    return child;
-  };
-}
 
 /**
  * The end of every flow: one ECS record to the flow log and its counts in the metrics; then `afterRecord` hears
  * of it with the record's text (coverage, the console, the late-hint watch: src/cli/start.ts).
  */
 export function createFlowRecorder(log: FlowLog, metrics: Metrics, afterRecord?: (flow: Flow, line: string) => void): (flow: Flow) => void {
-  const flowCounter = memo((key) => {
+  const flowCounter = keptChildren((key) => {
     const [action, protocol] = key.split('|') as [string, string];
     return perFlowChild(metrics.flows, { action, protocol });
   });
   // Live and shadow rule matches, and the built-in rule that decided (internal destination, client ACL …).
   const countRules = createRuleMatchCounter(metrics);
-  const attributed = memo((method) => perFlowChild(metrics.attributedFlows, { method }));
-  const alerts = memo((key) => {
+  const attributed = keptChildren((method) => perFlowChild(metrics.attributedFlows, { method }));
+  const alerts = keptChildren((key) => {
     const [severity, action] = key.split('|') as [string, string];
     return perFlowChild(metrics.alerts, { severity, action });
   });
-  const errors = memo((code) => perFlowChild(metrics.errors, { code }));
-  const bytes = memo((direction) => perFlowChild(metrics.bytes, { direction }));
-  const duration = memo((protocol) => metrics.flowDuration.labels({ protocol }));
-  const tunnels = memo((mode) => perFlowChild(metrics.tlsTunnels, { mode }));
-  const verifications = memo((result) => perFlowChild(metrics.tlsVerifications, { result }));
+  const errors = keptChildren((code) => perFlowChild(metrics.errors, { code }));
+  const bytes = keptChildren((direction) => perFlowChild(metrics.bytes, { direction }));
+  const duration = keptChildren((protocol) => metrics.flowDuration.labels({ protocol }));
+  const tunnels = keptChildren((mode) => perFlowChild(metrics.tlsTunnels, { mode }));
+  const verifications = keptChildren((result) => perFlowChild(metrics.tlsVerifications, { result }));
   return (flow) => {
     const endNs = process.hrtime.bigint();
     const line = serializeEcsRecord(flow, endNs);
