@@ -10,6 +10,8 @@
  *                             [--close]              (http: `Connection: close`, a new client connection per request)
  *                             [--cpu-prof DIR]       (B runs under V8's profiler; its .cpuprofile lands in DIR at the end)
  *                             [--b-node-args="…"]    (more node flags for B, e.g. --b-node-args="--require ./sampler.cjs")
+ *   npx tsx bench/ab.bench.ts --a bare-node --b . …   (A is bench/lib/bare-node.ts, the platform's own cost, in the
+ *                                                      same alternating rounds: what of B's cost is ours)
  *
  * Each checkout must hold a build (dist/) and node_modules/. The proxy runs pinned to CPU 1 with the shipped
  * default policy and its flow log to a file; wrk (-t1 -c64, 1 KiB answers) and the origin run on CPU 0.
@@ -20,8 +22,10 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOrigin } from './lib/origin.js';
-import { pinToCpus, readCpuSeconds, readMemory, which } from './lib/proc.js';
-import { startProxy, type ProxyInstance } from './lib/start-proxy.js';
+import { pinToCpus, readCpuSeconds, readMemory, readThreadCpuSeconds, which } from './lib/proc.js';
+import { startProxy } from './lib/start-proxy.js';
+import { startBareNode } from './lib/bare-node.js';
+import type { Child, Endpoint } from './lib/proc.js';
 import { runWrk } from './lib/wrk.js';
 import { captureClientHello, tunnelRate } from './lib/tunnel-client.js';
 import { startWatchdog } from './lib/report.js';
@@ -41,7 +45,9 @@ const { values } = parseArgs({
 });
 if (values.load !== 'http' && values.load !== 'tunnels') throw new Error(`--load must be http or tunnels (got ${values.load})`);
 if (values.a === undefined) throw new Error('--a <checkout> is required');
-const roots = { A: resolve(values.a), B: resolve(values.b) } as const;
+/** `--a bare-node`: A is the idiomatic Node forward proxy with no inspection (bench/lib/bare-node.ts). */
+const aIsBare = values.a === 'bare-node';
+const roots = { A: aIsBare ? 'bare-node' : resolve(values.a), B: resolve(values.b) } as const;
 const rounds = Math.min(20, Math.max(1, Number(values.rounds)));
 const seconds = Math.min(30, Math.max(1, Number(values.seconds)));
 const wrk = which('wrk');
@@ -63,8 +69,20 @@ function knowsAllowLoopback(root: string): boolean {
   return existsSync(schema) && readFileSync(schema, 'utf8').includes('allow_loopback');
 }
 
-async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
+/** What a round needs of either side. */
+interface Side {
+  readonly proxy: Endpoint;
+  readonly child: Child;
+  stop(): Promise<void>;
+}
+
+async function start(label: 'A' | 'B'): Promise<Side> {
   const root = roots[label];
+  if (label === 'A' && aIsBare) {
+    const bare = await startBareNode({ dir });
+    await pinToCpus(bare.child.proc.pid ?? 0, '1');
+    return bare;
+  }
   const proxy = await startProxy({
     root,
     dir,
@@ -87,6 +105,8 @@ async function start(label: 'A' | 'B'): Promise<ProxyInstance> {
 
 const connections = Math.min(1024, Math.max(1, Number(values.connections)));
 const results: Record<'A' | 'B', { cpuUs: number[]; rps: number[]; p50Ms: number[] }> = { A: { cpuUs: [], rps: [], p50Ms: [] }, B: { cpuUs: [], rps: [], p50Ms: [] } };
+/** CPU µs per request (tunnel) of each thread name, one entry per round: where the process's CPU went. */
+const threadUs: Record<'A' | 'B', Map<string, number[]>> = { A: new Map(), B: new Map() };
 const proxies = { A: await start('A'), B: await start('B') };
 // VmRSS 1 s after start, as the core bench's "idle after start" (both builds started just before).
 await new Promise((r) => setTimeout(r, 1000));
@@ -96,7 +116,7 @@ const hello = await captureClientHello('bench.example');
 /** VmHWM of each proxy at the end (MiB): both carried the same alternating load. */
 const peakMb: Record<'A' | 'B', number> = { A: NaN, B: NaN };
 /** One measured load: the count of requests (tunnels) done and their rate. */
-async function load(p: ProxyInstance, durationS: number): Promise<{ n: number; perSec: number; p50Ms: number }> {
+async function load(p: Side, durationS: number): Promise<{ n: number; perSec: number; p50Ms: number }> {
   if (values.load === 'tunnels') {
     const r = await tunnelRate({ via: p.proxy, echo: origin.echo, hello, concurrency: 16, durationMs: durationS * 1000, maxTunnels: 20_000 * durationS });
     if (r.tunnels === 0) throw new Error('no tunnel completed: that build did not forward (its config or policy refuses the loopback origin)');
@@ -113,9 +133,15 @@ try {
     const order = round % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const);
     for (const label of order) {
       const p = proxies[label];
+      const threadsBefore = await readThreadCpuSeconds(p.child.proc.pid ?? 0);
       const before = (await readCpuSeconds((p.child.proc.pid ?? 0))) ?? 0;
       const r = await load(p, seconds);
       const after = (await readCpuSeconds((p.child.proc.pid ?? 0))) ?? 0;
+      for (const [name, s] of await readThreadCpuSeconds(p.child.proc.pid ?? 0)) {
+        const per = threadUs[label].get(name) ?? [];
+        per.push(((s - (threadsBefore.get(name) ?? 0)) * 1e6) / Math.max(1, r.n));
+        threadUs[label].set(name, per);
+      }
       results[label].cpuUs.push(((after - before) * 1e6) / Math.max(1, r.n));
       results[label].rps.push(r.perSec);
       results[label].p50Ms.push(r.p50Ms);
@@ -149,5 +175,8 @@ process.stdout.write(
     `B/A CPU per request ${(out.B.cpu_us_per_req / out.A.cpu_us_per_req).toFixed(3)}, req/s ${(out.B.req_per_s / out.A.req_per_s).toFixed(3)}, ` +
     `idle RSS ${out.A.idle_rss_mib.toFixed(1)} → ${out.B.idle_rss_mib.toFixed(1)} MiB (${(out.B.idle_rss_mib / out.A.idle_rss_mib).toFixed(3)}), ` +
     `peak RSS ${out.A.peak_rss_mib.toFixed(1)} → ${out.B.peak_rss_mib.toFixed(1)} MiB (${(out.B.peak_rss_mib / out.A.peak_rss_mib).toFixed(3)})\n` +
+    (['A', 'B'] as const)
+      .map((label) => `${label} by thread, µs each (median): ${[...threadUs[label]].map(([name, us]) => ({ name, us: median(us) })).sort((x, y) => y.us - x.us).map((t) => `${t.name} ${t.us.toFixed(1)}`).join(', ')}\n`)
+      .join('') +
     `${JSON.stringify(out)}\n`,
 );

@@ -233,6 +233,36 @@ export async function readCpuSeconds(pid: number): Promise<number | null> {
   return Number.isFinite(ticks) ? ticks / (await clockTicksPerSecond()) : null;
 }
 
+/**
+ * CPU seconds (utime + stime) of each thread of a process (`/proc/<pid>/task/<tid>/stat`), keyed "main" for the
+ * main thread and "<name> <tid>" for the others (Node 20 names them all "node": V8's helpers, the libuv pool,
+ * worker_threads). Threads that exited are not counted, so read it around a load, not across thread churn.
+ * Empty once the process is gone.
+ */
+export async function readThreadCpuSeconds(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = await readdir(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  const hz = await clockTicksPerSecond();
+  for (const tid of tids) {
+    let text: string;
+    try {
+      text = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread exited meanwhile
+    }
+    const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    if (Number.isFinite(ticks)) out.set(tid === String(pid) ? 'main' : `${name} ${tid}`, ticks / hz);
+  }
+  return out;
+}
+
 export interface MemoryReading {
   /** Resident set size now (VmRSS), KiB. */
   readonly rssKiB: number;

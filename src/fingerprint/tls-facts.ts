@@ -9,6 +9,7 @@ import type { ClientHello } from '../parsers/client-hello.js';
 import { isGrease16 } from './grease.js';
 import { computeJa3 } from './ja3.js';
 import { computeJa4, offeredVersion } from './ja4.js';
+import { GenerationMemo } from './hash-memo.js';
 
 export type TlsFactName =
   | 'tls.client.server_name'
@@ -71,6 +72,98 @@ export function sniMatchesDestination(sni: string | null, connectHost: string | 
 }
 
 /**
+ * What a ClientHello's shape fixes — everything but its SNI, random, session id and key shares: the facts of one
+ * TLS stack, the same on every tunnel it opens. The lists are frozen and shared by every flow of that stack, so
+ * the flow record can write their JSON once (src/observe/ecs.ts).
+ */
+interface HelloShape {
+  readonly ja3: string;
+  readonly ja3Full: string;
+  readonly ja4: string;
+  readonly ja4R: string;
+  readonly cipherCodes: readonly string[];
+  readonly versionOffered: string;
+  readonly alpn: readonly string[] | null;
+}
+
+/**
+ * Shapes by their key (below). A fleet runs a handful of TLS stacks; computing JA3, JA4 and the cipher list of
+ * each tunnel again was ~25 KB of garbage and ~4 % of a tunnel's CPU (issue 9). Bounded like every cache: two
+ * generations of 512 shapes (a shape is 2–5 KB), ten minutes each, so a scanner's random hellos age out.
+ */
+const shapes = new GenerationMemo<HelloShape>(512, 10 * 60_000);
+
+/** Keys longer than this (16-bit units) are not remembered: a hello with huge lists is computed each time. */
+const MAX_KEY_UNITS = 2048;
+const keyScratch = new Uint16Array(MAX_KEY_UNITS);
+/** Stands for a list the hello does not have (null), which some facts tell apart from an empty one. */
+const ABSENT = 0xffff;
+
+/**
+ * Every input of the shape's facts as one string of 16-bit units: legacy_version, then each list as its length
+ * and its values (GREASE dropped, as every fingerprint drops it — so Chrome's per-connection GREASE values do not
+ * make each of its tunnels a new shape): cipher suites, extension types in wire order, supported groups, EC point
+ * formats, signature algorithms, supported versions, then the ALPN names, each as its length and its Latin-1
+ * units. Length prefixes make the encoding unambiguous. null when the key would pass MAX_KEY_UNITS.
+ */
+export function helloShapeKey(hello: ClientHello): string | null {
+  let n = 0;
+  keyScratch[n++] = hello.legacyVersion;
+  const lists = [hello.cipherSuites, null, hello.supportedGroups, hello.ecPointFormats, hello.signatureAlgorithms, hello.supportedVersions];
+  for (let l = 0; l < lists.length; l++) {
+    const values = l === 1 ? null : (lists[l] as readonly number[] | null);
+    if (l !== 1 && values === null) {
+      if (n >= MAX_KEY_UNITS) return null;
+      keyScratch[n++] = ABSENT;
+      continue;
+    }
+    const count = n++;
+    const length = l === 1 ? hello.extensions.length : (values as readonly number[]).length;
+    if (n + length >= MAX_KEY_UNITS) return null;
+    let kept = 0;
+    for (let i = 0; i < length; i++) {
+      const v = l === 1 ? (hello.extensions[i] as { type: number }).type : ((values as readonly number[])[i] as number);
+      if (isGrease16(v)) continue;
+      keyScratch[n++] = v;
+      kept++;
+    }
+    keyScratch[count] = kept;
+  }
+  const alpn = hello.alpn;
+  if (alpn === null) {
+    if (n >= MAX_KEY_UNITS) return null;
+    keyScratch[n++] = ABSENT;
+  } else {
+    if (n + 1 >= MAX_KEY_UNITS) return null;
+    keyScratch[n++] = alpn.length;
+    for (const name of alpn) {
+      if (n + 1 + name.length >= MAX_KEY_UNITS) return null;
+      keyScratch[n++] = name.length;
+      for (let i = 0; i < name.length; i++) keyScratch[n++] = name.charCodeAt(i);
+    }
+  }
+  return String.fromCharCode.apply(null, keyScratch.subarray(0, n) as unknown as number[]);
+}
+
+function shapeOf(hello: ClientHello): HelloShape {
+  const ja3 = computeJa3(hello);
+  const ja4 = computeJa4(hello, 'tcp');
+  const ciphers: string[] = [];
+  for (const suite of hello.cipherSuites) {
+    if (!isGrease16(suite)) ciphers.push(suite.toString(16).padStart(4, '0'));
+  }
+  return {
+    ja3: ja3.ja3,
+    ja3Full: ja3.ja3Full,
+    ja4: ja4.ja4,
+    ja4R: ja4.ja4R,
+    cipherCodes: Object.freeze(ciphers),
+    versionOffered: formatTlsVersion(offeredVersion(hello)),
+    alpn: hello.alpn === null ? null : Object.freeze([...hello.alpn]),
+  };
+}
+
+/**
  * All TLS facts of one ClientHello.
  *
  * - `tls.client.server_name` and `egress.tls.alpn` are left out when the hello has no such extension, so a
@@ -79,25 +172,23 @@ export function sniMatchesDestination(sni: string | null, connectHost: string | 
  *   GREASE dropped: GREASE values change per connection and would make exact-match rules flaky.
  * - `egress.tls.version_offered` is the highest non-GREASE supported_versions entry, else legacy_version, as in JA4.
  * - `egress.tls.ech` is true when the encrypted_client_hello extension is present.
+ *
+ * The facts of the hello's shape are computed once per shape (`helloShapeKey`); their lists are frozen.
  */
 export function tlsFactsOf(hello: ClientHello, connectHost: string | null): TlsFacts {
-  const ja3 = computeJa3(hello);
-  const ja4 = computeJa4(hello, 'tcp');
-  const ciphers: string[] = [];
-  for (const suite of hello.cipherSuites) {
-    if (!isGrease16(suite)) ciphers.push(suite.toString(16).padStart(4, '0'));
-  }
+  const key = helloShapeKey(hello);
+  const shape = key === null ? shapeOf(hello) : shapes.get(key, () => shapeOf(hello));
   const facts: TlsFacts = {
-    'tls.client.ja3': ja3.ja3,
-    'egress.tls.ja3_full': ja3.ja3Full,
-    'tls.client.ja4': ja4.ja4,
-    'egress.tls.ja4_r': ja4.ja4R,
-    'egress.tls.cipher_codes': ciphers,
-    'egress.tls.version_offered': formatTlsVersion(offeredVersion(hello)),
+    'tls.client.ja3': shape.ja3,
+    'egress.tls.ja3_full': shape.ja3Full,
+    'tls.client.ja4': shape.ja4,
+    'egress.tls.ja4_r': shape.ja4R,
+    'egress.tls.cipher_codes': shape.cipherCodes,
+    'egress.tls.version_offered': shape.versionOffered,
     'egress.tls.ech': hello.hasEncryptedClientHello,
     'egress.tls.sni_matches_destination': sniMatchesDestination(hello.serverName, connectHost),
   };
   if (hello.serverName !== null) facts['tls.client.server_name'] = hello.serverName;
-  if (hello.alpn !== null) facts['egress.tls.alpn'] = hello.alpn;
+  if (shape.alpn !== null) facts['egress.tls.alpn'] = shape.alpn;
   return facts;
 }

@@ -103,8 +103,7 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 function jsonValue(value: FieldValue | undefined): string {
   if (typeof value === 'string') return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
   if (Array.isArray(value)) {
-    const constant = CONSTANT_JSON.get(value);
-    if (constant !== undefined) return constant;
+    if (Object.isFrozen(value)) return frozenListJson(value);
     if (value.every(isString)) return stringList(value as readonly string[]);
   }
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
@@ -201,8 +200,22 @@ const EVENT_TYPES: readonly (readonly string[])[] = Array.from({ length: 8 }, (_
   ]),
 );
 
-/** JSON of the constant lists above, by identity: written without escaping checks. */
-const CONSTANT_JSON: ReadonlyMap<unknown, string> = new Map([CATEGORY_NETWORK, CATEGORY_WEB, ...EVENT_TYPES].map((list) => [list, JSON.stringify(list)]));
+/**
+ * JSON of frozen lists, by identity: a frozen list cannot change, and the frozen lists in records are shared by
+ * many flows — the constant lists above, and a TLS stack's cipher codes, cipher names and ALPN list
+ * (src/fingerprint/tls-facts.ts), which are ~1.5 KB of JSON in every record of its tunnels. Weak keys: an entry
+ * lives as long as its list (the shape memo bounds those).
+ */
+const FROZEN_JSON = new WeakMap<object, string>();
+
+function frozenListJson(list: readonly unknown[]): string {
+  let json = FROZEN_JSON.get(list);
+  if (json === undefined) {
+    json = list.every(isString) ? stringList(list) : (JSON.stringify(list) ?? 'null');
+    FROZEN_JSON.set(list, json);
+  }
+  return json;
+}
 
 /** `"ecs":{…},"observer":{…}`: the CONSTANT_FIELDS members of every record. */
 const CONSTANT_MEMBERS = JSON.stringify({ ecs: { version: ECS_VERSION }, observer: OBSERVER }).slice(1, -1);
@@ -284,9 +297,26 @@ function fullUrl(flow: Flow): string | undefined {
 function finishCiphers(flow: Flow): void {
   const codes = flow.get('egress.tls.cipher_codes');
   if (codes === undefined) return;
-  // Unknown and reserved (GREASE is dropped upstream) codes keep a 0x-hex form, as tls.cipher does.
-  flow.set('tls.client.supported_ciphers', codes.map((c) => CIPHER_NAME_BY_CODE.get(c) ?? `0x${c}`));
+  if (!Object.isFrozen(codes)) {
+    flow.set('tls.client.supported_ciphers', cipherNames(codes));
+    return;
+  }
+  // A TLS stack's shared, frozen code list (tls-facts.ts): its names are made once and shared (frozen) too.
+  let names = NAMES_OF_CODES.get(codes);
+  if (names === undefined) {
+    names = Object.freeze(cipherNames(codes));
+    NAMES_OF_CODES.set(codes, names);
+  }
+  flow.set('tls.client.supported_ciphers', names);
 }
+
+/** Unknown and reserved (GREASE is dropped upstream) codes keep a 0x-hex form, as tls.cipher does. */
+function cipherNames(codes: readonly string[]): string[] {
+  return codes.map((c) => CIPHER_NAME_BY_CODE.get(c) ?? `0x${c}`);
+}
+
+/** Cipher names of frozen code lists, by identity (weak: an entry lives as long as its code list). */
+const NAMES_OF_CODES = new WeakMap<readonly string[], readonly string[]>();
 
 /** Write what the decision and the end of the flow add into the flow's own fields (record-only fields). */
 function finishFields(flow: Flow, endNs: bigint): void {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { Flow, type FlowKind } from '../../../src/flow/flow.js';
 import { FIELDS, FIELD_ALIASES, FRACTIONAL_FIELDS, canonicalFieldName, type FieldName } from '../../../src/flow/fields.js';
-import { buildEcsRecord, ECS_VERSION, OBSERVER, RECORD_FIELDS, type EcsRecord } from '../../../src/observe/ecs.js';
+import { buildEcsRecord, ECS_VERSION, OBSERVER, RECORD_FIELDS, serializeEcsRecord, type EcsRecord } from '../../../src/observe/ecs.js';
 import { buildFollowUpRecord } from '../../../src/observe/follow-up.js';
 import type { PolicyView } from '../../../src/flow/pipeline.js';
 import type { Attribution } from '../../../src/enrich/hint-store.js';
@@ -145,6 +145,21 @@ describe('what the fields say', () => {
     expect(field(record(flow), 'tls.client.supported_ciphers')).toEqual(field(rec, 'tls.client.supported_ciphers'));
     const fromCodes = flowOf('connect', { 'egress.tls.cipher_codes': ['1302'] }, allow());
     expect(field(record(fromCodes), 'tls.client.supported_ciphers')).toEqual(['TLS_AES_256_GCM_SHA384']);
+  });
+
+  it('writes a shared frozen list (a TLS stack\'s lists, tls-facts.ts) as JSON.stringify would, for every flow that holds it', () => {
+    const codes = Object.freeze(['1301', 'c02b', '00ff']);
+    // Names that JSON must escape: a quote, a backslash, a control character, a lone surrogate.
+    const alpn = Object.freeze(['h2', 'a"b', 'c\\d', 'e\u0001', '\ud800']);
+    for (let i = 0; i < 3; i++) {
+      const flow = flowOf('connect', { ...CONNECT, 'egress.tls.cipher_codes': codes, 'egress.tls.alpn': alpn }, allow());
+      const line = serializeEcsRecord(flow, flow.startedNs + 3_000_000n);
+      expect(line).toContain(`"cipher_codes":${JSON.stringify(codes)}`);
+      expect(line).toContain(`"alpn":${JSON.stringify(alpn)}`);
+      expect(line).toContain(`"supported_ciphers":${JSON.stringify(['TLS_AES_128_GCM_SHA256', 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256', '0x00ff'])}`);
+      // The names of a shared code list are shared (and frozen) too.
+      expect(Object.isFrozen(flow.get('tls.client.supported_ciphers'))).toBe(true);
+    }
   });
 });
 
