@@ -12,6 +12,7 @@ import { EXT } from '../parsers/client-hello.js';
 import type { ClientHello } from '../parsers/client-hello.js';
 import { isGrease16 } from './grease.js';
 import { HashMemo } from './hash-memo.js';
+import { hex4 } from './hex.js';
 
 export type Ja4Transport = 'tcp' | 'quic' | 'dtls';
 
@@ -20,8 +21,6 @@ export interface Ja4 {
   readonly ja4R: string;
 }
 
-/** 4-digit lower-case hex for every 16-bit value, built once: the hot path only indexes. */
-const HEX4: readonly string[] = Array.from({ length: 65536 }, (_, v) => v.toString(16).padStart(4, '0'));
 const HEX_DIGITS = '0123456789abcdef';
 
 /** "If there are no ciphers … JA4_b is set to 000000000000"; same for an empty extension list (JA4_c). */
@@ -118,7 +117,7 @@ export const md5Memo = new HashMemo((s) => hashHex('md5', s));
 
 function joinHex(values: Uint16Array, length: number): string {
   let out = '';
-  for (let i = 0; i < length; i++) out = i === 0 ? (HEX4[values[i] as number] as string) : `${out},${HEX4[values[i] as number] as string}`;
+  for (let i = 0; i < length; i++) out = i === 0 ? hex4(values[i] as number) : `${out},${hex4(values[i] as number)}`;
   return out;
 }
 
@@ -191,7 +190,7 @@ export function computeJa4(hello: ClientHello, transport: Ja4Transport = 'tcp'):
     for (let i = 0; i < sigs.length; i++) {
       const v = sigs[i] as number;
       if (isGrease16(v)) continue;
-      sigList = sigList === '' ? (HEX4[v] as string) : `${sigList},${HEX4[v] as string}`;
+      sigList = sigList === '' ? hex4(v) : `${sigList},${hex4(v)}`;
     }
   }
   // "If there are no signature algorithms in the hello packet, then the string ends without an underscore".

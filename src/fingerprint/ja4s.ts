@@ -17,6 +17,7 @@
 import type { ServerHello } from '../parsers/server-hello.js';
 import { negotiatedVersion } from '../parsers/server-hello.js';
 import { alpnCode, sha256Prefix12, VERSION_CODES } from './ja4.js';
+import { hex4 } from './hex.js';
 
 export interface Ja4s {
   readonly ja4s: string;
@@ -26,8 +27,6 @@ export interface Ja4s {
 export type Ja4sTransport = 'tcp' | 'quic';
 
 /** JA4S.png: "TLS version, 1.2 = "12", 1.3 = "13""; the other codes as JA4's (JA4.md, python/common.py TLS_MAPPER). */
-
-const HEX4: readonly string[] = Array.from({ length: 65536 }, (_, v) => v.toString(16).padStart(4, '0'));
 
 /** FoxIO's hash12 (rust/ja4/src/lib.rs): an empty list hashes to twelve zeros (python: '000000000000' too). */
 const EMPTY_HASH = '000000000000';
@@ -49,7 +48,7 @@ export function computeJa4s(hello: ServerHello, transport: Ja4sTransport = 'tcp'
   const exts = hello.extensions;
   let list = '';
   for (let i = 0; i < exts.length; i++) {
-    const t = HEX4[(exts[i] as { type: number }).type] as string;
+    const t = hex4((exts[i] as { type: number }).type);
     list = i === 0 ? t : `${list},${t}`;
   }
   const count = Math.min(exts.length, 99);
@@ -58,7 +57,7 @@ export function computeJa4s(hello: ServerHello, transport: Ja4sTransport = 'tcp'
     (VERSION_CODES.get(negotiatedVersion(hello)) ?? '00') +
     (count < 10 ? `0${count}` : String(count)) +
     alpnCode(hello.alpn === null ? null : [hello.alpn]);
-  const b = HEX4[hello.cipherSuite] as string;
+  const b = hex4(hello.cipherSuite);
   // JA4S.png: "Truncated SHA256 hash of the Extensions, in the order they appear".
   const c = list === '' ? EMPTY_HASH : sha256Prefix12(list);
   return { ja4s: `${a}_${b}_${c}`, ja4s_r: `${a}_${b}_${list}` };

@@ -10,6 +10,7 @@ import { isGrease16 } from './grease.js';
 import { computeJa3 } from './ja3.js';
 import { computeJa4, offeredVersion } from './ja4.js';
 import { GenerationMemo } from './hash-memo.js';
+import { hex4 } from './hex.js';
 
 export type TlsFactName =
   | 'tls.client.server_name'
@@ -150,7 +151,7 @@ function shapeOf(hello: ClientHello): HelloShape {
   const ja4 = computeJa4(hello, 'tcp');
   const ciphers: string[] = [];
   for (const suite of hello.cipherSuites) {
-    if (!isGrease16(suite)) ciphers.push(suite.toString(16).padStart(4, '0'));
+    if (!isGrease16(suite)) ciphers.push(hex4(suite));
   }
   return {
     ja3: ja3.ja3,
