@@ -134,7 +134,6 @@ export function lowerOrNull(value: string | null): string | null {
 
 export const HISTORY_WORKER_SOURCE = `
 'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.sqlite);
 ${encodeList.toString()}
 ${lowerOrNull.toString()}

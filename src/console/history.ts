@@ -93,11 +93,6 @@ export const MAX_BATCH = 32;
 const RESTART_BACKOFF_MS = 10_000;
 /** The thread must say it is ready within this. */
 const START_TIMEOUT_MS = 10_000;
-/**
- * The thread holds one batch (≤ MAX_BATCH flows) or one answer (≤ 1,000 rows, a few MB) at a time: a small young
- * generation keeps its heap from growing with the batches' garbage.
- */
-const WORKER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 32 } as const;
 /** "\n" or "\\n" escapes of encodeList, decoded. */
 const ESCAPED = /\\([\s\S])/g;
 
@@ -317,14 +312,13 @@ async function startThread(file: string, onDied: (message: string) => void): Pro
   const { thread, ready } = startStoreThread({
     source: HISTORY_WORKER_SOURCE,
     workerData: { file, sqlite },
-    resourceLimits: WORKER_RESOURCE_LIMITS,
     name: 'history thread',
     startTimeoutMs: START_TIMEOUT_MS,
     onDied,
   });
   const m = await ready;
   if (typeof m.fatal === 'string') {
-    await thread.kill();
+    await thread.close({ t: 'close' }); // the store closes its port after a fatal answer; this waits for that
     throw new StartRefused(m.fatal, str(m.detail));
   }
   return { thread, rows: typeof m.rows === 'number' ? m.rows : 0 };

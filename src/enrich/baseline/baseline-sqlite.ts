@@ -85,14 +85,6 @@ const WRITER_CHECKPOINT_PAGES = 10_000;
 const WRITER_WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 /** The writer waits this long for a lock held by another process before a batch fails (and is retried). */
 const WRITER_BUSY_TIMEOUT_MS = 1_000;
-/**
- * The writer thread's V8 heap. It holds one batch (≤ maxBatch keys of ≤ 2 × MAX_KEY_PART characters) and its
- * reply at a time: a few MB at most. Without limits a worker gets V8's defaults (young generation up to 3 ×
- * 16 MB, old generation up to the machine's heap limit); measured: the thread costs ~20 MB of RSS with them,
- * ~17 MB with these (most of it is the isolate and Node's worker bootstrap, which no limit removes). A writer
- * that runs out dies with ERR_WORKER_OUT_OF_MEMORY and is started again by the next flush, its batch re-queued.
- */
-const WRITER_RESOURCE_LIMITS = { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 } as const;
 /** The writer must say it is ready within this. */
 const WRITER_START_TIMEOUT_MS = 10_000;
 /** `e` of the total-hosts row: never pruned. */
@@ -168,7 +160,6 @@ function openDatabase(file: string): Database.Database {
  */
 const WRITER_SOURCE = `
 'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.sqlite);
 const PRUNE_BELOW = ${PRUNE_BELOW};
 ${decayFactor.toString()}
@@ -278,7 +269,6 @@ async function startWriter(file: string, halfLifeMs: number, onDied: (message: s
   const { thread, ready } = startStoreThread({
     source: WRITER_SOURCE,
     workerData: { file, halfLifeMs, sqlite },
-    resourceLimits: WRITER_RESOURCE_LIMITS,
     name: 'writer thread',
     startTimeoutMs: WRITER_START_TIMEOUT_MS,
     onDied,
