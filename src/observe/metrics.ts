@@ -193,7 +193,7 @@ export interface Metrics {
   readonly bytes: Counter<'direction'>;
   readonly errors: Counter<'code'>;
   readonly flowLogDropped: Counter;
-  readonly dnsUpstreamLatency: Histogram<'transport' | 'outcome'>;
+  readonly dnsUpstreamLatency: BucketHistogram<'transport' | 'outcome'>;
   readonly dnsMalformed: Counter<'transport' | 'reply'>;
   readonly dnsUpstreamDropped: Counter<'reason'>;
   readonly dnsCacheLookups: Counter<'result'>;
@@ -283,7 +283,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       buckets: [-120, -30, -10, -1, -0.1, 0, 0.1, 1, 10, 30, 120],
       registers,
     }),
-    dnsQueries: new Counter({ name: 'egress_dns_queries_total', help: 'DNS queries answered, by decision', labelNames: ['action'], registers }),
+    dnsQueries: new Counter({ name: 'egress_dns_queries_total', help: 'DNS queries answered, by decision', labelNames: ['action'], registers, collect: flushPending }),
     policyReloads: new Counter({ name: 'egress_policy_reloads_total', help: 'Policy loads and reloads, by result', labelNames: ['result'], registers, aggregator: 'max' }),
     policyInfo: new Gauge({ name: 'egress_policy_info', help: 'The policy in force (value 1), by the sha256 of its files', labelNames: ['sha256'], registers, aggregator: 'max' }),
     policyLastReloadSuccess: new Gauge({
@@ -327,7 +327,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     bytes: new Counter({ name: 'egress_bytes_total', help: 'Bytes relayed, by who sent them', labelNames: ['direction'], registers, collect: flushPending }),
     errors: new Counter({ name: 'egress_flow_errors_total', help: 'Flows that ended in an error, by error code', labelNames: ['code'], registers, collect: flushPending }),
     flowLogDropped: new Counter({ name: 'egress_flow_log_dropped_total', help: 'Flow records that could not be written', registers }),
-    dnsUpstreamLatency: new Histogram({
+    // Per DNS query: our own bucket histogram (prom-client's builds an object and hashes the labels each time).
+    dnsUpstreamLatency: new BucketHistogram({
       name: 'egress_dns_upstream_seconds',
       help: 'DNS forwarder upstream exchanges, by transport and outcome',
       labelNames: ['transport', 'outcome'],
@@ -335,7 +336,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
       registers,
     }),
     dnsMalformed: new Counter({ name: 'egress_dns_malformed_total', help: 'DNS messages from clients that were not valid queries, by transport and what was sent back', labelNames: ['transport', 'reply'], registers }),
-    dnsCacheLookups: new Counter({ name: 'egress_dns_cache_lookups_total', help: 'DNS answer cache lookups (dns.cache), by result', labelNames: ['result'], registers }),
+    dnsCacheLookups: new Counter({ name: 'egress_dns_cache_lookups_total', help: 'DNS answer cache lookups (dns.cache), by result', labelNames: ['result'], registers, collect: flushPending }),
     dnsUpstreamDropped: new Counter({ name: 'egress_dns_upstream_dropped_total', help: 'Upstream DNS datagrams not taken as an answer (spoofed, late or mismatched), by reason', labelNames: ['reason'], registers }),
     dnsTableEntries: new Gauge({
       name: 'egress_dns_memory_entries',
@@ -520,21 +521,43 @@ export function createScoreObserver(m: Metrics): (flow: Flow, signals: readonly 
   };
 }
 
+/** `make(m, key)` once per Metrics and key (a closed label set), then the kept child. */
+function keptPerMetrics<C>(make: (m: Metrics, key: string) => C): (m: Metrics, key: string) => C {
+  const byMetrics = new WeakMap<Metrics, (key: string) => C>();
+  return (m, key) => {
+    let children = byMetrics.get(m);
+    if (children === undefined) {
+      children = keptChildren((k) => make(m, k));
+      byMetrics.set(m, children);
+    }
+    return children(key);
+  };
+}
+
+const dnsQueryChild = keptPerMetrics((m, action) => perFlowChild(m.dnsQueries, { action }));
+const dnsCacheChild = keptPerMetrics((m, result) => perFlowChild(m.dnsCacheLookups, { result }));
+/** Keyed "<transport> <outcome>" (both closed label sets without spaces). */
+const dnsUpstreamSeries = keptPerMetrics((m, key) => {
+  const [transport = '', outcome = ''] = key.split(' ');
+  return m.dnsUpstreamLatency.labels({ transport, outcome });
+});
+
 /** Typed label helpers: the only way the code increments labelled counters. */
 export const label = {
   flow: (m: Metrics, action: ActionLabel, protocol: ProtocolLabel): void => m.flows.inc({ action, protocol }),
   hint: (m: Metrics, result: HintResultLabel, n = 1): void => m.hints.inc({ result }, n),
   /** A follow-up record was written (src/cli/telemetry.ts): not a flow, so not in egress_flows_total nor _attributed_. */
   followUp: (m: Metrics): void => m.followUps.inc(),
-  dns: (m: Metrics, action: DnsActionLabel): void => m.dnsQueries.inc({ action }),
+  // Per DNS query (issue 9): children made once per Metrics and label set, as the per-flow counters.
+  dns: (m: Metrics, action: DnsActionLabel): void => dnsQueryChild(m, action).inc(),
   reload: (m: Metrics, result: ReloadResultLabel): void => m.policyReloads.inc({ result }),
   error: (m: Metrics, code: ErrorCode): void => m.errors.inc({ code }),
   bytes: (m: Metrics, direction: DirectionLabel, n: number): void => m.bytes.inc({ direction }, n),
   dnsUpstream: (m: Metrics, transport: DnsTransportLabel, outcome: DnsUpstreamOutcomeLabel, seconds: number): void =>
-    m.dnsUpstreamLatency.observe({ transport, outcome }, seconds),
+    dnsUpstreamSeries(m, `${transport} ${outcome}`).observe(seconds),
   dnsMalformed: (m: Metrics, transport: DnsTransportLabel, reply: DnsMalformedReplyLabel): void => m.dnsMalformed.inc({ transport, reply }),
   dnsUpstreamDropped: (m: Metrics, reason: DnsUpstreamDropLabel): void => m.dnsUpstreamDropped.inc({ reason }),
-  dnsCache: (m: Metrics, result: DnsCacheResultLabel): void => m.dnsCacheLookups.inc({ result }),
+  dnsCache: (m: Metrics, result: DnsCacheResultLabel): void => dnsCacheChild(m, result).inc(),
 } as const;
 
 /** Point egress_policy_info at the policy now in force (one series at a time). */

@@ -66,6 +66,27 @@ describe('metrics', () => {
     if (HAS_PROMTOOL) expect(execFileSync('/usr/bin/promtool', ['check', 'metrics'], { input: text }).toString()).toBe('');
   });
 
+  it('per-query DNS metrics: each Metrics keeps its own children, and every count shows in a scrape', async () => {
+    const a = createMetrics({ defaultMetrics: false });
+    const b = createMetrics({ defaultMetrics: false });
+    for (let i = 0; i < 3; i++) label.dns(a, 'allow');
+    label.dns(a, 'block');
+    label.dns(b, 'allow');
+    label.dnsCache(a, 'hit');
+    label.dnsCache(a, 'hit');
+    label.dnsUpstream(a, 'udp', 'answer', 0.0003);
+    label.dnsUpstream(a, 'udp', 'answer', 0.002);
+    label.dnsUpstream(a, 'tcp', 'timeout', 2);
+    const text = await a.registry.metrics();
+    expect(sample(text, 'egress_dns_queries_total{action="allow"}')).toBe(3);
+    expect(sample(text, 'egress_dns_queries_total{action="block"}')).toBe(1);
+    expect(sample(text, 'egress_dns_cache_lookups_total{result="hit"}')).toBe(2);
+    expect(sample(text, 'egress_dns_upstream_seconds_count{transport="udp",outcome="answer"}')).toBe(2);
+    expect(sample(text, 'egress_dns_upstream_seconds_bucket{le="0.0005",transport="udp",outcome="answer"}')).toBe(1);
+    expect(sample(text, 'egress_dns_upstream_seconds_count{transport="tcp",outcome="timeout"}')).toBe(1);
+    expect(sample(await b.registry.metrics(), 'egress_dns_queries_total{action="allow"}')).toBe(1);
+  });
+
   it('per-flow counter children: every increment before a read shows in it, once, in scrapes, get() and a cluster aggregate', async () => {
     const m = createMetrics({ defaultMetrics: false });
     const allowHttp = perFlowChild(m.flows, { action: 'allow', protocol: 'http' });
