@@ -1,9 +1,9 @@
 /**
- * The history store's thread (src/console/history.ts): the only connection to the history file. It is run with
- * `new Worker(HISTORY_WORKER_SOURCE, { eval: true })` as CommonJS, like the baseline writer
- * (src/enrich/baseline/baseline-sqlite.ts), so the same string works from `src/` under tsx/vitest and from
- * `dist/`; better-sqlite3 is required by the path the main thread resolved. better-sqlite3 supports one
- * connection per thread.
+ * The history store's source (src/console/history.ts): the only connection to the history file. It runs on the
+ * process's store thread (src/store-thread.ts, shared with the baseline writer of
+ * src/enrich/baseline/baseline-sqlite.ts) as a CommonJS-style function of (require, parentPort, workerData), so
+ * the same string works from `src/` under tsx/vitest and from `dist/`; better-sqlite3 is required by the path the
+ * main thread resolved. better-sqlite3 supports one connection per thread and store.
  *
  * What lives here rather than on the proxy's thread: opening and checking the file, every insert, every prune,
  * every query. The main thread only queues flow references, posts one flat array per flush and decodes the rows

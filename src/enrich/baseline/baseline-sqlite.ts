@@ -2,11 +2,12 @@
  * The embedded baseline store (the default): one SQLite file, `<dir>/baseline.sqlite`, so baselines survive a
  * restart of a single proxy. Lookups never touch the file: they are answered from the mirror (baseline.ts).
  *
- * ## Writes, on a writer thread
- * `record` queues one pending delta per key. A timer (flushIntervalMs), or a full batch, sends the queue to a
- * worker thread that owns the write connection, `maxBatch` keys per message; the worker writes each batch in
- * ONE transaction with prepared statements: per key, read the stored (count, last, first), merge the delta with
- * the decay math (baseline.ts addDecayed, the same function, passed to the worker as source), upsert the result
+ * ## Writes, on the store thread
+ * `record` queues one pending delta per key. A timer (flushIntervalMs), or a full batch, sends the queue to the
+ * writer, a store on the process's store thread (src/store-thread.ts) that owns the write connection, `maxBatch`
+ * keys per message; the writer writes each batch in ONE transaction with prepared statements: per key, read the
+ * stored (count, last, first), merge the delta with the decay math (baseline.ts addDecayed, the same function,
+ * passed to the writer as source), upsert the result
  * with its prune time `e`. A host → destination row that did not exist adds its host to the destination's `dh:`
  * row in the same transaction, so the distinct count is exact. The worker answers with every key's stored value;
  * the mirror takes it and re-adds what was recorded meanwhile (one batch in flight at a time, so the answer
@@ -153,7 +154,8 @@ function openDatabase(file: string): Database.Database {
 // ---- the writer thread ----------------------------------------------------------------------------------------
 
 /**
- * The writer, run with `new Worker(source, { eval: true })` (CommonJS). Its decay math is baseline.ts's own
+ * The writer, run on the process's store thread (src/store-thread.ts: a CommonJS-style function of require,
+ * parentPort and workerData). Its decay math is baseline.ts's own
  * functions, inserted as source, so there is one implementation. Messages: {id, type: 'write', items: [key, c,
  * t, f, distinctKey|null, …]} → {id, rows: [key, c, t, f, …], distinct: [key, hosts, t, …]}; {id, type: 'prune',
  * now, limit} → {id, keys: [...], distinct: [...]}; {type: 'close'}. A failure answers {id, error}.
