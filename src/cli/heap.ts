@@ -23,8 +23,9 @@
  * - The young generation's size under load (two semi-spaces of up to 16 MB each on 64-bit Node 20). `--max-semi-space-size` is
  *   read only when V8 creates the heap, before any JavaScript runs, and capping it (at 8 MB per semi-space,
  *   with the command-line flag or from here) cost +6–10 % CPU per request in the same paired runs — over issue
- *   9's 3 % budget for memory. Operators who prefer memory can pass it themselves (NODE_OPTIONS or the command
- *   line).
+ *   9's 3 % budget for memory. Measured again after the sixth session's allocation cuts (bench/ab.bench.ts, same
+ *   build, B with the flag): keep-alive +2.6 % CPU for −14.6 MB of peak RSS, a new-tunnel storm +3.2 % for −5.4 MB.
+ *   Operators who prefer memory can pass it themselves (NODE_OPTIONS or the command line).
  * - Anything the operator set: a flag given on the command line or in NODE_OPTIONS wins
  *   (`--heap-growing-percent=0` restores V8's own growing factor).
  * Node's documentation warns that flags changed after start may do nothing in another V8; then the proxy only
