@@ -64,9 +64,10 @@ const bNodeArgs = [
   ...(values['b-node-args'] ?? '').split(' ').filter((a) => a !== ''),
 ];
 
-function knowsAllowLoopback(root: string): boolean {
+/** Whether the build's config schema names `key` (builds older than a key refuse it). */
+function knowsKey(root: string, key: string): boolean {
   const schema = join(root, 'dist', 'config', 'schema.js');
-  return existsSync(schema) && readFileSync(schema, 'utf8').includes('allow_loopback');
+  return existsSync(schema) && readFileSync(schema, 'utf8').includes(key);
 }
 
 /** What a round needs of either side. */
@@ -94,7 +95,10 @@ async function start(label: 'A' | 'B'): Promise<Side> {
     // (every request would be a 403, a much cheaper path); builds before it refuse the key and treat loopback
     // as external anyway. The build's own config schema says which it is.
     extraConfig: {
-      network: { internal: ['10.0.0.0/8'], ...(knowsAllowLoopback(root) ? { allow_loopback: true } : {}) },
+      network: { internal: ['10.0.0.0/8'], ...(knowsKey(root, 'allow_loopback') ? { allow_loopback: true } : {}) },
+      // The console's history file in the run's temp directory, one per side: by default it is <root>/data, which
+      // two sides from one checkout (`--a . --b .`) would share, and the repository's own data/ is not the bench's.
+      ...(knowsKey(root, 'history') ? { console: { history: { dir: join(dir, `${label}.data`) } } } : {}),
       // AB_B_CONFIG: JSON merged into B's config, e.g. '{"console":{"enabled":false}}' to leave out a part A lacks.
       ...(label === 'B' && process.env.AB_B_CONFIG !== undefined ? (JSON.parse(process.env.AB_B_CONFIG) as Record<string, unknown>) : {}),
     },
