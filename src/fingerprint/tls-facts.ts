@@ -108,42 +108,55 @@ const ABSENT = 0xffff;
  * units. Length prefixes make the encoding unambiguous. null when the key would pass MAX_KEY_UNITS.
  */
 export function helloShapeKey(hello: ClientHello): string | null {
-  let n = 0;
-  keyScratch[n++] = hello.legacyVersion;
-  const lists = [hello.cipherSuites, null, hello.supportedGroups, hello.ecPointFormats, hello.signatureAlgorithms, hello.supportedVersions];
-  for (let l = 0; l < lists.length; l++) {
-    const values = l === 1 ? null : (lists[l] as readonly number[] | null);
-    if (l !== 1 && values === null) {
-      if (n >= MAX_KEY_UNITS) return null;
-      keyScratch[n++] = ABSENT;
-      continue;
-    }
-    const count = n++;
-    const length = l === 1 ? hello.extensions.length : (values as readonly number[]).length;
-    if (n + length >= MAX_KEY_UNITS) return null;
-    let kept = 0;
-    for (let i = 0; i < length; i++) {
-      const v = l === 1 ? (hello.extensions[i] as { type: number }).type : ((values as readonly number[])[i] as number);
-      if (isGrease16(v)) continue;
-      keyScratch[n++] = v;
-      kept++;
-    }
-    keyScratch[count] = kept;
+  keyScratch[0] = hello.legacyVersion;
+  let n = putList(1, hello.cipherSuites);
+  n = putExtensionTypes(n, hello);
+  n = putList(n, hello.supportedGroups);
+  n = putList(n, hello.ecPointFormats);
+  n = putList(n, hello.signatureAlgorithms);
+  n = putList(n, hello.supportedVersions);
+  n = putNames(n, hello.alpn);
+  return n < 0 ? null : String.fromCharCode.apply(null, keyScratch.subarray(0, n) as unknown as number[]);
+}
+
+/** The key's units from `n` on: one list as its length and its non-GREASE values (ABSENT for none); −1 when full. */
+function putList(n: number, values: readonly number[] | null): number {
+  if (n < 0 || n + 1 + (values?.length ?? 0) > MAX_KEY_UNITS) return -1;
+  if (values === null) {
+    keyScratch[n] = ABSENT;
+    return n + 1;
   }
-  const alpn = hello.alpn;
-  if (alpn === null) {
-    if (n >= MAX_KEY_UNITS) return null;
-    keyScratch[n++] = ABSENT;
-  } else {
-    if (n + 1 >= MAX_KEY_UNITS) return null;
-    keyScratch[n++] = alpn.length;
-    for (const name of alpn) {
-      if (n + 1 + name.length >= MAX_KEY_UNITS) return null;
-      keyScratch[n++] = name.length;
-      for (let i = 0; i < name.length; i++) keyScratch[n++] = name.charCodeAt(i);
-    }
+  let end = n + 1;
+  for (const v of values) if (!isGrease16(v)) keyScratch[end++] = v;
+  keyScratch[n] = end - n - 1;
+  return end;
+}
+
+/** As putList, for the extension types in wire order. */
+function putExtensionTypes(n: number, hello: ClientHello): number {
+  const exts = hello.extensions;
+  if (n < 0 || n + 1 + exts.length > MAX_KEY_UNITS) return -1;
+  let end = n + 1;
+  for (const ext of exts) if (!isGrease16(ext.type)) keyScratch[end++] = ext.type;
+  keyScratch[n] = end - n - 1;
+  return end;
+}
+
+/** The ALPN names: their count (ABSENT for none), then each name as its length and its Latin-1 units. */
+function putNames(n: number, names: readonly string[] | null): number {
+  if (n < 0 || n + 1 > MAX_KEY_UNITS) return -1;
+  if (names === null) {
+    keyScratch[n] = ABSENT;
+    return n + 1;
   }
-  return String.fromCharCode.apply(null, keyScratch.subarray(0, n) as unknown as number[]);
+  let end = n;
+  keyScratch[end++] = names.length;
+  for (const name of names) {
+    if (end + 1 + name.length > MAX_KEY_UNITS) return -1;
+    keyScratch[end++] = name.length;
+    for (let i = 0; i < name.length; i++) keyScratch[end++] = name.charCodeAt(i);
+  }
+  return end;
 }
 
 function shapeOf(hello: ClientHello): HelloShape {

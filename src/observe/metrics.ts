@@ -536,11 +536,6 @@ function keptPerMetrics<C>(make: (m: Metrics, key: string) => C): (m: Metrics, k
 
 const dnsQueryChild = keptPerMetrics((m, action) => perFlowChild(m.dnsQueries, { action }));
 const dnsCacheChild = keptPerMetrics((m, result) => perFlowChild(m.dnsCacheLookups, { result }));
-/** Keyed "<transport> <outcome>" (both closed label sets without spaces). */
-const dnsUpstreamSeries = keptPerMetrics((m, key) => {
-  const [transport = '', outcome = ''] = key.split(' ');
-  return m.dnsUpstreamLatency.labels({ transport, outcome });
-});
 
 /** Typed label helpers: the only way the code increments labelled counters. */
 export const label = {
@@ -554,7 +549,7 @@ export const label = {
   error: (m: Metrics, code: ErrorCode): void => m.errors.inc({ code }),
   bytes: (m: Metrics, direction: DirectionLabel, n: number): void => m.bytes.inc({ direction }, n),
   dnsUpstream: (m: Metrics, transport: DnsTransportLabel, outcome: DnsUpstreamOutcomeLabel, seconds: number): void =>
-    dnsUpstreamSeries(m, `${transport} ${outcome}`).observe(seconds),
+    m.dnsUpstreamLatency.observe({ transport, outcome }, seconds), // a BucketHistogram: its series are kept
   dnsMalformed: (m: Metrics, transport: DnsTransportLabel, reply: DnsMalformedReplyLabel): void => m.dnsMalformed.inc({ transport, reply }),
   dnsUpstreamDropped: (m: Metrics, reason: DnsUpstreamDropLabel): void => m.dnsUpstreamDropped.inc({ reason }),
   dnsCache: (m: Metrics, result: DnsCacheResultLabel): void => dnsCacheChild(m, result).inc(),
