@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import type { Facts } from './facts.js';
 import { isoTime } from './iso-time.js';
+import { eventId } from './event-id.js';
 import { FIELD_BY_SLOT, FIELD_COUNT, FIELD_SLOT, FIELDS, fieldStages, isDerivedField, type FieldName, type FieldValue, type FieldValueOf, type Stage } from './fields.js';
 import type { Decision } from '../policy/decision.js';
 import type { ErrorCode } from '../errors.js';
@@ -61,7 +61,6 @@ function slotOf(name: FieldName): number {
  * connection objects hold metadata only), so the pipeline and the policy can be tested without any I/O.
  */
 export class Flow implements Facts {
-  readonly id: string = randomUUID();
   readonly kind: FlowKind;
   /** Field values by slot (FIELD_SLOT). Not an object with dotted keys: those added flow by flow made every
    * property access megamorphic; not a Map: it grew and rehashed ~5 times a flow (issue 9, allocation). */
@@ -69,6 +68,8 @@ export class Flow implements Facts {
   /** process.hrtime.bigint() at the start, for event.duration. */
   readonly startedNs: bigint = process.hrtime.bigint();
   readonly startedMs: number = Date.now();
+  /** event.id: a UUIDv7 of the start (time-ordered: src/flow/event-id.ts). */
+  readonly id: string = eventId(this.startedMs);
   /** The latest policy decision (final once decided). */
   decision: Decision | null = null;
   outcome: FlowOutcome = 'success';
