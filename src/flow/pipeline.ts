@@ -105,9 +105,9 @@ export class Pipeline {
     flow.closeStage(stage);
     const earlier = flow.decision;
     if (earlier !== null && earlier.status === 'final') {
-      // Already decided (first match wins): a later stage only adds facts and evidence to the record.
+      // Already decided (first match wins): a later stage only adds facts and evidence to the record. No score
+      // here: nothing reads it before the end, and `end` scores the flow on every fact it has (scoring.finish).
       await this.enrich(flow, stage);
-      this.deps.scoring.score(flow);
       return earlier;
     }
     // The first stage that names a destination also resolves and classifies it.

@@ -234,6 +234,27 @@ describe('Pipeline stages and decisions', () => {
     expect(ended[0]?.decision).toMatchObject({ status: 'final', severity: 'high', matchedRuleIds: ['alert-score'] });
   });
 
+  it('a later stage of a decided flow is not scored again: the end scores it on every fact (one pass saved)', async () => {
+    const passes = { score: 0, finish: 0 };
+    const inner = createScoring({ extractors: [], scorers: defaultScorers });
+    const scoring = {
+      score: (f: Flow) => (passes.score++, inner.score(f)),
+      finish: (f: Flow) => (passes.finish++, inner.finish(f)),
+    };
+    const { pipeline, ended } = makePipeline('version: 1\nrules:\n  - id: a\n    when: { destination.port: 8081 }\n    action: allow\n', { scoring });
+    const flow = connectFlow(pipeline, 'example.test', 8081);
+    expect(await pipeline.decide(flow, 'connect')).toMatchObject({ status: 'final', ruleId: 'a' });
+    const atConnect = passes.score;
+    flow.set('egress.tls.malformed', 'bad length at offset 5');
+    await pipeline.decide(flow, 'client-hello');
+    expect(passes.score).toBe(atConnect);
+    pipeline.end(flow);
+    expect(passes.finish).toBe(1);
+    // The hello's evidence (+30 malformed) is in the record's score all the same.
+    expect(ended[0]?.get('egress.score')).toBe(55);
+    expect(ended[0]?.get('egress.signals')).toContain('malformed_client_hello');
+  });
+
   it('a later stage of a decided flow adds facts but never changes the decision', async () => {
     const { pipeline } = makePipeline('version: 1\nrules:\n  - id: a\n    when: { destination.port: 443 }\n    action: allow\n  - id: late\n    when: { tls.client.server_name: x.test }\n    action: block\n');
     const flow = connectFlow(pipeline, 'example.test');
