@@ -34,4 +34,3 @@ export function eventId(ms: number): string {
   // 12 random bits (rand_a), the variant and 62 random bits (rand_b): exactly what follows "-7" in a UUIDv7.
   return cachedPrefix + randomUUID().slice(15);
 }
-
