@@ -64,6 +64,37 @@ interface Leaf {
   readonly keys: readonly string[];
   /** Written as a one-element list when the value is a single one (ARRAY_IN_RECORD). */
   readonly list: boolean;
+  /**
+   * The record's text around this field, built once so that writing a field is few concatenations (each one is a
+   * string the collector reclaims): `opens[i]` = `"k":{` for the i-th key of the path, `commaOpens[i]` the same
+   * after a comma; the last key as `"k":` and, for a plain string value, `"k":"` — each with and without the comma.
+   */
+  readonly opens: readonly string[];
+  readonly commaOpens: readonly string[];
+  readonly key: string;
+  readonly commaKey: string;
+  readonly keyQuote: string;
+  readonly commaKeyQuote: string;
+}
+
+/** `}` repeated n times (n ≤ the catalogue's deepest path), to close n objects in one concatenation. */
+const CLOSE: readonly string[] = Array.from({ length: 8 }, (_, n) => '}'.repeat(n));
+
+function leafOf(field: FieldName, keys: readonly string[]): Leaf {
+  const last = keys[keys.length - 1] as string;
+  const opens = keys.slice(0, -1).map((k) => `${k}{`);
+  return {
+    field,
+    slot: FIELD_SLOT.get(field) as number,
+    keys,
+    list: ARRAY_IN_RECORD.has(field),
+    opens,
+    commaOpens: opens.map((o) => `,${o}`),
+    key: last,
+    commaKey: `,${last}`,
+    keyQuote: `${last}"`,
+    commaKeyQuote: `,${last}"`,
+  };
 }
 
 function indexLeaves(tree: readonly TreeNode[]): ReadonlyMap<FieldName, Leaf> {
@@ -71,7 +102,7 @@ function indexLeaves(tree: readonly TreeNode[]): ReadonlyMap<FieldName, Leaf> {
   const walk = (nodes: readonly TreeNode[], keys: readonly string[]): void => {
     for (const node of nodes) {
       const path = [...keys, node.prefix];
-      if (node.field !== null) leaves.set(node.field, { field: node.field, slot: FIELD_SLOT.get(node.field) as number, keys: path, list: ARRAY_IN_RECORD.has(node.field) });
+      if (node.field !== null) leaves.set(node.field, leafOf(node.field, path));
       else walk(node.children, path);
     }
   };
@@ -142,18 +173,27 @@ function writeFields(values: readonly (FieldValue | undefined)[]): string {
     const last = keys.length - 1;
     let common = 0;
     while (common < depth && common < last && open[common] === keys[common]) common++;
-    for (; depth > common; depth--) {
-      out += '}';
+    if (depth > common) {
+      out += CLOSE[depth - common] as string;
       comma = true;
     }
-    if (comma) out += ',';
-    for (let i = common; i < last; i++) out += `${keys[i] as string}{`;
+    for (let i = common; i < last; i++) {
+      out += (comma ? leaf.commaOpens[i] : leaf.opens[i]) as string;
+      comma = false;
+    }
     depth = last;
     open = keys;
-    out += (keys[last] as string) + (leaf.list && !Array.isArray(value) ? `[${jsonValue(value)}]` : jsonValue(value));
+    if (typeof value === 'string' && !leaf.list && !NEEDS_ESCAPE.test(value)) {
+      out += comma ? leaf.commaKeyQuote : leaf.keyQuote;
+      out += value;
+      out += '"';
+    } else {
+      out += comma ? leaf.commaKey : leaf.key;
+      out += leaf.list && !Array.isArray(value) ? `[${jsonValue(value)}]` : jsonValue(value);
+    }
     comma = true;
   }
-  for (; depth > 0; depth--) out += '}';
+  if (depth > 0) out += CLOSE[depth] as string;
   return out === '' ? CONSTANT_MEMBERS : `${out},${CONSTANT_MEMBERS}`;
 }
 
