@@ -77,9 +77,6 @@ interface Leaf {
   readonly commaKeyQuote: string;
 }
 
-/** `}` repeated n times (n ≤ the catalogue's deepest path), to close n objects in one concatenation. */
-const CLOSE: readonly string[] = Array.from({ length: 8 }, (_, n) => '}'.repeat(n));
-
 function leafOf(field: FieldName, keys: readonly string[]): Leaf {
   const last = keys[keys.length - 1] as string;
   const opens = keys.slice(0, -1).map((k) => `${k}{`);
@@ -125,6 +122,9 @@ const CONSTANT_FIELDS: ReadonlySet<FieldName> = new Set<FieldName>([
 
 /** The record's fields in tree order (a depth-first walk), the constant ones left out. */
 const LEAVES: readonly Leaf[] = [...indexLeaves(TREE).values()].filter((leaf) => !CONSTANT_FIELDS.has(leaf.field));
+
+/** `}` repeated n times, for every n up to the deepest path of the catalogue: n objects closed in one concatenation. */
+const CLOSE: readonly string[] = Array.from({ length: Math.max(...LEAVES.map((leaf) => leaf.keys.length)) + 1 }, (_, n) => '}'.repeat(n));
 
 /** Characters a JSON string must escape (RFC 8259 §7), plus lone surrogates (JSON.stringify escapes them). */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point: JSON must escape them
