@@ -10,6 +10,8 @@
  *                             [--close]              (http: `Connection: close`, a new client connection per request)
  *                             [--cpu-prof DIR]       (B runs under V8's profiler; its .cpuprofile lands in DIR at the end)
  *                             [--b-node-args="…"]    (more node flags for B, e.g. --b-node-args="--require ./sampler.cjs")
+ *                             [--b-policy empty|F,…] (B's policy files instead of the shipped two; `empty`: no rules — with
+ *                                                     AB_B_CONFIG='{"scoring":{"enabled":false}}' the engine without inspection)
  *   npx tsx bench/ab.bench.ts --a bare-node --b . …   (A is bench/lib/bare-node.ts, the platform's own cost, in the
  *                                                      same alternating rounds: what of B's cost is ours)
  *
@@ -17,9 +19,9 @@
  * default policy and its flow log to a file; wrk (-t1 -c64, 1 KiB answers) and the origin run on CPU 0.
  * Prints per-round figures and the medians; exit 0.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startOrigin } from './lib/origin.js';
 import { pinToCpus, readCpuSeconds, readMemory, readThreadCpuSeconds, which } from './lib/proc.js';
@@ -41,6 +43,7 @@ const { values } = parseArgs({
     close: { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
     'b-node-args': { type: 'string', default: '' },
+    'b-policy': { type: 'string' },
   },
 });
 if (values.load !== 'http' && values.load !== 'tunnels') throw new Error(`--load must be http or tunnels (got ${values.load})`);
@@ -58,6 +61,19 @@ await pinToCpus(process.pid, '0');
 const dir = mkdtempSync(join(os.tmpdir(), 'egress-ab-'));
 const origin = await startOrigin();
 const target = `http://127.0.0.1:${origin.http.port}/`;
+
+/** B's policy files: `--b-policy`, else the shipped pair (as A's). `empty` is a file with no rules. */
+function policyFilesOf(label: 'A' | 'B', root: string): string[] {
+  const chosen = label === 'B' ? values['b-policy'] : undefined;
+  if (chosen === undefined) return [join(root, 'policies', 'never-bump.yaml'), join(root, 'policies', 'default.yaml')];
+  if (chosen !== 'empty') return chosen.split(',').map((f) => resolve(f));
+  // In a directory of its own: the policy store watches its files' directory, and the flow log (in `dir`) would
+  // wake that watcher on every write.
+  const empty = join(dir, 'policy', 'empty.yaml');
+  mkdirSync(dirname(empty), { recursive: true });
+  writeFileSync(empty, 'version: 1\nrules: []\n');
+  return [empty];
+}
 
 const bNodeArgs = [
   ...(values['cpu-prof'] !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${resolve(values['cpu-prof'])}`] : []),
@@ -90,7 +106,7 @@ async function start(label: 'A' | 'B'): Promise<Side> {
     name: label,
     observe: true,
     ...(label === 'B' ? { nodeArgs: bNodeArgs } : {}),
-    policyFiles: [join(root, 'policies', 'never-bump.yaml'), join(root, 'policies', 'default.yaml')],
+    policyFiles: policyFilesOf(label, root),
     // The origin is on loopback: builds that know network.allow_loopback (issue 11) refuse loopback without it
     // (every request would be a 403, a much cheaper path); builds before it refuse the key and treat loopback
     // as external anyway. The build's own config schema says which it is.

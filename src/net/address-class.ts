@@ -85,7 +85,7 @@ export function createDestinationGuard(options: DestinationGuardOptions): Destin
     isInternal: (ip) => internal.isInternal(ip),
     neverDialled(ip) {
       // `::1` is loopback, not "::0.0.0.1" in the deprecated IPv4-compatible embedding of 0.0.0.0/8.
-      if (isIPv6(ip) && loopback.contains(ip)) return null;
+      if (ip.includes(':') && isIPv6(ip) && loopback.contains(ip)) return null;
       for (const [classifier, reason] of never) if (classifier.isInternal(ip)) return reason;
       return null;
     },
