@@ -11,7 +11,8 @@
  *                             [--cpu-prof DIR]       (B runs under V8's profiler; its .cpuprofile lands in DIR at the end)
  *                             [--b-node-args="…"]    (more node flags for B, e.g. --b-node-args="--require ./sampler.cjs")
  *                             [--b-policy empty|F,…] (B's policy files instead of the shipped two; `empty`: no rules — with
- *                                                     AB_B_CONFIG='{"scoring":{"enabled":false}}' the engine without inspection)
+ *                                                     AB_B_CONFIG='{"scoring":{"enabled":false},"console":{"enabled":false}}'
+ *                                                     the engine without inspection)
  *   npx tsx bench/ab.bench.ts --a bare-node --b . …   (A is bench/lib/bare-node.ts, the platform's own cost, in the
  *                                                      same alternating rounds: what of B's cost is ours)
  *
